@@ -1,0 +1,44 @@
+"""interlace: lme4-exact linear mixed-effects models in Python.
+
+``interlace.fit(formula, data)`` fits by REML or ML with lme4's profiled
+objective (Bates, Mächler, Bolker & Walker 2015, JSS 67(1)) and returns a
+:class:`~interlace.results.result.CrossedLMEResult` whose quantities are named
+and keyed as lme4 names them.
+"""
+
+from interlace.api import fit
+from interlace.errors import (
+    ConvergenceWarning,
+    DataError,
+    FormulaError,
+    InterlaceError,
+    MissingDataWarning,
+    ModelSpecError,
+    RankDeficiencyWarning,
+    SingularFitWarning,
+)
+from interlace.results.result import CrossedLMEResult
+
+
+def isSingular(result: CrossedLMEResult, tol: float = 1e-4) -> bool:  # noqa: N802 (lme4 name)
+    """lme4's ``isSingular``: is some diagonal element of θ below ``tol``?"""
+    import numpy as np
+
+    diag = result._layout.diagonal_mask()
+    return bool(np.any(result.theta[diag] < tol))
+
+
+__all__ = [
+    "ConvergenceWarning",
+    "CrossedLMEResult",
+    "DataError",
+    "FormulaError",
+    "InterlaceError",
+    "MissingDataWarning",
+    "ModelSpecError",
+    "RankDeficiencyWarning",
+    "SingularFitWarning",
+    "fit",
+    "isSingular",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""``interlace.fit``: a thin composition of the pipeline stages.
+
+formula (parse) → design (model matrices) → covariance layout (θ) →
+deviance (PLS, lme4's objective) → optimizer (lme4's boundary handling and
+checks) → result.  Each stage can be used and tested on its own, like lme4's
+``lFormula`` → ``mkLmerDevfun`` → ``optimizeLmer`` → ``mkMerMod``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from interlace.covariance import CovarianceLayout
+from interlace.deviance.lmm import LmmDeviance
+from interlace.errors import ConvergenceWarning, InterlaceError, ModelSpecError, SingularFitWarning
+from interlace.formula import compose_formula, update_formula
+from interlace.linalg.crossprod import TermData
+from interlace.optimize import Control, optimize_theta
+from interlace.results.result import CrossedLMEResult
+
+
+def _method(method: str) -> str:
+    m = str(method).upper()
+    if m not in ("REML", "ML"):
+        raise InterlaceError(f"method must be 'REML' or 'ML', not {method!r}")
+    return m
+
+
+def build_deviance(design, method: str = "REML", backend: str = "auto"):
+    """The covariance layout and deviance function of a design (lme4's ``mkLmerDevfun``)."""
+    if not design.re_terms:
+        raise ModelSpecError("No random effects terms specified in formula")
+    layout = CovarianceLayout.from_terms(
+        [t.group for t in design.re_terms],
+        [t.col_names for t in design.re_terms],
+        [len(t.levels) for t in design.re_terms],
+    )
+    n, p = design.X.shape
+    if method == "REML" and n - p <= 0:
+        raise ModelSpecError(f"REML needs more observations ({n}) than fixed effects ({p})")
+    terms = [TermData(t.codes, t.Xi, len(t.levels)) for t in design.re_terms]
+    y = design.y if design.offset is None else design.y - design.offset
+    dev = LmmDeviance(design.X, y, terms, layout, weights=design.weights,
+                      reml=(method == "REML"), backend=backend)
+    return layout, dev
+
+
+def fit(
+    formula: str,
+    data: Any,
+    *,
+    groups: str | Sequence[str] | None = None,
+    random: str | Sequence[str] | None = None,
+    method: str = "REML",
+    optimizer: str = "bobyqa",
+    weights: Any = None,
+    offset: Any = None,
+    na_action: str = "omit",
+    control: dict | Control | None = None,
+    backend: str = "auto",
+) -> CrossedLMEResult:
+    """Fit a linear mixed model by REML or ML with lme4's objective.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : pandas.DataFrame
+        One row per observation.
+    groups : str or list of str, optional
+        Grouping columns, each adding a random intercept ``(1 | g)``.
+    random : str or list of str, optional
+        Extra random-effects terms such as ``"(1 + x | g)"``.
+    method : {"REML", "ML"}
+    optimizer : {"bobyqa", "pybobyqa", "nelder_mead", "lbfgsb"}
+        ``"bobyqa"`` is NLopt's BOBYQA with lme4's default ``nloptwrap`` settings.
+    weights, offset : str or array-like, optional
+        Column name or array of prior weights / offset.
+    na_action : {"omit", "fail"}
+        Drop rows with missing values in used columns (with a warning) or raise.
+    control : dict or Control, optional
+        lme4-style control: ``restart_edge``, ``boundary_tol``, ``calc_derivs``,
+        check tolerances, ``opt_settings`` (passed to the optimizer), ``start``.
+    backend : {"auto", "blocked", "cholmod"}
+        Linear-algebra backend (same numbers; "auto" picks CHOLMOD for large dense blocks).
+
+    Returns
+    -------
+    CrossedLMEResult
+    """
+    from interlace.design import build_design
+
+    method = _method(method)
+    f = compose_formula(formula, groups=groups, random=random)
+    design = build_design(f, data, weights=weights, offset=offset, na_action=na_action)
+    layout, dev = build_deviance(design, method, backend)
+    ctl = Control.from_user(control)
+    x0 = layout.start() if ctl.start is None else np.asarray(ctl.start, dtype=float)
+    if x0.shape != (layout.n_theta,):
+        raise InterlaceError(f"start must have length {layout.n_theta} (θ: {layout.names()})")
+    theta, _, summary, checks = optimize_theta(
+        dev, x0, layout.lower(), layout.names(), optimizer=optimizer, method=method, control=ctl
+    )
+    state = dev.pls(theta)
+    if checks.singular:
+        warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning,
+                      stacklevel=2)
+    for msg in checks.warnings:
+        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+    if not summary.converged:
+        warnings.warn(f"optimizer {optimizer} did not converge: {summary.message}",
+                      ConvergenceWarning, stacklevel=2)
+    kwargs = dict(groups=None, random=None, method=method, optimizer=optimizer, weights=weights,
+                  offset=offset, na_action=na_action, control=control, backend=backend)
+    return CrossedLMEResult(design=design, layout=layout, deviance=dev, state=state, opt=summary,
+                            checks=checks, method=method, formula=f.text, data=data,
+                            fit_kwargs=kwargs)
+
+
+def refit(result: CrossedLMEResult, formula: str | None = None, data: Any = None,
+          **kwargs: Any) -> CrossedLMEResult:
+    """Refit ``result`` with a new formula (R ``update`` dot syntax), data or arguments."""
+    new_formula = result.formula if formula is None else update_formula(result.formula, formula).text
+    args = {**result._fit_kwargs, **kwargs}
+    return fit(new_formula, result._data if data is None else data, **args)

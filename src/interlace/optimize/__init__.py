@@ -1,0 +1,17 @@
+"""Optimizers over θ, lme4's boundary handling and convergence checks, OptSummary."""
+
+from interlace.optimize.backends import BACKENDS, available_optimizers
+from interlace.optimize.checks import ConvCheck, check_convergence, deriv12
+from interlace.optimize.driver import Control, optimize_theta
+from interlace.optimize.summary import OptSummary
+
+__all__ = [
+    "BACKENDS",
+    "ConvCheck",
+    "Control",
+    "OptSummary",
+    "available_optimizers",
+    "check_convergence",
+    "deriv12",
+    "optimize_theta",
+]

@@ -1,0 +1,110 @@
+"""Optimizer backends: one function per optimizer, same signature and return.
+
+Each backend minimizes ``fun`` over a box (lower bounds may be −∞) from ``x0``
+and returns an :class:`OptResult`.  Settings default to lme4's:
+``"bobyqa"`` is NLopt's BOBYQA with ``xtol_abs = ftol_abs = 1e-8`` and
+``maxeval = 1e5`` exactly as lme4's default ``nloptwrap``; ``"pybobyqa"`` is
+Py-BOBYQA (pure Python, slower per iteration); ``"nelder_mead"`` and
+``"lbfgsb"`` are SciPy's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Objective = Callable[[np.ndarray], float]
+
+
+@dataclass
+class OptResult:
+    """What a backend reports."""
+
+    x: np.ndarray
+    fun: float
+    n_evals: int
+    converged: bool
+    message: str
+    settings: dict = field(default_factory=dict)
+
+
+def _nlopt_bobyqa(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:
+    import nlopt
+
+    s = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "maxeval": 100000, **settings}
+    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(upper)
+    opt.set_min_objective(lambda x, grad: fun(x))
+    opt.set_xtol_abs(s["xtol_abs"])
+    opt.set_ftol_abs(s["ftol_abs"])
+    opt.set_maxeval(int(s["maxeval"]))
+    if "xtol_rel" in s:
+        opt.set_xtol_rel(s["xtol_rel"])
+    if "ftol_rel" in s:
+        opt.set_ftol_rel(s["ftol_rel"])
+    try:
+        x = opt.optimize(np.asarray(x0, dtype=float))
+        code = opt.last_optimize_result()
+    except nlopt.RoundoffLimited:  # pragma: no cover - rare
+        x, code = np.asarray(x0, dtype=float), -4
+    names = {1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reached",
+             5: "maxeval reached", 6: "maxtime reached", -4: "roundoff limited"}
+    ok = code > 0 and code != 5
+    return OptResult(np.asarray(x), float(opt.last_optimum_value()), int(opt.get_numevals()), ok,
+                     f"NLOPT {names.get(code, code)}", s)
+
+
+def _pybobyqa(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:
+    import pybobyqa
+
+    big = 1e20
+    lo = np.where(np.isfinite(lower), lower, -big)
+    hi = np.where(np.isfinite(upper), upper, big)
+    s = {"rhobeg": 0.2 * max(1.0, float(np.max(np.abs(x0)))), "rhoend": 1e-8,
+         "maxfun": 100000, **settings}
+    r = pybobyqa.solve(fun, np.asarray(x0, dtype=float), bounds=(lo, hi), rhobeg=s["rhobeg"],
+                       rhoend=s["rhoend"], maxfun=int(s["maxfun"]), objfun_has_noise=False,
+                       scaling_within_bounds=False, do_logging=False)
+    ok = r.flag in (r.EXIT_SUCCESS, r.EXIT_SLOW_WARNING)
+    return OptResult(np.asarray(r.x), float(r.f), int(r.nf), ok, str(r.msg), s)
+
+
+def _scipy(method: str):
+    def run(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:
+        from scipy.optimize import minimize
+
+        bounds = list(zip(np.where(np.isfinite(lower), lower, None),
+                          np.where(np.isfinite(upper), upper, None), strict=True))
+        if method == "Nelder-Mead":
+            s = {"xatol": 1e-10, "fatol": 1e-10, "maxfev": 100000, "adaptive": False, **settings}
+        else:
+            s = {"ftol": 1e-14, "gtol": 1e-9, "maxfun": 100000, "eps": 1e-8, **settings}
+        r = minimize(fun, np.asarray(x0, dtype=float), method=method, bounds=bounds, options=s)
+        return OptResult(np.asarray(r.x), float(r.fun), int(r.nfev), bool(r.success),
+                         str(r.message), s)
+
+    return run
+
+
+BACKENDS: dict[str, Callable[..., OptResult]] = {
+    "bobyqa": _nlopt_bobyqa,
+    "pybobyqa": _pybobyqa,
+    "nelder_mead": _scipy("Nelder-Mead"),
+    "lbfgsb": _scipy("L-BFGS-B"),
+}
+
+
+def available_optimizers() -> list[str]:
+    """Names of the optimizers whose packages are importable here."""
+    out = []
+    for name, mod in (("bobyqa", "nlopt"), ("pybobyqa", "pybobyqa"),
+                      ("nelder_mead", "scipy"), ("lbfgsb", "scipy")):
+        try:
+            __import__(mod)
+            out.append(name)
+        except ImportError:  # pragma: no cover
+            pass
+    return out

@@ -1,0 +1,128 @@
+"""Convergence checks at the optimum, with lme4's semantics (``checkConv``).
+
+Derivatives are central finite differences with step 1e-4 (lme4's ``deriv12``):
+gradient ``(f(x+δeⱼ) − f(x−δeⱼ)) / 2δ`` and the Hessian from the 2-D stencil
+``[f(++) − f(+−) − f(−+) + f(−−)] / (2δ)²`` (diagonal: second difference).
+Checks, with lme4's default tolerances:
+
+* singular: any diagonal θ < 1e-4 → "boundary (singular) fit" (and no
+  further checks, as lme4);
+* gradient: ``min(|H⁻¹ᐟ² g|, |g|)`` scaled by the Cholesky of H must stay
+  below 2e-3;
+* Hessian: negative eigenvalues (< −1e-6), numerically singular, very large
+  eigenvalue or eigenvalue ratio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
+            delta: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient and Hessian of ``fun`` at ``x`` (no bounds)."""
+    x = np.asarray(x, dtype=float)
+    k = len(x)
+    g, H = np.zeros(k), np.zeros((k, k))
+    e = np.eye(k) * delta
+    fp = np.array([fun(x + e[j]) for j in range(k)])
+    fm = np.array([fun(x - e[j]) for j in range(k)])
+    for j in range(k):
+        H[j, j] = (fp[j] - 2.0 * fx + fm[j]) / delta**2
+        g[j] = (fp[j] - fm[j]) / (2.0 * delta)
+        for i in range(j):
+            H[i, j] = H[j, i] = (
+                fun(x + e[i] + e[j]) - fun(x + e[i] - e[j])
+                - fun(x - e[i] + e[j]) + fun(x - e[i] - e[j])
+            ) / (2.0 * delta) ** 2
+    return g, H
+
+
+@dataclass
+class ConvCheck:
+    """Outcome of the convergence checks (lme4's ``optinfo$conv$lme4``)."""
+
+    code: int = 0
+    messages: list[str] = field(default_factory=list)
+    singular: bool = False
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """Messages that lme4 raises as warnings (everything but the singular message)."""
+        return [m for m in self.messages if not m.startswith("boundary (singular)")]
+
+
+def _check_hessian(H: np.ndarray, tol: float) -> tuple[int, list[str]]:
+    try:
+        ev = np.linalg.eigvalsh(H)
+    except np.linalg.LinAlgError:
+        return -6, ["Problem with Hessian check (infinite or missing values?)"]
+    neg = int(np.sum(ev < -tol))
+    if neg:
+        return -3, [f"Model failed to converge: degenerate  Hessian with {neg} negative eigenvalues"]
+    try:
+        np.linalg.cholesky(H)
+        chol_ok = True
+    except np.linalg.LinAlgError:
+        chol_ok = False
+    if np.any(np.abs(ev) < tol) or not chol_ok:
+        return -4, [" Hessian is numerically singular: parameters are not uniquely determined"]
+    code, msgs = 0, []
+    if ev.max() * tol > 1:
+        code, msgs = 2, ["Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?"]
+    if ev.min() / ev.max() < tol:
+        code = 3
+        msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
+    return code, msgs
+
+
+def check_convergence(
+    fun: Callable[[np.ndarray], float],
+    theta: np.ndarray,
+    fval: float,
+    lower: np.ndarray,
+    *,
+    singular_tol: float = 1e-4,
+    grad_tol: float = 2e-3,
+    hess_tol: float = 1e-6,
+    calc_derivs: bool = True,
+) -> ConvCheck:
+    """Run lme4's checks at the optimum ``theta`` (``fun`` may update state in place)."""
+    res = ConvCheck()
+    diag = lower == 0
+    res.singular = bool(np.any(theta[diag] < singular_tol))
+    if res.singular:
+        res.messages.append("boundary (singular) fit: see help('isSingular')")
+        return res
+    if not calc_derivs:
+        return res
+    g, H = deriv12(fun, theta, fval)
+    res.gradient, res.hessian = g, H
+    if np.any(~np.isfinite(g)):
+        res.code = -5
+        res.messages.append("Gradient contains NAs")
+        return res
+    try:
+        R = np.linalg.cholesky(H).T  # upper, as R's chol
+        scgrad = np.linalg.solve(R, g)
+        mingrad = np.minimum(np.abs(scgrad), np.abs(g))
+        mx = float(np.max(mingrad))
+        if mx > grad_tol:
+            res.code = -1
+            res.messages.append(
+                f"Model failed to converge with max|grad| = {mx:.6g} (tol = {grad_tol:g}, "
+                f"component {int(np.argmax(mingrad)) + 1})"
+            )
+    except np.linalg.LinAlgError:
+        res.code = -1
+        res.messages.append("unable to evaluate scaled gradient")
+    code, msgs = _check_hessian(H, hess_tol)
+    if code != 0:
+        res.code = code
+        res.messages.extend(msgs)
+    return res
