@@ -6,7 +6,7 @@ objective (Bates, Mächler, Bolker & Walker 2015, JSS 67(1)) and returns a
 and keyed as lme4 names them.
 """
 
-from interlace.api import fit
+from interlace.api import evaluate_at, fit
 from interlace.errors import (
     ConvergenceWarning,
     DataError,
@@ -38,6 +38,7 @@ __all__ = [
     "ModelSpecError",
     "RankDeficiencyWarning",
     "SingularFitWarning",
+    "evaluate_at",
     "fit",
     "isSingular",
 ]

@@ -19,7 +19,7 @@ from interlace.deviance.lmm import LmmDeviance
 from interlace.errors import ConvergenceWarning, InterlaceError, ModelSpecError, SingularFitWarning
 from interlace.formula import compose_formula, update_formula
 from interlace.linalg.crossprod import TermData
-from interlace.optimize import Control, optimize_theta
+from interlace.optimize import Control, ConvCheck, OptSummary, optimize_theta
 from interlace.results.result import CrossedLMEResult
 
 
@@ -92,12 +92,9 @@ def fit(
     -------
     CrossedLMEResult
     """
-    from interlace.design import build_design
-
     method = _method(method)
-    f = compose_formula(formula, groups=groups, random=random)
-    design = build_design(f, data, weights=weights, offset=offset, na_action=na_action)
-    layout, dev = build_deviance(design, method, backend)
+    text, design, layout, dev = _prepare(formula, data, groups, random, method, weights, offset,
+                                   na_action, backend)
     ctl = Control.from_user(control)
     x0 = layout.start() if ctl.start is None else np.asarray(ctl.start, dtype=float)
     if x0.shape != (layout.n_theta,):
@@ -105,7 +102,6 @@ def fit(
     theta, _, summary, checks = optimize_theta(
         dev, x0, layout.lower(), layout.names(), optimizer=optimizer, method=method, control=ctl
     )
-    state = dev.pls(theta)
     if checks.singular:
         warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning,
                       stacklevel=2)
@@ -116,14 +112,59 @@ def fit(
                       ConvergenceWarning, stacklevel=2)
     kwargs = dict(groups=None, random=None, method=method, optimizer=optimizer, weights=weights,
                   offset=offset, na_action=na_action, control=control, backend=backend)
+    return CrossedLMEResult(design=design, layout=layout, deviance=dev, state=dev.pls(theta),
+                            opt=summary, checks=checks, method=method, formula=text,
+                            data=data, fit_kwargs=kwargs)
+
+
+def _prepare(formula, data, groups, random, method, weights, offset, na_action, backend):
+    from interlace.design import build_design
+
+    f = compose_formula(formula, groups=groups, random=random)
+    design = build_design(f, data, weights=weights, offset=offset, na_action=na_action)
+    layout, dev = build_deviance(design, method, backend)
+    return f.text, design, layout, dev
+
+
+def evaluate_at(
+    formula: str,
+    data: Any,
+    theta: Sequence[float],
+    *,
+    groups: str | Sequence[str] | None = None,
+    random: str | Sequence[str] | None = None,
+    method: str = "REML",
+    weights: Any = None,
+    offset: Any = None,
+    na_action: str = "omit",
+    backend: str = "auto",
+) -> CrossedLMEResult:
+    """All result quantities at a given θ, without optimizing (e.g. at lme4's θ̂).
+
+    Same arguments as :func:`fit` plus ``theta`` (in lme4's order and naming,
+    see ``result.theta_names``).  The returned result's ``optinfo`` records
+    optimizer ``"none"``; its checks are not run.
+    """
+    method = _method(method)
+    text, design, layout, dev = _prepare(formula, data, groups, random, method, weights, offset,
+                                   na_action, backend)
+    th = np.asarray(theta, dtype=float)
+    if th.shape != (layout.n_theta,):
+        raise InterlaceError(f"theta must have length {layout.n_theta} (θ: {layout.names()})")
+    state = dev.pls(th)
+    summary = OptSummary("none", {}, layout.names(), th.tolist(), layout.lower().tolist(),
+                         method, theta=th.tolist(), objective=state.objective, converged=True)
+    kwargs = dict(groups=None, random=None, method=method, optimizer="bobyqa", weights=weights,
+                  offset=offset, na_action=na_action, control=None, backend=backend)
     return CrossedLMEResult(design=design, layout=layout, deviance=dev, state=state, opt=summary,
-                            checks=checks, method=method, formula=f.text, data=data,
+                            checks=ConvCheck(), method=method, formula=text, data=data,
                             fit_kwargs=kwargs)
 
 
 def refit(result: CrossedLMEResult, formula: str | None = None, data: Any = None,
           **kwargs: Any) -> CrossedLMEResult:
     """Refit ``result`` with a new formula (R ``update`` dot syntax), data or arguments."""
-    new_formula = result.formula if formula is None else update_formula(result.formula, formula).text
+    new_formula = (result.formula if formula is None
+                   else update_formula(result.formula, formula).text)
     args = {**result._fit_kwargs, **kwargs}
     return fit(new_formula, result._data if data is None else data, **args)

@@ -129,6 +129,16 @@ class CovarianceLayout:
         """Per-term random-effects covariance matrices σ² T Tᵀ."""
         return [sigma**2 * (T @ T.T) for T in self.templates(theta)]
 
+    def unique_groups(self) -> list[str]:
+        """Group names made unique as lme4's VarCorr does (``Subject``, ``Subject.1``)."""
+        seen: dict[str, int] = {}
+        out = []
+        for t in self.terms:
+            k = seen.get(t.group, 0)
+            out.append(t.group if k == 0 else f"{t.group}.{k}")
+            seen[t.group] = k + 1
+        return out
+
     def varcorr(self, theta: np.ndarray, sigma: float) -> list[dict]:
         """Rows of lme4's ``as.data.frame(VarCorr(m))`` (residual row last).
 
@@ -137,11 +147,12 @@ class CovarianceLayout:
         deviation or correlation).
         """
         rows: list[dict] = []
-        for t, S in zip(self.terms, self.covariances(theta, sigma), strict=True):
+        for t, grp, S in zip(self.terms, self.unique_groups(), self.covariances(theta, sigma),
+                             strict=True):
             sd = np.sqrt(np.diag(S))
             for i in range(t.p):
                 rows.append(
-                    dict(grp=t.group, var1=t.col_names[i], var2=None, vcov=S[i, i], sdcor=sd[i])
+                    dict(grp=grp, var1=t.col_names[i], var2=None, vcov=S[i, i], sdcor=sd[i])
                 )
             for j in range(t.p):
                 for i in range(j + 1, t.p):
@@ -149,7 +160,7 @@ class CovarianceLayout:
                     cor = S[i, j] / den if den > 0 else np.nan
                     rows.append(
                         dict(
-                            grp=t.group,
+                            grp=grp,
                             var1=t.col_names[j],
                             var2=t.col_names[i],
                             vcov=S[i, j],

@@ -74,7 +74,8 @@ class LmmDeviance:
         self.n, self.p = X.shape
         self.cp = CrossProducts.build(X, y, terms, weights)
         self.ldW = 0.0 if weights is None else float(np.sum(np.log(weights)))
-        self.factor = make_factor(self.cp, [t.p for t in terms], [t.n_levels for t in terms], backend)
+        ps, ls = [t.p for t in terms], [t.n_levels for t in terms]
+        self.factor = make_factor(self.cp, ps, ls, backend)
         self.backend = self.factor.name
         self.n_evals = 0
 

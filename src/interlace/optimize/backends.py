@@ -31,30 +31,43 @@ class OptResult:
 
 
 def _nlopt_bobyqa(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:
+    """NLopt BOBYQA: the system libnlopt (as R's nloptr) if present, else the PyPI wheel."""
+    from interlace.optimize import libnlopt
+
+    s = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "maxeval": 100000, "xtol_rel": 0.0,
+         "ftol_rel": 0.0, **settings}
+    lib = s.pop("library", "system" if libnlopt.AVAILABLE else "pypi")
+    args = (s["xtol_abs"], s["ftol_abs"], int(s["maxeval"]), s["xtol_rel"], s["ftol_rel"])
+    if lib == "system":
+        x, f, nev, code = libnlopt.bobyqa(fun, np.asarray(x0, float), np.asarray(lower, float),
+                                          np.asarray(upper, float), *args)
+        s["library"] = f"system libnlopt {libnlopt.version()}"
+    else:
+        x, f, nev, code = _pypi_nlopt(fun, x0, lower, upper, *args)
+        s["library"] = "nlopt (PyPI)"
+    ok = code > 0 and code != 5
+    return OptResult(np.asarray(x), float(f), nev, ok, libnlopt.result_name(code), s)
+
+
+def _pypi_nlopt(fun: Objective, x0, lower, upper, xtol_abs, ftol_abs, maxeval, xtol_rel,
+                ftol_rel):
     import nlopt
 
-    s = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "maxeval": 100000, **settings}
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(upper)
     opt.set_min_objective(lambda x, grad: fun(x))
-    opt.set_xtol_abs(s["xtol_abs"])
-    opt.set_ftol_abs(s["ftol_abs"])
-    opt.set_maxeval(int(s["maxeval"]))
-    if "xtol_rel" in s:
-        opt.set_xtol_rel(s["xtol_rel"])
-    if "ftol_rel" in s:
-        opt.set_ftol_rel(s["ftol_rel"])
+    opt.set_xtol_abs(xtol_abs)
+    opt.set_ftol_abs(ftol_abs)
+    opt.set_xtol_rel(xtol_rel)
+    opt.set_ftol_rel(ftol_rel)
+    opt.set_maxeval(maxeval)
     try:
         x = opt.optimize(np.asarray(x0, dtype=float))
         code = opt.last_optimize_result()
     except nlopt.RoundoffLimited:  # pragma: no cover - rare
         x, code = np.asarray(x0, dtype=float), -4
-    names = {1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reached",
-             5: "maxeval reached", 6: "maxtime reached", -4: "roundoff limited"}
-    ok = code > 0 and code != 5
-    return OptResult(np.asarray(x), float(opt.last_optimum_value()), int(opt.get_numevals()), ok,
-                     f"NLOPT {names.get(code, code)}", s)
+    return x, opt.last_optimum_value(), opt.get_numevals(), code
 
 
 def _pybobyqa(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:

@@ -64,7 +64,8 @@ def _check_hessian(H: np.ndarray, tol: float) -> tuple[int, list[str]]:
         return -6, ["Problem with Hessian check (infinite or missing values?)"]
     neg = int(np.sum(ev < -tol))
     if neg:
-        return -3, [f"Model failed to converge: degenerate  Hessian with {neg} negative eigenvalues"]
+        return -3, ["Model failed to converge: degenerate  Hessian with "
+                    f"{neg} negative eigenvalues"]
     try:
         np.linalg.cholesky(H)
         chol_ok = True
@@ -74,7 +75,8 @@ def _check_hessian(H: np.ndarray, tol: float) -> tuple[int, list[str]]:
         return -4, [" Hessian is numerically singular: parameters are not uniquely determined"]
     code, msgs = 0, []
     if ev.max() * tol > 1:
-        code, msgs = 2, ["Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?"]
+        code = 2
+        msgs = ["Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?"]
     if ev.min() / ev.max() < tol:
         code = 3
         msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")

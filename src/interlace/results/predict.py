@@ -26,10 +26,10 @@ def predict(result, newdata=None, include_re: bool = True) -> np.ndarray:
     if nd.offset is not None:
         eta = eta + nd.offset
     if include_re:
-        for term, b in zip(nd.re_terms, result._b, strict=True):
-            seen = term.codes >= 0
+        for (codes, Xi), b in zip(nd.re, result._b, strict=True):
+            seen = codes >= 0
             contrib = np.zeros(len(eta))
-            contrib[seen] = np.einsum("ij,ij->i", term.Xi[seen], b[term.codes[seen]])
+            contrib[seen] = np.einsum("ij,ij->i", Xi[seen], b[codes[seen]])
             eta = eta + contrib
     return eta
 

@@ -1,0 +1,66 @@
+"""Sessions: tests, lint, parity, fixtures, bench, optimizers.
+
+``nox -s tests`` is the project's test command (README, CI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests"]
+PY = "3.11"
+
+
+def _have_cholmod_headers() -> bool:
+    return any(os.path.exists(p) for p in ("/usr/include/suitesparse/cholmod.h",
+                                            "/usr/include/cholmod.h"))
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    wanted = list(extras)
+    if _have_cholmod_headers():
+        wanted.append("cholmod")
+    session.install("-e", f".[{','.join(wanted)}]" if wanted else ".")
+
+
+@nox.session(python=PY)
+def tests(session: nox.Session) -> None:
+    """Unit tests and the quick parity cases (stored R fixtures; R not needed)."""
+    _install(session, "test")
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session(python=PY)
+def lint(session: nox.Session) -> None:
+    """ruff over sources, harness and tests."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "parity", "tests", "noxfile.py")
+
+
+@nox.session(python=PY)
+def parity(session: nox.Session) -> None:
+    """Certify against lme4: all catalog cases, reports in reports/."""
+    _install(session, "test")
+    session.run("python", "-m", "parity.run", *session.posargs)
+
+
+@nox.session(python=PY)
+def fixtures(session: nox.Session) -> None:
+    """Regenerate fixtures/r/*.json with R (needs R, lme4, lmerTest from Debian)."""
+    if shutil.which("Rscript") is None:
+        session.error("Rscript not found: install R from Debian (see README)")
+    _install(session, "test")
+    session.run("python", "-m", "parity.fixtures", *session.posargs)
+
+
+@nox.session(python=PY)
+def bench(session: nox.Session) -> None:
+    """Time interlace and lme4 on the same models in one run; print ratios."""
+    if shutil.which("Rscript") is None:
+        session.error("Rscript not found: the benchmark compares against lme4")
+    _install(session, "test")
+    session.run("python", "-m", "parity.bench", *session.posargs)

@@ -1,0 +1,316 @@
+"""Turn a formula and a DataFrame into lme4's model matrices (``lFormula`` equivalent)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from interlace.design.evaluate import Evaluator, Factor, Logical, Value
+from interlace.design.grouping import GroupSpec, as_factor, lme4_term_order, make_group
+from interlace.design.model_matrix import model_matrix
+from interlace.design.qr import column_rank_pivot
+from interlace.design.spec import DesignSpec, VarKind, na_mask
+from interlace.errors import (
+    DataError,
+    MissingDataWarning,
+    ModelSpecError,
+    RankDeficiencyWarning,
+)
+from interlace.formula.api import Formula, parse_formula
+from interlace.formula.ast import Name, Node, deparse, names_in
+
+__all__ = ["ReTerm", "Design", "build_design"]
+
+ArrayLike = np.ndarray | Sequence[float] | pd.Series
+
+
+@dataclass(frozen=True)
+class ReTerm:
+    """One random-effects term, as lme4's ``mkReTrms`` builds it.
+
+    Attributes
+    ----------
+    group : str
+        Grouping-factor name (``'Subject'``, ``'cask:batch'``).
+    codes : ndarray of int, shape (n,)
+        0-based level index of each observation.
+    levels : tuple of str
+        Level labels (observed levels only; ``'a:A'`` for interactions).
+    Xi : ndarray, shape (n, p_i)
+        The term's raw model matrix.
+    col_names : tuple of str
+        Column names of ``Xi`` (lme4 ``cnms``).
+    text : str
+        lme4's term name, e.g. ``'Days | Subject'``.
+    """
+
+    group: str
+    codes: np.ndarray
+    levels: tuple[str, ...]
+    Xi: np.ndarray
+    col_names: tuple[str, ...]
+    text: str
+
+    @property
+    def n_levels(self) -> int:
+        """Number of levels of the grouping factor."""
+        return len(self.levels)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Model matrices and metadata for a linear mixed model.
+
+    Attributes
+    ----------
+    y : ndarray, shape (n,)
+    X : ndarray, shape (n, p)
+        Fixed-effects matrix after dropping rank-deficient columns.
+    x_names : tuple of str
+    dropped : tuple of str
+        Columns dropped for rank deficiency (lme4 ``col.dropped``).
+    re_terms : tuple of ReTerm
+        In lme4's order.
+    weights, offset : ndarray or None
+    row_labels : pandas.Index
+        Index labels of the rows used.
+    n_input_rows : int
+    spec : DesignSpec
+        Rebuilds matrices for new data.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    x_names: tuple[str, ...]
+    dropped: tuple[str, ...]
+    re_terms: tuple[ReTerm, ...]
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+    row_labels: pd.Index
+    n_input_rows: int
+    spec: DesignSpec
+
+    @property
+    def n(self) -> int:
+        """Number of observations used."""
+        return int(self.y.shape[0])
+
+
+def _numeric_arg(
+    arg: str | ArrayLike | None, what: str, ev: Evaluator, n: int
+) -> tuple[np.ndarray | None, str]:
+    if arg is None:
+        return None, what
+    if isinstance(arg, str):
+        val = ev.column(arg)
+        if isinstance(val, Factor):
+            raise DataError(f"{what} column '{arg}' must be numeric")
+        arr = val.values if isinstance(val, Logical) else val
+        return np.asarray(arr, dtype=np.float64), arg
+    arr = np.asarray(arg, dtype=np.float64).reshape(-1)
+    if arr.shape[0] != n:
+        raise DataError(f"{what} has length {arr.shape[0]} but data has {n} rows")
+    return arr, what
+
+
+def _subset(v: Value, rows: np.ndarray | None) -> Value:
+    if rows is None:
+        return v.drop_unused() if isinstance(v, Factor) else v
+    if isinstance(v, Factor):
+        return v.subset(rows).drop_unused()
+    if isinstance(v, Logical):
+        return Logical(v.values[rows])
+    return np.asarray(v)[rows]
+
+
+def _plural(k: int, word: str) -> str:
+    return f"{k} {word}{'s' if k != 1 else ''}"
+
+
+def build_design(
+    formula: Formula | str,
+    data: pd.DataFrame,
+    *,
+    weights: str | ArrayLike | None = None,
+    offset: str | ArrayLike | None = None,
+    na_action: str = "omit",
+) -> Design:
+    """Build lme4's fixed- and random-effects design from a formula and data.
+
+    Parameters
+    ----------
+    formula : Formula or str
+        Two-sided lme4 formula.
+    data : pandas.DataFrame
+        The data.
+    weights, offset : str or array-like, optional
+        A column name or a vector as long as ``data``; ``offset`` adds to any
+        ``offset()`` terms in the formula.
+    na_action : {"omit", "fail"}
+        Drop rows with missing values in used columns (with a
+        :class:`~interlace.errors.MissingDataWarning`) or raise.
+
+    Returns
+    -------
+    Design
+
+    Raises
+    ------
+    DataError, FormulaError, ModelSpecError
+    """
+    f = parse_formula(formula) if isinstance(formula, str) else formula
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if na_action not in ("omit", "fail"):
+        raise ValueError(f"na_action must be 'omit' or 'fail', got {na_action!r}")
+    if f.response is None:
+        raise DataError(f"the formula needs a response (left-hand side): {f.text!r}")
+    n_in = len(data)
+    ev = Evaluator(data)
+
+    # ---- evaluate every model-frame variable on the full data (R evaluates before na.omit)
+    frame: dict[Node, Value] = {}
+    order: list[Node] = [f.response, *f.fixed.variables, *f.fixed.offsets]
+    for rt in f.random:
+        order.extend(rt.lhs.variables)
+        order.extend(Name(c) for c in rt.group)
+    for node in order:
+        if node not in frame:
+            frame[node] = ev.value(node)
+    w_arr, w_src = _numeric_arg(weights, "weights", ev, n_in)
+    o_arr, o_src = _numeric_arg(offset, "offset", ev, n_in)
+
+    # ---- missing values
+    na = np.zeros(n_in, dtype=bool)
+    na_cols: list[str] = []
+    for node, val in frame.items():
+        m = na_mask(val)
+        if m.any():
+            na |= m
+            na_cols.extend(c for c in names_in(node) or [deparse(node)] if c not in na_cols)
+    for arr, src in ((w_arr, w_src), (o_arr, o_src)):
+        if arr is not None and np.isnan(arr).any():
+            na |= np.isnan(arr)
+            if src not in na_cols:
+                na_cols.append(src)
+    rows: np.ndarray | None = None
+    n_na = int(na.sum())
+    if n_na:
+        if na_action == "fail":
+            raise DataError(
+                f"{n_na} of {n_in} rows have missing values in: {', '.join(na_cols)} "
+                f"(na_action='fail')"
+            )
+        if n_na == n_in:
+            raise DataError(
+                f"no rows left after removing missing values in: {', '.join(na_cols)}"
+            )
+        warnings.warn(
+            f"dropped {n_na} of {n_in} rows with missing values in: {', '.join(na_cols)}",
+            MissingDataWarning,
+            stacklevel=2,
+        )
+        rows = np.flatnonzero(~na)
+    if n_in == 0:
+        raise DataError("data has no rows")
+    values = {node: _subset(v, rows) for node, v in frame.items()}
+    n = n_in - n_na
+
+    # ---- response
+    yv = values[f.response]
+    if isinstance(yv, Factor):
+        raise DataError(f"response '{deparse(f.response)}' must be numeric, not a factor/string")
+    y = np.asarray(yv.values if isinstance(yv, Logical) else yv, dtype=np.float64)
+
+    # ---- weights / offset
+    w = None if w_arr is None else (w_arr if rows is None else w_arr[rows])
+    if w is not None:
+        if not np.all(np.isfinite(w)):
+            raise DataError(f"weights ({w_src}) must be finite")
+        if np.any(w < 0):
+            raise DataError(f"negative weights not allowed (weights: {w_src})")
+    off = None if o_arr is None else (o_arr if rows is None else o_arr[rows])
+    for o in f.fixed.offsets:
+        ov = values[o]
+        if isinstance(ov, Factor):
+            raise DataError(f"offset '{deparse(o)}' must be numeric")
+        arr = np.asarray(ov.values if isinstance(ov, Logical) else ov, dtype=np.float64)
+        off = arr if off is None else off + arr
+
+    # ---- random effects (mkReTrms), then lme4's checks
+    re_terms, groups, re_order = _build_re(f, values, n)
+    X_full, names_full, _ = model_matrix(f.fixed, values, n)
+
+    # ---- rank deficiency (lme4 chkRank.drop.cols with qr(X, tol=1e-7, LAPACK=FALSE))
+    keep = tuple(range(X_full.shape[1]))
+    dropped: tuple[str, ...] = ()
+    if X_full.shape[1]:
+        rank, pivot = column_rank_pivot(X_full, tol=1e-7)
+        if rank < X_full.shape[1]:
+            keep = tuple(int(i) for i in pivot[:rank])
+            dropped = tuple(names_full[i] for i in sorted(set(range(len(names_full))) - set(keep)))
+            k = len(dropped)
+            warnings.warn(
+                f"fixed-effect model matrix is rank deficient so dropping "
+                f"{_plural(k, 'column')} / {'coefficients' if k != 1 else 'coefficient'}: "
+                + ", ".join(dropped),
+                RankDeficiencyWarning,
+                stacklevel=2,
+            )
+    X = X_full[:, list(keep)] if dropped else X_full
+    x_names = tuple(names_full[i] for i in keep)
+
+    kinds = {v: VarKind.of(values[v]) for v in f.fixed.variables}
+    for rt in f.random:
+        kinds.update({v: VarKind.of(values[v]) for v in rt.lhs.variables})
+    ordered_terms = tuple(f.random[i] for i in re_order)
+    spec = DesignSpec(
+        f, kinds, dict(ev.learned), keep, x_names, ordered_terms, groups, names_full
+    )
+    row_labels = data.index if rows is None else data.index[rows]
+    return Design(y, X, x_names, dropped, re_terms, w, off, row_labels, n_in, spec)
+
+
+def _build_re(
+    f: Formula, values: dict[Node, Value], n: int
+) -> tuple[tuple[ReTerm, ...], tuple[GroupSpec, ...], list[int]]:
+    built: list[tuple[ReTerm, GroupSpec]] = []
+    group_cache: dict[tuple[str, ...], tuple[np.ndarray, GroupSpec]] = {}
+    for rt in f.random:
+        if rt.group not in group_cache:
+            facs = [as_factor(values[Name(c)]) for c in rt.group]
+            group_cache[rt.group] = make_group(rt.group, facs)
+        codes, gspec = group_cache[rt.group]
+        Xi, cn, _ = model_matrix(rt.lhs, values, n)
+        built.append((ReTerm(rt.group_name, codes, gspec.levels, Xi, cn, rt.text), gspec))
+    order = lme4_term_order([len(t.levels) for t, _ in built])
+    built = [built[i] for i in order]
+    terms = tuple(t for t, _ in built)
+    _check_levels(terms, n)
+    return terms, tuple(g for _, g in built), order
+
+
+def _check_levels(terms: tuple[ReTerm, ...], n: int) -> None:
+    seen: dict[str, int] = {}
+    for t in terms:
+        seen.setdefault(t.group, t.n_levels)
+    if any(k < 2 for k in seen.values()):
+        raise ModelSpecError("grouping factors must have > 1 sampled level")
+    bad = [g for g, k in seen.items() if k >= n]
+    if bad:
+        raise ModelSpecError(
+            "number of levels of each grouping factor must be < number of observations "
+            f"(problems: {', '.join(bad)})"
+        )
+    for t in terms:
+        q = t.n_levels * t.Xi.shape[1]
+        if n <= q:
+            raise ModelSpecError(
+                f"number of observations (={n}) <= number of random effects (={q}) for term "
+                f"({t.text}); the random-effects parameters and the residual variance "
+                "(or scale parameter) are probably unidentifiable"
+            )
