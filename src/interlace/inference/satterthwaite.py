@@ -1,0 +1,399 @@
+"""Satterthwaite denominator degrees of freedom for fixed-effect t-tests (lmerTest).
+
+This reproduces ``lmerTest`` 3.1-3 for a fitted linear mixed model
+(``as_lmerModLmerTest`` + ``contest1D`` / ``summary``):
+
+1. ``varpar = (theta, sigma)`` at the optimum.
+2. A deviance function of ``varpar`` in which ``sigma`` is *not* profiled
+   out::
+
+       dev(varpar) = ldL2 + pwrss / sigma**2 + n log(2 pi sigma**2)
+                     [REML: + ldRX2 - p log(2 pi sigma**2)]
+
+   where ``ldL2``, ``pwrss`` and ``ldRX2`` come from the penalized least
+   squares problem at ``theta`` (Bates et al. 2015, JSS 67(1), sec. 3).
+3. ``H`` = numerical Hessian of ``dev`` at ``varpar`` (``numDeriv::hessian``,
+   Richardson, default arguments); ``vcov(varpar) = 2 H^+`` where ``H^+`` is
+   the pseudo-inverse over eigenvalues ``> tol`` (``tol = 1e-8``).  Negative
+   eigenvalues (``< -tol``) and eigenvalues in ``(-tol, tol)`` produce
+   lmerTest's warnings (here :class:`interlace.errors.ConvergenceWarning`).
+4. ``J`` = numerical Jacobian (``numDeriv::jacobian``, Richardson) of
+   ``C(varpar) = sigma**2 (RX' RX)^{-1}`` with respect to ``varpar``.
+5. For a contrast ``l``: ``df = 2 (l C l')**2 / (g A g')`` with
+   ``g_k = l J_k l'`` and ``A = vcov(varpar)``.
+
+The *evaluator* is any object with ``n``, ``p``, ``reml`` and ``pls(theta)`` returning
+``ldL2``, ``ldRX2``, ``pwrss`` and the upper triangular ``RX`` (see :class:`PLSEvaluator`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import astuple, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from scipy import linalg, stats
+
+from interlace.errors import ConvergenceWarning
+from interlace.inference.numderiv import hessian, jacobian
+
+__all__ = [
+    "PLSEvaluator",
+    "SatterthwaiteFit",
+    "Contest1D",
+    "varpar_deviance",
+    "covbeta",
+    "vcov_varpar",
+    "satterthwaite_fit",
+    "satterthwaite_df",
+    "contest1d",
+    "coef_table",
+]
+
+#: lmerTest's default eigenvalue tolerance (``as_lmerModLmerTest(tol = 1e-8)``).
+EIGEN_TOL: float = 1e-8
+
+
+class PLSEvaluator(Protocol):
+    """Structural type of the penalized-least-squares evaluator.
+
+    ``pls(theta)`` returns an object with float attributes ``ldL2`` (log det of
+    ``L_theta`` squared), ``ldRX2`` (log det of ``RX`` squared), ``pwrss`` (penalized
+    weighted residual sum of squares) and ``RX`` (``p x p`` upper triangular, with
+    ``vcov(beta) = sigma**2 (RX' RX)^{-1}``), as lme4's ``merPredD`` after ``devfun(theta)``.
+    """
+
+    n: int
+    p: int
+    reml: bool
+
+    def pls(self, theta: np.ndarray) -> Any: ...  # pragma: no cover - protocol
+
+
+def _split(varpar: np.ndarray) -> tuple[np.ndarray, float]:
+    varpar = np.asarray(varpar, dtype=float)
+    return varpar[:-1], float(varpar[-1])
+
+
+def varpar_deviance(evaluator: PLSEvaluator, varpar, reml: bool | None = None) -> float:
+    """Deviance (-2 log-likelihood) as a function of ``(theta, sigma)``.
+
+    Parameters
+    ----------
+    evaluator : PLSEvaluator
+        PLS evaluator.
+    varpar : array_like
+        ``theta`` followed by ``sigma`` (not ``sigma**2``).
+    reml : bool, optional
+        REML criterion; defaults to ``evaluator.reml``.
+
+    Returns
+    -------
+    float
+        ``ldL2 + pwrss/sigma**2 + n log(2 pi sigma**2)``, plus
+        ``ldRX2 - p log(2 pi sigma**2)`` for REML (lmerTest's ``devfun_vp``).
+    """
+    theta, sigma = _split(varpar)
+    reml = evaluator.reml if reml is None else reml
+    st = evaluator.pls(theta)
+    sigma2 = sigma * sigma
+    log2pis2 = np.log(2.0 * np.pi * sigma2)
+    dev = st.ldL2 + st.pwrss / sigma2 + evaluator.n * log2pis2
+    if not reml:
+        return float(dev)
+    return float(dev + st.ldRX2 - evaluator.p * log2pis2)
+
+
+def covbeta(evaluator: PLSEvaluator, varpar) -> np.ndarray:
+    """``vcov(beta)`` as a function of ``(theta, sigma)``: ``sigma**2 (RX' RX)^{-1}``.
+
+    Parameters
+    ----------
+    evaluator : PLSEvaluator
+        PLS evaluator.
+    varpar : array_like
+        ``theta`` followed by ``sigma``.
+
+    Returns
+    -------
+    ndarray, shape (p, p)
+        ``sigma**2 RXi RXi'`` with ``RXi = RX^{-1}``.
+    """
+    theta, sigma = _split(varpar)
+    RX = np.asarray(evaluator.pls(theta).RX, dtype=float)
+    p = RX.shape[0]
+    RXi = linalg.solve_triangular(RX, np.eye(p), lower=False)
+    return sigma * sigma * (RXi @ RXi.T)
+
+
+def _eigen_warnings(evals: np.ndarray, tol: float) -> None:
+    neg = evals < -tol
+    zero = (evals > -tol) & (evals < tol)
+    if neg.any():
+        word = "eigenvalues" if neg.sum() > 1 else "eigenvalue"
+        vals = " ".join(f"{e:1.1e}" for e in evals[neg])
+        warnings.warn(
+            f"Model failed to converge with {int(neg.sum())} negative {word}: {vals}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    if zero.any():
+        word = "eigenvalues" if zero.sum() > 1 else "eigenvalue"
+        vals = " ".join(f"{e:1.1e}" for e in evals[zero])
+        warnings.warn(
+            f"Model may not have converged with {int(zero.sum())} {word} close to zero: {vals}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
+def _vcov_from_hessian(H: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    if not np.all(np.isfinite(H)):  # R's eigen() stops: "infinite or missing values in 'x'"
+        raise FloatingPointError("Hessian of the deviance in (theta, sigma) is not finite")
+    evals, evecs = np.linalg.eigh(H)
+    order = np.argsort(evals)[::-1]  # R's eigen(): decreasing
+    evals, evecs = evals[order], evecs[:, order]
+    _eigen_warnings(evals, tol)
+    pos = evals > tol
+    V = evecs[:, pos]
+    return 2.0 * (V / evals[pos]) @ V.T, evals
+
+
+@dataclass(frozen=True)
+class SatterthwaiteFit:
+    """Ingredients of Satterthwaite's approximation (lmerTest's ``lmerModLmerTest`` slots).
+
+    Attributes
+    ----------
+    varpar : ndarray, shape (k,)
+        ``theta`` followed by ``sigma``.
+    hessian : ndarray, shape (k, k)
+        Numerical Hessian of :func:`varpar_deviance` at ``varpar``.
+    eigenvalues : ndarray, shape (k,)
+        Eigenvalues of ``hessian`` in decreasing order.
+    vcov_varpar : ndarray, shape (k, k)
+        ``2 H^+`` (pseudo-inverse over eigenvalues ``> tol``).
+    vcov_beta : ndarray, shape (p, p)
+        ``sigma**2 (RX' RX)^{-1}`` at ``varpar``.
+    jac : ndarray, shape (k, p, p)
+        ``jac[i]`` is the derivative of ``vcov_beta`` w.r.t. ``varpar[i]``
+        (lmerTest's ``Jac_list``).
+    """
+
+    varpar: np.ndarray
+    hessian: np.ndarray
+    eigenvalues: np.ndarray
+    vcov_varpar: np.ndarray
+    vcov_beta: np.ndarray
+    jac: np.ndarray
+
+    def df(self, L=None) -> np.ndarray:
+        """Satterthwaite df for each row of ``L`` (default: identity, one per coefficient).
+
+        Parameters
+        ----------
+        L : array_like, shape (m, p) or (p,), optional
+            Contrast vectors as rows.
+
+        Returns
+        -------
+        ndarray, shape (m,)
+            ``2 (l C l')**2 / (g A g')`` for each row ``l``; ``inf`` if the
+            denominator is zero.
+        """
+        p = self.vcov_beta.shape[0]
+        L = np.eye(p) if L is None else np.atleast_2d(np.asarray(L, dtype=float))
+        if L.shape[1] != p:
+            raise ValueError(
+                f"contrast has {L.shape[1]} columns but the model has {p} coefficients"
+            )
+        var_con = np.einsum("mi,ij,mj->m", L, self.vcov_beta, L)
+        g = np.einsum("mi,kij,mj->mk", L, self.jac, L)
+        denom = np.einsum("mk,kl,ml->m", g, self.vcov_varpar, g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 2.0 * var_con**2 / denom
+
+
+def vcov_varpar(evaluator: PLSEvaluator, theta, sigma: float, tol: float = EIGEN_TOL) -> np.ndarray:
+    """Asymptotic covariance of ``(theta, sigma)`` as lmerTest computes it.
+
+    Parameters
+    ----------
+    evaluator : PLSEvaluator
+        PLS evaluator (its ``reml`` flag selects the criterion).
+    theta : array_like
+        Relative covariance parameters at the optimum.
+    sigma : float
+        Residual standard deviation at the optimum.
+    tol : float, optional
+        Hessian eigenvalues ``<= tol`` are dropped from the inverse.
+
+    Returns
+    -------
+    ndarray, shape (len(theta) + 1, len(theta) + 1)
+        ``2 H^+``; see :func:`satterthwaite_fit` for the warnings.
+    """
+    return _vcov_from_hessian(_varpar_hessian(evaluator, theta, sigma)[1], tol)[0]
+
+
+def _varpar_hessian(evaluator: PLSEvaluator, theta, sigma: float):
+    varpar = np.append(np.asarray(theta, dtype=float).ravel(), float(sigma))
+    return varpar, hessian(lambda vp: varpar_deviance(evaluator, vp), varpar)
+
+
+def satterthwaite_fit(
+    evaluator: PLSEvaluator, theta, sigma: float, tol: float = EIGEN_TOL
+) -> SatterthwaiteFit:
+    """Compute the Hessian, ``vcov(varpar)`` and the Jacobian of ``vcov(beta)``.
+
+    Parameters
+    ----------
+    evaluator : PLSEvaluator
+        PLS evaluator.
+    theta : array_like
+        Relative covariance parameters at the optimum.
+    sigma : float
+        Residual standard deviation at the optimum.
+    tol : float, optional
+        Eigenvalue tolerance (lmerTest's ``tol = 1e-8``).
+
+    Returns
+    -------
+    SatterthwaiteFit
+        Everything needed for :meth:`SatterthwaiteFit.df` and :func:`contest1d`.
+
+    Warns
+    -----
+    ConvergenceWarning
+        ``"Model failed to converge with k negative eigenvalue(s): ..."`` or
+        ``"Model may not have converged with k eigenvalue(s) close to zero: ..."``,
+        worded as lmerTest's warnings.
+    """
+    varpar, H = _varpar_hessian(evaluator, theta, sigma)
+    A, evals = _vcov_from_hessian(H, tol)
+    J = jacobian(lambda vp: covbeta(evaluator, vp), varpar)  # (p, p, k)
+    return SatterthwaiteFit(
+        varpar=varpar,
+        hessian=H,
+        eigenvalues=evals,
+        vcov_varpar=A,
+        vcov_beta=covbeta(evaluator, varpar),
+        jac=np.moveaxis(J, -1, 0),
+    )
+
+
+def satterthwaite_df(
+    evaluator: PLSEvaluator, theta, sigma: float, L=None, tol: float = EIGEN_TOL
+) -> np.ndarray:
+    """Satterthwaite denominator df, one per row of ``L``.
+
+    Parameters
+    ----------
+    evaluator : PLSEvaluator
+        PLS evaluator.
+    theta : array_like
+        Relative covariance parameters at the optimum.
+    sigma : float
+        Residual standard deviation at the optimum.
+    L : array_like, shape (m, p) or (p,), optional
+        Contrast vectors; default the ``p x p`` identity.
+    tol : float, optional
+        Eigenvalue tolerance for the Hessian.
+
+    Returns
+    -------
+    ndarray, shape (m,)
+        Degrees of freedom (``inf`` where the denominator is zero).
+    """
+    return satterthwaite_fit(evaluator, theta, sigma, tol=tol).df(L)
+
+
+@dataclass(frozen=True)
+class Contest1D:
+    """One-degree-of-freedom t-test of ``l' beta = rhs`` (lmerTest's ``contest1D`` row)."""
+
+    estimate: float
+    se: float
+    df: float
+    t: float
+    p_value: float
+    lower: float = np.nan
+    upper: float = np.nan
+
+
+def contest1d(
+    fit: SatterthwaiteFit,
+    L,
+    beta,
+    rhs: float = 0.0,
+    level: float = 0.95,
+) -> Contest1D:
+    """t-test of a single contrast with Satterthwaite df.
+
+    Parameters
+    ----------
+    fit : SatterthwaiteFit
+        From :func:`satterthwaite_fit`.
+    L : array_like, shape (p,)
+        Contrast vector.
+    beta : array_like, shape (p,)
+        Fixed-effect estimates.
+    rhs : float, optional
+        Null value of ``l' beta``.
+    level : float, optional
+        Confidence level of the Wald interval ``est -/+ se * qt(1-(1-level)/2, df)``.
+
+    Returns
+    -------
+    Contest1D
+        Estimate, standard error, df, t statistic, two-sided p-value
+        ``2 P(T_df > |t|)`` and confidence limits.  All NaN if ``L``
+        contains NaN (as lmerTest).
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError("level must be in (0, 1)")
+    L = np.asarray(L, dtype=float).ravel()
+    beta = np.asarray(beta, dtype=float).ravel()
+    if L.size != beta.size:
+        raise ValueError(f"contrast has length {L.size} but the model has {beta.size} coefficients")
+    if np.isnan(L).any():
+        nan = float("nan")
+        return Contest1D(nan, nan, nan, nan, nan, nan, nan)
+    estimate = float(L @ beta)
+    se = float(np.sqrt(L @ fit.vcov_beta @ L))
+    ddf = float(fit.df(L)[0])
+    tstat = (estimate - rhs) / se
+    fac = float(stats.t.isf((1.0 - level) / 2.0, ddf))
+    pval = float(2.0 * stats.t.sf(abs(tstat), ddf))
+    return Contest1D(estimate, se, ddf, tstat, pval, estimate - se * fac, estimate + se * fac)
+
+
+def coef_table(fit: SatterthwaiteFit, beta, names=None, level: float = 0.95):
+    """Coefficient table of ``summary(as_lmerModLmerTest(m))``.
+
+    Parameters
+    ----------
+    fit : SatterthwaiteFit
+        From :func:`satterthwaite_fit`.
+    beta : array_like, shape (p,)
+        Fixed-effect estimates.
+    names : sequence of str, optional
+        Coefficient names (row index).
+    level : float, optional
+        Confidence level for the ``lower``/``upper`` columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``Estimate``, ``Std. Error``, ``df``, ``t value``,
+        ``Pr(>|t|)``, ``lower``, ``upper``; one row per coefficient.
+    """
+    import pandas as pd
+
+    beta = np.asarray(beta, dtype=float).ravel()
+    p = beta.size
+    rows = [astuple(contest1d(fit, np.eye(p)[i], beta, level=level)) for i in range(p)]
+    columns = ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)", "lower", "upper"]
+    index = list(names) if names is not None else None
+    return pd.DataFrame(rows, columns=columns, index=index, dtype=float)
