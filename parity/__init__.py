@@ -1,0 +1,1 @@
+"""R-parity harness for interlace: reference data, catalog and fixtures."""

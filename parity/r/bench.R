@@ -1,0 +1,28 @@
+# Time lme4::lmer on catalog cases, for `nox -s bench` (whole lmer() call, data loaded).
+# Usage: Rscript parity/r/bench.R request.json out.json
+# request: list of {id, formula, REML, weights|null, data_csv, data_json, reps}
+self <- normalizePath(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+source(file.path(dirname(self), "io.R"))
+suppressPackageStartupMessages(library(lme4))
+args <- commandArgs(TRUE)
+req <- jsonlite::fromJSON(args[1], simplifyVector = FALSE)
+out <- lapply(req, function(case) {
+  d <- read_dataset(case$data_csv, jsonlite::fromJSON(case$data_json, simplifyVector = FALSE))
+  f <- as.formula(case$formula)
+  run <- if (is.null(case$weights)) {
+    function() suppressMessages(suppressWarnings(lmer(f, data = d, REML = case$REML)))
+  } else {
+    d$.w <- d[[case$weights]]
+    function() suppressMessages(suppressWarnings(lmer(f, data = d, REML = case$REML,
+                                                      weights = .w)))
+  }
+  invisible(run())
+  times <- vapply(seq_len(case$reps), function(i) {
+    t0 <- proc.time()[["elapsed"]]
+    invisible(run())
+    proc.time()[["elapsed"]] - t0
+  }, 0)
+  list(id = case$id, median_seconds = median(times), reps = case$reps, times = I(times))
+})
+write_json(list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
+                cases = out), args[2])
