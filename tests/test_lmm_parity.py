@@ -41,8 +41,9 @@ def test_objective_at_lme4_theta_is_exact(case):
 
 
 def test_flat_exemptions_still_reach_lme4_objective():
-    """An exempted case is only exempt because lme4 stopped *above* our optimum."""
+    """An exempted case still meets the one-sided objective bound (≤ lme4's + 1e-8·|lme4's|)."""
     for case in QUICK:
         if case.get("exempt_optimum"):
             py_opt, _, _ = parity_run(case["id"])
-            assert py_opt["objective"] <= r_fixture(case["id"])["objective"]["value"], case["id"]
+            r_obj = r_fixture(case["id"])["objective"]["value"]
+            assert py_opt["objective"] <= r_obj + 1e-8 * abs(r_obj), case["id"]

@@ -60,15 +60,30 @@ class BlockDiagPattern:
             [np.full(n_lev, T[0, 0]) for T, n_lev in zip(templates, self.ls, strict=True)]
         )
 
-    def matrix(self, templates: Sequence[np.ndarray]) -> sp.csr_matrix:
-        """Λ as a sparse matrix (explicit zeros kept out of the way of nothing)."""
-        data = np.concatenate(
+    def dense(self, templates: Sequence[np.ndarray]) -> np.ndarray:
+        """Λ as a dense array (for small blocks)."""
+        out = np.zeros((self.q, self.q))
+        out[self._rows, self._cols] = self._data(templates)
+        return out
+
+    def _data(self, templates: Sequence[np.ndarray]) -> np.ndarray:
+        return np.concatenate(
             [
                 np.tile(T[r, c], n_lev)
                 for T, (r, c), n_lev in zip(templates, self._tri, self.ls, strict=True)
             ]
         )
-        return sp.csr_matrix((data, (self._rows, self._cols)), shape=(self.q, self.q))
+
+    def matrix(self, templates: Sequence[np.ndarray]) -> sp.csr_matrix:
+        """Λ as a sparse matrix."""
+        return sp.csr_matrix((self._data(templates), (self._rows, self._cols)),
+                             shape=(self.q, self.q))
+
+
+#: q_R × q_0 size below which the off-diagonal block is held as a dense array
+DENSE_OFFDIAG_LIMIT = 250_000
+#: q_R below which a non-diagonal Λ_R is built dense
+DENSE_LAMBDA_LIMIT = 500
 
 
 class BlockedFactor:
@@ -110,6 +125,13 @@ class BlockedFactor:
             self._AR0_rows = np.repeat(np.arange(self.qR), np.diff(self.AR0.indptr))
             self.ARR = ZtZ[idxR][:, idxR].toarray()
             self.ARm = cp.ZtXy[idxR]
+            self._diagR = np.diag_indices(self.qR)
+            # small off-diagonal blocks are cheaper dense than through scipy.sparse objects
+            self.dense_offdiag = self.qR * len(idx0) <= DENSE_OFFDIAG_LIMIT
+            if self.dense_offdiag:
+                self.AR0 = self.AR0.toarray()
+            elif self.lamR.diagonal and p0 == 1:
+                self._gram_pattern()
 
     # -- per-θ update ---------------------------------------------------------------
     def update(self, templates: Sequence[np.ndarray]) -> tuple[float, np.ndarray]:
@@ -134,46 +156,93 @@ class BlockedFactor:
         S = self.cp.XytXy - C0.T @ C0
         self._C0 = C0
         if self.qR:
-            Tr = [templates[k] for k in self.rest]
-            LR0 = self._lower_offdiag(T0, Tr)
-            MRR = self._lambda_sandwich(Tr)
-            MRR[np.diag_indices_from(MRR)] += 1.0
-            MRR -= (LR0 @ LR0.T).toarray()
+            lam = self._lam([templates[k] for k in self.rest])
+            LR0 = self._lower_offdiag(T0, lam)
+            MRR = self._lambda_sandwich(lam)
+            MRR[self._diagR] += 1.0
+            MRR -= self._gram(LR0, lam)
             LRR, info = lapack.dpotrf(MRR, lower=1, clean=1, overwrite_a=1)
             if info != 0:
                 raise np.linalg.LinAlgError(f"Cholesky of the dense block failed (info={info})")
-            ld += 2.0 * np.sum(np.log(np.diag(LRR)))
-            rhs = self._lamRT(Tr, self.ARm) - LR0 @ C0
-            CR = sla.solve_triangular(LRR, rhs, lower=True, check_finite=False)
+            ld += 2.0 * np.sum(np.log(LRR[self._diagR]))
+            rhs = self._lamRT(lam, self.ARm) - LR0 @ C0
+            CR, info = lapack.dtrtrs(LRR, rhs, lower=1)
             S -= CR.T @ CR
             self._LR0, self._LRR, self._CR = LR0, LRR, CR
         return float(ld), S
 
-    def _lamRT(self, Tr: Sequence[np.ndarray], B: np.ndarray) -> np.ndarray:
+    def _gram_pattern(self) -> None:
+        """Precompute P with vec(A_R0 diag(w) A_R0ᵀ) = P w (lower triangle) for scalar terms.
+
+        With every term scalar, ``L_R0 L_R0ᵀ = diag(λ_R) A_R0 diag(d²) A_R0ᵀ diag(λ_R)``
+        where only ``d`` (one value per level of block 0) depends on θ, so the Gram
+        matrix is one sparse matrix–vector product per evaluation.
+        """
+        A = self.AR0.tocsc()
+        rows, cols, vals = [], [], []
+        for k in range(A.shape[1]):
+            r = A.indices[A.indptr[k]: A.indptr[k + 1]]
+            v = A.data[A.indptr[k]: A.indptr[k + 1]]
+            ii, jj = np.tril_indices(len(r))
+            rows.append(r[ii] * self.qR + r[jj])
+            vals.append(v[ii] * v[jj])
+            cols.append(np.full(len(ii), k))
+        flat = np.concatenate(rows)
+        targets, inv = np.unique(flat, return_inverse=True)
+        self._gram_P = sp.csr_matrix((np.concatenate(vals), (inv, np.concatenate(cols))),
+                                     shape=(len(targets), A.shape[1]))
+        self._gram_ij = np.divmod(targets, self.qR)
+
+    def _lam(self, Tr: Sequence[np.ndarray]):
+        """Λ_R once per θ: its diagonal (all terms scalar), a dense array or a sparse matrix."""
+        if self.lamR.diagonal:
+            return self.lamR.diag(Tr)
+        if self.qR <= DENSE_LAMBDA_LIMIT:
+            return self.lamR.dense(Tr)
+        return self.lamR.matrix(Tr).tocsr()
+
+    def _gram(self, LR0, lam) -> np.ndarray:
+        """L_R0 L_R0ᵀ as a dense array."""
+        if self.dense_offdiag:
+            return LR0 @ LR0.T
+        if hasattr(self, "_gram_P"):
+            g = self._gram_P @ (self._B0diag * self._B0diag)
+            i, j = self._gram_ij
+            G = np.zeros((self.qR, self.qR))
+            G[i, j] = g * lam[i] * lam[j]
+            G[j, i] = G[i, j]
+            return G
+        return (LR0 @ LR0.T).toarray()
+
+    def _lamRT(self, lam, B: np.ndarray) -> np.ndarray:
         """Λ_Rᵀ B for a dense B."""
         if self.lamR.diagonal:
-            return self.lamR.diag(Tr)[:, None] * B
-        return np.asarray(self.lamR.matrix(Tr).T @ B)
+            return lam[:, None] * B
+        return np.asarray(lam.T @ B)
 
-    def _lambda_sandwich(self, Tr: Sequence[np.ndarray]) -> np.ndarray:
+    def _lambda_sandwich(self, lam) -> np.ndarray:
         """Λ_Rᵀ A_RR Λ_R as a new dense array."""
         if self.lamR.diagonal:
-            lam = self.lamR.diag(Tr)
             return self.ARR * np.outer(lam, lam)
-        LT = self.lamR.matrix(Tr).T.tocsr()
+        if isinstance(lam, np.ndarray):
+            return lam.T @ self.ARR @ lam
+        LT = lam.T.tocsr()
         return np.asarray(LT @ np.asarray(LT @ self.ARR).T)
 
-    def _lower_offdiag(self, T0: np.ndarray, Tr: Sequence[np.ndarray]) -> sp.csr_matrix:
+    def _lower_offdiag(self, T0: np.ndarray, lam):
         """L_R0 = Λ_Rᵀ A_R0 Λ_0 L_00⁻ᵀ, sparse with the pattern of A_R0."""
         A = self.AR0
+        if self.dense_offdiag:
+            left = self._lamRT(lam, A)
+            if self.p0 == 1:
+                return left * self._B0diag[None, :]
+            blocks = T0 @ np.transpose(self._Linv00, (0, 2, 1))
+            out = np.einsum("rlp,lpq->rlq", left.reshape(self.qR, self.l0, self.p0), blocks)
+            return out.reshape(self.qR, -1)
         if self.lamR.diagonal and self.p0 == 1:
-            lam = self.lamR.diag(Tr)
             data = A.data * lam[self._AR0_rows] * self._B0diag[A.indices]
             return sp.csr_matrix((data, A.indices, A.indptr), shape=A.shape)
-        if self.lamR.diagonal:
-            left = sp.diags(self.lamR.diag(Tr)) @ A
-        else:
-            left = self.lamR.matrix(Tr).T @ A
+        left = sp.diags(lam) @ A if self.lamR.diagonal else sp.csr_matrix(lam).T @ A
         if self.p0 == 1:
             return (left @ sp.diags(self._B0diag)).tocsr()
         blocks = T0 @ np.transpose(self._Linv00, (0, 2, 1))  # Λ_0 L00⁻ᵀ per level
@@ -213,7 +282,8 @@ class BlockedFactor:
         inner = np.broadcast_to(np.eye(p0), (self.l0, p0, p0)).copy()
         if self.qR:
             LRRinv = sla.solve_triangular(self._LRR, np.eye(self.qR), lower=True)
-            W = LRRinv @ self._LR0.toarray()  # (qR, q0)
+            LR0 = self._LR0 if self.dense_offdiag else self._LR0.toarray()
+            W = LRRinv @ LR0  # (qR, q0)
             Wb = W.reshape(self.qR, self.l0, p0)
             inner += np.einsum("kli,klj->lij", Wb, Wb)
             G = LRRinv.T @ LRRinv  # (M⁻¹)_RR
