@@ -48,19 +48,21 @@ def parity(session: nox.Session) -> None:
     session.run("python", "-m", "parity.run", *session.posargs)
 
 
+def _r_session(session: nox.Session, module: str, why: str) -> None:
+    """Run ``python -m module`` in a session that needs R (Rscript) on the PATH."""
+    if shutil.which("Rscript") is None:
+        session.error(f"Rscript not found: {why} (install R from Debian, see README)")
+    _install(session, "test")
+    session.run("python", "-m", module, *session.posargs)
+
+
 @nox.session(python=PY)
 def fixtures(session: nox.Session) -> None:
     """Regenerate fixtures/r/*.json with R (needs R, lme4, lmerTest from Debian)."""
-    if shutil.which("Rscript") is None:
-        session.error("Rscript not found: install R from Debian (see README)")
-    _install(session, "test")
-    session.run("python", "-m", "parity.fixtures", *session.posargs)
+    _r_session(session, "parity.fixtures", "fixtures are produced by lme4")
 
 
 @nox.session(python=PY)
 def bench(session: nox.Session) -> None:
     """Time interlace and lme4 on the same models in one run; print ratios."""
-    if shutil.which("Rscript") is None:
-        session.error("Rscript not found: the benchmark compares against lme4")
-    _install(session, "test")
-    session.run("python", "-m", "parity.bench", *session.posargs)
+    _r_session(session, "parity.bench", "the benchmark compares against lme4")

@@ -173,9 +173,7 @@ def compare_case(py_opt: dict, py_at_r: dict, r: dict, *, exempt_optimum: str = 
                  ) -> list[QuantityResult]:
     """All comparisons of one case: our optimum, and our quantities at lme4's θ̂."""
     out = [compare_objective(py_opt["objective"], r["objective"])]
-    at_r = dict(py_at_r)
-    at_r["devfun_at"] = py_at_r["devfun_at"]
-    out += _apply(AT_R_THETA, at_r, r, "@r_theta")
+    out += _apply(AT_R_THETA, py_at_r, r, "@r_theta")
     opt = _apply(AT_OPTIMUM, py_opt, r, "")
     if exempt_optimum:
         for q in opt:

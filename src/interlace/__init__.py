@@ -22,10 +22,7 @@ from interlace.results.result import CrossedLMEResult
 
 def isSingular(result: CrossedLMEResult, tol: float = 1e-4) -> bool:  # noqa: N802 (lme4 name)
     """lme4's ``isSingular``: is some diagonal element of θ below ``tol``?"""
-    import numpy as np
-
-    diag = result._layout.diagonal_mask()
-    return bool(np.any(result.theta[diag] < tol))
+    return result.singular(tol)
 
 
 __all__ = [

@@ -110,11 +110,17 @@ def fit(
     if not summary.converged:
         warnings.warn(f"optimizer {optimizer} did not converge: {summary.message}",
                       ConvergenceWarning, stacklevel=2)
-    kwargs = dict(groups=None, random=None, method=method, optimizer=optimizer, weights=weights,
-                  offset=offset, na_action=na_action, control=control, backend=backend)
+    return _result(text, data, design, layout, dev, theta, summary, checks,
+                   dict(method=method, optimizer=optimizer, weights=weights, offset=offset,
+                        na_action=na_action, control=control, backend=backend))
+
+
+def _result(text, data, design, layout, dev, theta, summary, checks, fit_kwargs):
+    """Assemble the result at θ; ``fit_kwargs`` are what ``update()`` refits with."""
+    kwargs = dict(groups=None, random=None, **fit_kwargs)
     return CrossedLMEResult(design=design, layout=layout, deviance=dev, state=dev.pls(theta),
-                            opt=summary, checks=checks, method=method, formula=text,
-                            data=data, fit_kwargs=kwargs)
+                            opt=summary, checks=checks, method=fit_kwargs["method"],
+                            formula=text, data=data, fit_kwargs=kwargs)
 
 
 def _prepare(formula, data, groups, random, method, weights, offset, na_action, backend):
@@ -151,14 +157,11 @@ def evaluate_at(
     th = np.asarray(theta, dtype=float)
     if th.shape != (layout.n_theta,):
         raise InterlaceError(f"theta must have length {layout.n_theta} (θ: {layout.names()})")
-    state = dev.pls(th)
     summary = OptSummary("none", {}, layout.names(), th.tolist(), layout.lower().tolist(),
-                         method, theta=th.tolist(), objective=state.objective, converged=True)
-    kwargs = dict(groups=None, random=None, method=method, optimizer="bobyqa", weights=weights,
-                  offset=offset, na_action=na_action, control=None, backend=backend)
-    return CrossedLMEResult(design=design, layout=layout, deviance=dev, state=state, opt=summary,
-                            checks=ConvCheck(), method=method, formula=text, data=data,
-                            fit_kwargs=kwargs)
+                         method, theta=th.tolist(), objective=dev(th), converged=True)
+    return _result(text, data, design, layout, dev, th, summary, ConvCheck(),
+                   dict(method=method, optimizer="bobyqa", weights=weights, offset=offset,
+                        na_action=na_action, control=None, backend=backend))
 
 
 def refit(result: CrossedLMEResult, formula: str | None = None, data: Any = None,

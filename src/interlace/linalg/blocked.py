@@ -126,6 +126,7 @@ class BlockedFactor:
             self.ARR = ZtZ[idxR][:, idxR].toarray()
             self.ARm = cp.ZtXy[idxR]
             self._diagR = np.diag_indices(self.qR)
+            self._gram_P = None
             # small off-diagonal blocks are cheaper dense than through scipy.sparse objects
             self.dense_offdiag = self.qR * len(idx0) <= DENSE_OFFDIAG_LIMIT
             if self.dense_offdiag:
@@ -205,7 +206,7 @@ class BlockedFactor:
         """L_R0 L_R0ᵀ as a dense array."""
         if self.dense_offdiag:
             return LR0 @ LR0.T
-        if hasattr(self, "_gram_P"):
+        if self._gram_P is not None:
             g = self._gram_P @ (self._B0diag * self._B0diag)
             i, j = self._gram_ij
             G = np.zeros((self.qR, self.qR))
@@ -229,6 +230,10 @@ class BlockedFactor:
         LT = lam.T.tocsr()
         return np.asarray(LT @ np.asarray(LT @ self.ARR).T)
 
+    def _B0_blocks(self, T0: np.ndarray) -> np.ndarray:
+        """Λ_0 L00⁻ᵀ per level of block 0, (l0, p0, p0)."""
+        return T0 @ np.transpose(self._Linv00, (0, 2, 1))
+
     def _lower_offdiag(self, T0: np.ndarray, lam):
         """L_R0 = Λ_Rᵀ A_R0 Λ_0 L_00⁻ᵀ, sparse with the pattern of A_R0."""
         A = self.AR0
@@ -236,8 +241,8 @@ class BlockedFactor:
             left = self._lamRT(lam, A)
             if self.p0 == 1:
                 return left * self._B0diag[None, :]
-            blocks = T0 @ np.transpose(self._Linv00, (0, 2, 1))
-            out = np.einsum("rlp,lpq->rlq", left.reshape(self.qR, self.l0, self.p0), blocks)
+            out = np.einsum("rlp,lpq->rlq", left.reshape(self.qR, self.l0, self.p0),
+                            self._B0_blocks(T0))
             return out.reshape(self.qR, -1)
         if self.lamR.diagonal and self.p0 == 1:
             data = A.data * lam[self._AR0_rows] * self._B0diag[A.indices]
@@ -245,9 +250,8 @@ class BlockedFactor:
         left = sp.diags(lam) @ A if self.lamR.diagonal else sp.csr_matrix(lam).T @ A
         if self.p0 == 1:
             return (left @ sp.diags(self._B0diag)).tocsr()
-        blocks = T0 @ np.transpose(self._Linv00, (0, 2, 1))  # Λ_0 L00⁻ᵀ per level
         B0 = sp.bsr_matrix(
-            (blocks, np.arange(self.l0), np.arange(self.l0 + 1)),
+            (self._B0_blocks(T0), np.arange(self.l0), np.arange(self.l0 + 1)),
             shape=(self.l0 * self.p0, self.l0 * self.p0),
         )
         return (left @ B0).tocsr()

@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from interlace.results.result import re_contribution
+
 
 def predict(result, newdata=None, include_re: bool = True) -> np.ndarray:
     """Conditional (``include_re``) or marginal predictions on the response scale."""
     if newdata is None:
+        if include_re:
+            return np.array(result.fittedvalues)
         d = result._design
         eta = d.X @ result.fe_params.to_numpy()
-        if d.offset is not None:
-            eta = eta + d.offset
-        return eta + result._Zb() if include_re else eta
+        return eta if d.offset is None else eta + d.offset
     nd = result._design.spec.materialize(newdata)
     eta = nd.X @ result.fe_params.to_numpy()
     if nd.offset is not None:
         eta = eta + nd.offset
     if include_re:
-        for (codes, Xi), b in zip(nd.re, result._b, strict=True):
-            seen = codes >= 0
-            contrib = np.zeros(len(eta))
-            contrib[seen] = np.einsum("ij,ij->i", Xi[seen], b[codes[seen]])
-            eta = eta + contrib
+        eta = eta + re_contribution(nd.re, result._b, len(eta))
     return eta
 
 
@@ -38,20 +36,15 @@ def simulate(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:
     """Draw ``nsim`` response vectors from the fitted model; returns (n, nsim)."""
     rng = np.random.default_rng(seed)
     d = result._design
-    mu = d.X @ result.fe_params.to_numpy()
-    if d.offset is not None:
-        mu = mu + d.offset
-    out = np.empty((result.nobs, nsim))
+    mu = predict(result, include_re=False)
+    terms = [(t.codes, t.Xi) for t in d.re_terms]
     templates = result._layout.templates(result.theta)
-    w = d.weights
+    out = np.empty((result.nobs, nsim))
     for k in range(nsim):
-        y = mu.copy()
-        for term, T in zip(d.re_terms, templates, strict=True):
-            u = rng.standard_normal((len(term.levels), T.shape[0]))
-            b = result.sigma * (u @ T.T)
-            y += np.einsum("ij,ij->i", term.Xi, b[term.codes])
+        b = [result.sigma * (rng.standard_normal((len(t.levels), T.shape[0])) @ T.T)
+             for t, T in zip(d.re_terms, templates, strict=True)]
         eps = rng.standard_normal(result.nobs) * result.sigma
-        if w is not None:
-            eps = eps / np.sqrt(w)
-        out[:, k] = y + eps
+        if d.weights is not None:
+            eps = eps / np.sqrt(d.weights)
+        out[:, k] = mu + re_contribution(terms, b, result.nobs) + eps
     return out

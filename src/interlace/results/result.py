@@ -27,6 +27,22 @@ from interlace.optimize import ConvCheck, OptSummary
 SINGULAR_TOL = 1e-4
 
 
+def re_contribution(terms, b: list[np.ndarray], n: int) -> np.ndarray:
+    """Z b: Σ over terms of each row's term columns times its level's BLUPs.
+
+    ``terms`` yields (codes, Xi) per term; a code of -1 (a level not seen in
+    training) contributes zero.
+    """
+    z = np.zeros(n)
+    for (codes, Xi), bt in zip(terms, b, strict=True):
+        seen = codes >= 0
+        if seen.all():
+            z += np.einsum("ij,ij->i", Xi, bt[codes])
+        else:
+            z[seen] += np.einsum("ij,ij->i", Xi[seen], bt[codes[seen]])
+    return z
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """Model matrices and metadata (mirrors statsmodels' ``model`` attribute)."""
@@ -92,10 +108,8 @@ class CrossedLMEResult:
         return out
 
     def _Zb(self) -> np.ndarray:
-        z = np.zeros(self.nobs)
-        for term, b in zip(self._design.re_terms, self._b, strict=True):
-            z += np.einsum("ij,ij->i", term.Xi, b[term.codes])
-        return z
+        return re_contribution(((t.codes, t.Xi) for t in self._design.re_terms), self._b,
+                               self.nobs)
 
     def _by_group(self, per_term: list[np.ndarray]) -> dict[str, pd.DataFrame | pd.Series]:
         groups: dict[str, list[pd.DataFrame]] = {}
@@ -184,11 +198,14 @@ class CrossedLMEResult:
         return {f"{r.grp}:{r.var1}:{r.var2}": float(r.sdcor) for r in cor.itertuples()}
 
     # -- singularity ------------------------------------------------------------------
+    def singular(self, tol: float = SINGULAR_TOL) -> bool:
+        """lme4's ``isSingular(m, tol)``: is some diagonal element of θ below ``tol``?"""
+        return bool(np.any(self.theta[self._layout.diagonal_mask()] < tol))
+
     @property
     def is_singular(self) -> bool:
-        """lme4's ``isSingular(m, tol = 1e-4)``: some diagonal θ below 1e-4."""
-        diag = self._layout.diagonal_mask()
-        return bool(np.any(self.theta[diag] < SINGULAR_TOL))
+        """lme4's ``isSingular(m, tol = 1e-4)``."""
+        return self.singular()
 
     @property
     def boundary_flags(self) -> dict[str, bool]:
