@@ -41,11 +41,26 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "src", "parity", "tests", "noxfile.py")
 
 
+def _live_extras() -> tuple[str, ...]:
+    """rpy2 (extra "r") when R is installed, so parity can run live."""
+    return ("r",) if shutil.which("R") else ()
+
+
 @nox.session(python=PY)
 def parity(session: nox.Session) -> None:
-    """Certify against lme4: all catalog cases, reports in reports/."""
-    _install(session, "test")
+    """Certify against lme4 (live R via rpy2 when installed, else stored fixtures).
+
+    Options after ``--``: ``--mode auto|live|stored``, ``--case``, ``--tag``, ``--level``.
+    """
+    _install(session, "test", *_live_extras())
     session.run("python", "-m", "parity.run", *session.posargs)
+
+
+@nox.session(python=PY)
+def optimizers(session: nox.Session) -> None:
+    """Every catalog case under every optimizer: reports/optimizers.{json,md}."""
+    _install(session, "test")
+    session.run("python", "-m", "parity.optimizers", *session.posargs)
 
 
 def _r_session(session: nox.Session, module: str, why: str) -> None:

@@ -7,7 +7,7 @@ present on one side only is a failure.
 
 Two blocks per case:
 
-* **at R's θ** (``*@r_theta``): every quantity recomputed by interlace at lme4's
+* **at R's θ** (``*_at_r_theta``): every quantity recomputed by interlace at lme4's
   θ̂ — the formulas are then the only possible source of difference, so the
   tolerance is essentially rounding (class ``exact-at-theta``);
 * **at the optimum**: our own fit against lme4's fit, with the tolerances of
@@ -29,6 +29,8 @@ import numpy as np
 EXACT = "exact-at-theta"
 OPTIMUM = "optimum-dependent"
 NUMDERIV = "numerical-derivative"
+BOUNDARY = "boundary"
+REFIT = "refit-dependent"
 
 CLASS_REASONS = {
     EXACT: "Same θ, same formulas: a gap beyond floating-point rounding is a formula bug.",
@@ -36,6 +38,12 @@ CLASS_REASONS = {
              "ftol_abs = 1e-8); a flat objective lets θ differ while the objective agrees.",
     NUMDERIV: "Satterthwaite df use numerical Hessians/Jacobians of the deviance "
               "(lmerTest via numDeriv); rounding in the deviance is amplified by the steps.",
+    BOUNDARY: "θ components lme4 leaves on their lower bound (0) and the isSingular verdict: "
+              "a relative error means nothing at 0, so these are compared absolutely "
+              "(θ within 1e-4) and the singular flag must be identical.",
+    REFIT: "Case-deletion refits: every deleted fit is its own optimization, so errors "
+           "compound the optimum-dependent ones; tolerances come from measured "
+           "reproducibility of R's own refits (influence diagnostics).",
 }
 
 
@@ -169,12 +177,40 @@ def compare_objective(py_obj: float, r_obj: float, rtol: float = 1e-8) -> Quanti
                           "issue 2: ours ≤ lme4's + 1e-8·|lme4's| (one-sided)")
 
 
+def _boundary(py: dict, r: dict) -> tuple[dict, dict, list[QuantityResult]]:
+    """Split θ components lme4 left on their lower bound off into the boundary class."""
+    lower = r.get("theta_lower", {})
+    at_bound = {k for k, v in r["theta"].items() if v == 0.0 and lower.get(k) == 0.0}
+    out = [compare_keyed("is_singular", {"is_singular": float(py["is_singular"])},
+                         {"is_singular": float(r["is_singular"])}, 0.0, 0.0, BOUNDARY,
+                         "isSingular(tol = 1e-4) must give the same verdict")]
+    if not at_bound:
+        return py, r, out
+    split = [{k: v for k, v in side["theta"].items() if k not in at_bound} for side in (py, r)]
+    out.append(compare_keyed("theta_boundary",
+                             {k: v for k, v in py["theta"].items() if k in at_bound},
+                             {k: r["theta"][k] for k in at_bound}, 0.0, 1e-4, BOUNDARY,
+                             "θ on its lower bound in lme4: |θ| ≤ 1e-4"))
+    return dict(py, theta=split[0]), dict(r, theta=split[1]), out
+
+
+def compare_at_py_theta(py_opt: dict, r: dict) -> list[QuantityResult]:
+    """Live mode: R's devfun at our θ̂ against our objective there (exact at θ)."""
+    r_val = r.get("devfun_at", {}).get("py_theta_hat")
+    if r_val is None:
+        return []
+    return [compare_keyed("objective_at_py_theta", {"v": py_opt["objective"]}, {"v": r_val},
+                          1e-10, 0.0, EXACT, "lme4's devfun evaluated at interlace's θ̂")]
+
+
 def compare_case(py_opt: dict, py_at_r: dict, r: dict, *, exempt_optimum: str = ""
                  ) -> list[QuantityResult]:
     """All comparisons of one case: our optimum, and our quantities at lme4's θ̂."""
     out = [compare_objective(py_opt["objective"], r["objective"])]
-    out += _apply(AT_R_THETA, py_at_r, r, "@r_theta")
-    opt = _apply(AT_OPTIMUM, py_opt, r, "")
+    out += compare_at_py_theta(py_opt, r)
+    out += _apply(AT_R_THETA, py_at_r, r, "_at_r_theta")
+    py_opt, r, bound = _boundary(py_opt, r)
+    opt = _apply(AT_OPTIMUM, py_opt, r, "") + bound
     if exempt_optimum:
         for q in opt:
             q.gating = False
@@ -192,8 +228,33 @@ def classify(results: list[QuantityResult]) -> str:
     failed = {q.name for q in results if not q.passed}
     if not failed:
         return "agree"
-    if [n for n in failed if n.endswith("@r_theta") and not n.startswith("satterthwaite")]:
+    if [n for n in failed if n.endswith("_at_r_theta") and not n.startswith("satterthwaite")]:
         return "formula problem (disagrees at lme4's θ)"
     if "objective" in failed:
         return "optimizer problem (our optimum is worse than lme4's)"
     return "optimizer difference (agrees at lme4's θ; optima differ on a flat surface)"
+
+
+def _leaves(x, key=()) -> dict:
+    """Every number in a nested dict / tuple, keyed by its path."""
+    if isinstance(x, dict):
+        return {k: v for sub, val in x.items() for k, v in _leaves(val, (*key, sub)).items()}
+    if isinstance(x, tuple | list):
+        return {k: v for i, val in enumerate(x) for k, v in _leaves(val, (*key, i)).items()}
+    return {key: x}
+
+
+def drift(live: dict, stored: dict) -> list[dict]:
+    """Live R against the stored fixture, quantity by quantity (reported, not gating)."""
+    rows = []
+    for name in sorted(set(live) | set(stored)):
+        a, b = live.get(name), stored.get(name)
+        if a is None or b is None:
+            rows.append({"name": name, "n": 0, "max_abs_diff": None, "max_rel_diff": None,
+                         "missing": "live" if a is None else "stored"})
+            continue
+        a, b = _leaves(a), _leaves(b)
+        q = compare_keyed(name, a, b, 0.0, 0.0, "drift")
+        rows.append({"name": name, "n": q.n, "max_abs_diff": q.max_abs_err,
+                     "max_rel_diff": q.max_rel_err, "missing": ", ".join(q.missing)})
+    return rows

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from parity.catalog import load_catalog
 from parity.data import DATA_DIR, ROOT, sha256_file
+from parity.live import request
 
 R_DIR = ROOT / "parity" / "r"
 OUT_DIR = ROOT / "fixtures" / "r"
@@ -43,21 +44,12 @@ def snapshot_scripts(dest: Path) -> Path:
 
 
 def run_case(case: dict, r_dir: Path = R_DIR) -> tuple[str, float]:
-    request = {
-        "id": case["id"],
-        "dataset": case["dataset"],
-        "formula": case["formula"],
-        "REML": case["method"] == "REML",
-        "weights": case.get("weights"),
-        "r_optimizer": case.get("r_optimizer"),
-        "data_csv": str(DATA_DIR / f"{case['dataset']}.csv"),
-        "data_json": str(DATA_DIR / f"{case['dataset']}.json"),
-    }
+    req = request(case)
     out = OUT_DIR / f"{case['id']}.json"
     tmp = out.with_suffix(".json.tmp")
     start = time.perf_counter()
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(request, fh)
+        json.dump(req, fh)
     try:
         proc = subprocess.run(
             ["Rscript", str(r_dir / "reference.R"), fh.name, str(tmp)],

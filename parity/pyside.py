@@ -68,6 +68,7 @@ def r_canonical(fx: dict) -> dict:
     out: dict[str, Any] = {
         "objective": fx["objective"]["value"],
         "theta": {t["name"]: t["value"] for t in fx["theta"]},
+        "theta_lower": {t["name"]: lo for t, lo in zip(fx["theta"], fx["lower"], strict=True)},
         "fixef": fx["fixef"],
         "se": fx["se"],
         "vcov": fx["vcov"],
@@ -89,11 +90,15 @@ def r_canonical(fx: dict) -> dict:
     return out
 
 
-def run_case(case: dict, fixture: dict, data=None) -> tuple[dict, dict, object]:
-    """Our quantities at our optimum and at lme4's θ̂ (plus lme4's devfun points)."""
+def run_case(case: dict, fixture: dict, data=None, res=None) -> tuple[dict, dict, object]:
+    """Our quantities at our optimum and at lme4's θ̂ (plus lme4's devfun points).
+
+    ``res``: our fit when already made (live mode fits first to send R our θ̂).
+    """
     if data is None:
         data = load_dataset(case["dataset"])
-    res = fit_case(case, data)
+    if res is None:
+        res = fit_case(case, data)
     at_r = fit_case(case, data, theta=[t["value"] for t in fixture["theta"]])
     py_at_r = canonical(at_r)
     py_at_r["devfun_at"] = {d["label"]: at_r._dev(np.asarray(d["theta"]))

@@ -102,12 +102,12 @@ def test_catalog_datasets_exported():
 
 def test_manifest_matches_files(manifest):
     assert list(manifest["cases"]) == CASE_IDS
-    script = sha256_file(ROOT / "parity" / "r" / "reference.R")
+    script = sha256_file(ROOT / "parity" / "r" / "lmer_reference.R")
     for case in CASES:
         entry = manifest["cases"][case["id"]]
         assert entry["sha256"] == sha256_file(FIX_DIR / entry["file"]), case["id"]
         assert entry["data_sha256"] == load_metadata(case["dataset"])["csv_sha256"], case["id"]
-        assert entry["script_sha256"] == script, f"{case['id']}: fixture older than reference.R"
+        assert entry["script_sha256"] == script, f"{case['id']}: fixture predates lmer_reference.R"
         for key in ("R", "lme4", "lmerTest", "Matrix", "date"):
             assert entry[key]
 

@@ -1,0 +1,254 @@
+"""Self-contained HTML parity report (inline CSS and SVG; no external resources, no JS).
+
+:func:`render_html` turns the report written by :mod:`parity.run` — ``{"environment": {...},
+"cases": [{case, passed, mode, classification, exempt_optimum, seconds, quantities: [...],
+drift?: [...]}]}`` — into one page: verdict, a case × quantity matrix of worst relative
+errors, a log10 relative-error plot, per-case details, the environment manifest, and
+appendices on tolerance classes and known convention differences.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+
+PASS, FAIL, EXEMPT = "#1a7f37", "#cf222e", "#8c959f"
+FLOOR = -17.0  # log10 position of exact zeros in the plot
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto;
+ max-width:1500px;padding:0 1em;color:#1f2328}
+h1{margin:0 0 .2em}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;margin-top:1.6em}
+.verdict{font-size:1.3em;font-weight:600}.ok{color:#1a7f37}.bad{color:#cf222e}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #d0d7de;padding:2px 6px}
+th{background:#f6f8fa}td{white-space:nowrap}td.note,td.err{white-space:normal}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.matrix td{font:11px/1.3 ui-monospace,monospace;text-align:center;padding:1px 3px;
+ color:#fff;white-space:nowrap}
+table.matrix th.q{writing-mode:vertical-rl;transform:rotate(180deg);font-size:11px;
+ font-weight:500;padding:4px 1px;white-space:nowrap}
+table.matrix td.case{color:#1f2328;text-align:left;font:12px system-ui,sans-serif}
+td.pass{background:#1a7f37}td.fail{background:#cf222e}td.exempt{background:#8c959f}
+td.none{background:#fff}
+table.matrix td.err{background:#ffebe9;color:#cf222e;text-align:left;white-space:normal}
+details{border:1px solid #d0d7de;border-radius:6px;margin:.4em 0;padding:.3em .8em}
+summary{cursor:pointer;font-weight:600}.note{color:#59636e;font-size:12px}
+svg text{font:12px system-ui,sans-serif;fill:#1f2328}
+"""
+
+
+def _num(x, fmt: str = ".1e") -> str:
+    """Short scientific notation; exact zero as ``0``; None as a dash."""
+    if x is None:
+        return "—"
+    x = float(x)
+    return "0" if x == 0 else format(x, fmt)
+
+
+def _status(q: dict) -> str:
+    """CSS class of a quantity: ``exempt`` (not gating), ``pass`` or ``fail``."""
+    if not q.get("gating", True):
+        return "exempt"
+    return "pass" if q["passed"] else "fail"
+
+
+def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """An HTML table; ``rows`` are already-escaped cell HTML (``<td ...>`` included)."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(f"<tr>{''.join(r)}</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _quantity_names(cases: list[dict]) -> list[str]:
+    """Quantity names in first-seen order across cases."""
+    names: dict[str, None] = {}
+    for c in cases:
+        names.update((q["name"], None) for q in c["quantities"])
+    return list(names)
+
+
+def _summary(cases: list[dict], names: list[str]) -> str:
+    """Case × quantity matrix of worst relative errors, coloured by verdict."""
+    head = "<th>case</th><th>result</th>" + "".join(
+        f'<th class="q">{escape(n)}</th>' for n in names)
+    rows = []
+    for i, c in enumerate(cases):
+        verdict = '<td class="pass">PASS</td>' if c["passed"] else '<td class="fail">FAIL</td>'
+        cells = [f'<td class="case"><a href="#case-{i}">{escape(c["case"])}</a></td>', verdict]
+        if not c["quantities"]:
+            cells.append(f'<td class="err" colspan="{len(names) or 1}">'
+                         f'{escape(c["classification"])}</td>')
+        by_name = {q["name"]: q for q in c["quantities"]}
+        for n in names if c["quantities"] else []:
+            q = by_name.get(n)
+            if q is None:
+                cells.append('<td class="none" title="not compared">·</td>')
+                continue
+            tip = (f"{c['case']} / {n}: max abs err {_num(q['max_abs_err'], '.3e')}, "
+                   f"max rel err {_num(q['max_rel_err'], '.3e')}; tolerance atol "
+                   f"{_num(q['atol'], '.2e')} + rtol {_num(q['rtol'], '.0e')}·|r|"
+                   + ("" if q.get("gating", True) else " (exempt, not gating)"))
+            cells.append(f'<td class="{_status(q)}" title="{escape(tip)}">'
+                         f'{_num(q["max_rel_err"], ".0e")}</td>')
+        rows.append("".join(cells))
+    body = "".join(f"<tr>{r}</tr>" for r in rows)
+    return (f'<div style="overflow-x:auto"><table class="matrix"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table></div>')
+
+
+def _plot(cases: list[dict], names: list[str]) -> str:
+    """Inline SVG: log10(max rel err) per quantity, one jittered dot per case, rtol ticks."""
+    vals = [q["max_rel_err"] for c in cases for q in c["quantities"]]
+    finite = [math.log10(v) for v in vals if v and math.isfinite(v) and v > 0]
+    top = max(1, math.ceil(max(finite, default=0)))
+    left, right, tpad, bottom, band = 70, 170, 20, 170, 36
+    w, h = left + band * len(names) + right, 420
+    ph = h - tpad - bottom
+
+    def y(v: float) -> float:
+        return tpad + (top - v) / (top - FLOOR + 0.6) * ph
+
+    out = [f'<svg width="{w}" height="{h}" '
+           f'viewBox="0 0 {w} {h}" style="max-width:100%;height:auto" role="img" '
+           'aria-label="log10 relative error per quantity">']
+    for k in range(int(FLOOR), top + 1):  # horizontal grid and y tick labels
+        out.append(f'<line x1="{left}" x2="{left + band * len(names)}" y1="{y(k):.1f}" '
+                   f'y2="{y(k):.1f}" stroke="#eaeef2"/>')
+        if k % 2 == 1 or k == top:
+            label = "exact 0" if k == FLOOR else str(k)
+            out.append(f'<text x="{left - 6}" y="{y(k) + 4:.1f}" text-anchor="end">{label}</text>')
+    for j, n in enumerate(names):
+        x0 = left + band * j
+        if j % 2:
+            out.append(f'<rect x="{x0}" y="{tpad}" width="{band}" height="{ph}" '
+                       'fill="#f6f8fa" fill-opacity=".7"/>')
+        out.append(f'<text transform="translate({x0 + band / 2 + 4},{tpad + ph + 8}) '
+                   f'rotate(-55)" text-anchor="end">{escape(n)}</text>')
+        rtols = {q["rtol"] for c in cases for q in c["quantities"] if q["name"] == n}
+        if len(rtols) == 1 and (r := rtols.pop()) > 0:
+            out.append(f'<line x1="{x0 + 4}" x2="{x0 + band - 4}" y1="{y(math.log10(r)):.1f}" '
+                       f'y2="{y(math.log10(r)):.1f}" stroke="#0969da" stroke-width="2">'
+                       f'<title>{escape(n)}: rtol {r:.0e}</title></line>')
+    colour = {"pass": PASS, "fail": FAIL, "exempt": EXEMPT}
+    points = [(i, c, q) for i, c in enumerate(cases) for q in c["quantities"]]
+    for i, c, q in sorted(points, key=lambda p: ("pass", "exempt", "fail").index(_status(p[2]))):
+        dx = ((i * 0.6180339887) % 1 - 0.5) * band * 0.7
+        v, col = q["max_rel_err"], colour[_status(q)]
+        x = left + band * names.index(q["name"]) + band / 2 + dx
+        if v is None or not math.isfinite(v):
+            yy, fill = tpad, col
+        elif v <= 0:
+            yy, fill = y(FLOOR), "none"
+        else:
+            yy, fill = y(max(FLOOR, math.log10(v))), col
+        out.append(f'<circle class="pt" cx="{x:.1f}" cy="{yy:.1f}" r="3" fill="{fill}" '
+                   f'fill-opacity=".75" stroke="{col}"><title>{escape(c["case"])} — '
+                   f'{escape(q["name"])}: rel err {_num(v, ".2e")}</title></circle>')
+    out.append(f'<rect x="{left}" y="{tpad}" width="{band * len(names)}" height="{ph}" '
+               'fill="none" stroke="#57606a"/>')
+    out.append(f'<text transform="translate(18,{tpad + ph / 2}) rotate(-90)" '
+               'text-anchor="middle">log10(max relative error)</text>')
+    out.append(f'<text x="{left + band * len(names) / 2}" y="{h - 6}" '
+               'text-anchor="middle">quantity</text>')
+    lx = left + band * len(names) + 16
+    legend = [("pass", PASS, PASS), ("fail (gating)", FAIL, FAIL), ("exempt", EXEMPT, EXEMPT),
+              ("exactly 0", "none", "#57606a")]
+    for k, (label, fill, stroke) in enumerate(legend):
+        out.append(f'<circle class="lg" cx="{lx + 5}" cy="{tpad + 12 + 20 * k}" r="4" '
+                   f'fill="{fill}" stroke="{stroke}"/><text x="{lx + 16}" '
+                   f'y="{tpad + 16 + 20 * k}">{escape(label)}</text>')
+    ly = tpad + 12 + 20 * len(legend)
+    out.append(f'<line x1="{lx}" x2="{lx + 12}" y1="{ly}" y2="{ly}" stroke="#0969da" '
+               f'stroke-width="2"/><text x="{lx + 16}" y="{ly + 4}">rtol (if uniform)</text>')
+    return "".join(out) + "</svg>"
+
+
+def _detail(i: int, c: dict) -> str:
+    """Collapsible section of one case: classification, exemption, quantities, drift."""
+    mark = '<span class="ok">PASS</span>' if c["passed"] else '<span class="bad">FAIL</span>'
+    parts = [f'<details id="case-{i}"><summary>{mark} {escape(c["case"])} — '
+             f'{escape(c.get("classification", ""))}</summary>',
+             f'<p>mode: {escape(str(c.get("mode", "")))}; seconds: {c.get("seconds", 0):.2f}</p>']
+    if c.get("exempt_optimum"):
+        parts.append(f'<p><b>Exempted optimum block:</b> {escape(c["exempt_optimum"])}</p>')
+    rows = []
+    for q in c["quantities"]:
+        result = {"pass": "pass", "fail": "FAIL", "exempt": "exempt"}[_status(q)]
+        note = "; ".join(s for s in (q.get("why", ""),
+                                     q.get("worst_key") and f"worst: {q['worst_key']}",
+                                     q.get("missing") and f"missing: {', '.join(q['missing'])}")
+                         if s)
+        rows.append([f"<td>{escape(q['name'])}</td>", f'<td class="num">{q["n"]}</td>',
+                     *(f'<td class="num">{_num(q[k], f)}</td>' for k, f in (
+                         ("max_abs_err", ".3e"), ("max_rel_err", ".3e"), ("atol", ".2e"),
+                         ("rtol", ".0e"))),
+                     f"<td>{escape(q['class'])}</td>",
+                     f'<td class="{_status(q)}" style="color:#fff">{result}</td>',
+                     f'<td class="note">{escape(note)}</td>'])
+    if rows:
+        parts.append(_table(["quantity", "n", "max abs err", "max rel err", "atol", "rtol",
+                             "class", "result", "note"], rows))
+    else:
+        parts.append("<p class='bad'>No quantities were compared.</p>")
+    if c.get("drift"):
+        parts.append("<h4>Live R vs stored fixture</h4>" + _table(
+            ["quantity", "n", "max abs diff", "max rel diff", "missing"],
+            [[f"<td>{escape(d['name'])}</td>", f'<td class="num">{d.get("n", "")}</td>',
+              f'<td class="num">{_num(d["max_abs_diff"])}</td>',
+              f'<td class="num">{_num(d["max_rel_diff"])}</td>',
+              f"<td>{escape(str(d.get('missing') or ''))}</td>"] for d in c["drift"]]))
+    return "".join(parts) + "</details>"
+
+
+def render_html(report: dict, class_reasons: dict[str, str],
+                conventions: list[tuple[str, str]]) -> str:
+    """Return the whole report as one self-contained HTML page (a ``str``)."""
+    env, cases = report.get("environment", {}), report.get("cases", [])
+    n_pass = sum(bool(c["passed"]) for c in cases)
+    mode = env.get("mode") or ", ".join(sorted({str(c.get("mode", "")) for c in cases}))
+    date = report.get("date") or env.get("date") or datetime.now(UTC).strftime(
+        "%Y-%m-%d %H:%M UTC")
+    names = _quantity_names(cases)
+    ok = "ok" if n_pass == len(cases) else "bad"
+    html = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+            "<title>interlace ↔ lme4 parity</title>", f"<style>{CSS}</style></head><body>",
+            "<h1>interlace ↔ lme4 parity</h1>",
+            f'<p class="verdict {ok}">{n_pass} of {len(cases)} cases pass</p>',
+            f"<p>Mode: <b>{escape(str(mode))}</b> · Date: {escape(str(date))}</p>",
+            "<h2>Summary: worst relative error per case and quantity</h2>",
+            '<p class="note">Green: within tolerance; red: fails and gates the verdict; grey: '
+            "not gating (exempted optimum block). Hover a cell for the absolute error and "
+            "tolerance. A quantity passes when every element satisfies |py − r| ≤ atol + "
+            "rtol·|r|, so a relative error above rtol can still pass through atol.</p>",
+            _summary(cases, names), "<h2>Relative error per quantity</h2>"]
+    if names:
+        html += [f'<div style="overflow-x:auto">{_plot(cases, names)}</div>',
+                 '<p class="note">One dot per case (jittered horizontally; hover for the case); '
+                 "blue ticks: the quantity's rtol where it is the same for every case (none "
+                 "where rtol is 0, i.e. absolute tolerance only); hollow dots on the bottom "
+                 "line: exactly zero; non-finite errors are drawn on the top edge.</p>"]
+    else:
+        html.append("<p>No quantities to plot.</p>")
+    html.append("<h2>Cases</h2>")
+    html += [_detail(i, c) for i, c in enumerate(cases)]
+    html.append("<h2>Environment</h2>" + _table(["key", "value"], [
+        [f"<td>{escape(str(k))}</td>", f"<td>{escape('—' if v is None else str(v))}</td>"]
+        for k, v in env.items()]))
+    html.append("<h2>Appendix: tolerance classes</h2><dl>" + "".join(
+        f"<dt><b>{escape(k)}</b></dt><dd>{escape(v)}</dd>" for k, v in class_reasons.items())
+        + "</dl>")
+    html.append("<h2>Appendix: known convention differences</h2>" + ("<dl>" + "".join(
+        f"<dt><b>{escape(t)}</b></dt><dd>{escape(e)}</dd>" for t, e in conventions) + "</dl>"
+        if conventions else "<p>None recorded.</p>"))
+    return "\n".join(html) + "\n</body></html>\n"
+
+
+def write_html(report: dict, class_reasons: dict[str, str],
+               conventions: list[tuple[str, str]], path: str | Path) -> Path:
+    """Write :func:`render_html` to ``path`` (parents created); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report, class_reasons, conventions), encoding="utf-8")
+    return path
