@@ -1,0 +1,198 @@
+"""``nox -s optimizers``: every catalog case under every optimizer, against lme4's objective.
+
+Each selected case is fitted with each optimizer interlace offers; our objective is compared
+with R's (``objective.value`` of ``fixtures/r/<case>.json``).  A pair passes when ours ≤ R's
++ 1e-6·|R's|; an exception fails it.  Optimizers whose package is missing are reported as
+unavailable, with the reason.  Writes ``reports/optimizers.{json,md}``; exit 1 on any FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import json
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy
+from tqdm import tqdm
+
+import interlace
+from interlace.optimize import BACKENDS, available_optimizers, libnlopt
+from parity.catalog import load_catalog
+from parity.data import load_dataset
+from parity.run import select
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures" / "r"
+REPORTS = ROOT / "reports"  # module constant: tests point it elsewhere
+RTOL = 1e-6
+PACKAGES = {"bobyqa": "nlopt", "pybobyqa": "pybobyqa", "nelder_mead": "scipy", "lbfgsb": "scipy"}
+
+
+def optimizer_table(names: list[str]) -> list[dict]:
+    """[{name, available, reason, package, version}] for the requested optimizers."""
+    usable, out = set(available_optimizers()), []
+    for name in names:
+        pkg, version, reason = PACKAGES.get(name), None, ""
+        if pkg:
+            try:
+                version = getattr(importlib.import_module(pkg), "__version__", None)
+            except ImportError as exc:
+                reason = f"package {pkg!r} not importable: {exc}"
+        if name not in usable:
+            reason = reason or "not listed by interlace.optimize.available_optimizers()"
+        elif name == "bobyqa":
+            reason = (f"system libnlopt {libnlopt.version()} (as R's nloptr)"
+                      if libnlopt.AVAILABLE else f"nlopt {version} wheel from PyPI")
+        elif pkg:
+            reason = f"{pkg} {version}"
+        out.append({"name": name, "available": name in usable, "reason": reason,
+                    "package": pkg, "version": version})
+    return out
+
+
+def environment() -> dict:
+    """Python-side versions, R side from ``fixtures/r/MANIFEST.json``, optimizer packages."""
+    r_side = next(iter(json.loads((FIXTURES / "MANIFEST.json").read_text())["cases"].values()))
+    pkgs = {o["package"]: o["version"] for o in optimizer_table(list(PACKAGES))}
+    pkgs["libnlopt (system)"] = libnlopt.version() if libnlopt.AVAILABLE else None
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "scipy": scipy.__version__, "interlace": interlace.__version__,
+            **{k: r_side.get(k) for k in ("R", "lme4", "lmerTest", "Matrix")},
+            "packages": pkgs}
+
+
+def fit_one(case: dict, data, optimizer: str, r_obj: float) -> dict:
+    """Fit ``case`` with ``optimizer``; time the fit alone and record its warnings."""
+    # parity.pyside.fit_case's keyword arguments; called directly to record the warnings
+    kw = dict(method=case.get("method", "REML"), optimizer=optimizer,
+              **({"weights": case["weights"]} if case.get("weights") else {}))
+    row = dict.fromkeys(("objective", "gap", "rel_gap", "evaluations", "converged", "error"))
+    row.update(case=case["id"], optimizer=optimizer, r_objective=r_obj, passed=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0, res = time.perf_counter(), None
+        try:
+            res = interlace.fit(case["formula"], data, **kw)
+        except Exception as exc:  # a fit that raises is a failure, reported as such
+            row["error"] = f"{type(exc).__name__}: {exc}"
+        row["seconds"] = time.perf_counter() - t0
+    row["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
+    if res is not None:
+        gap = res.objective - r_obj
+        row.update(objective=res.objective, gap=gap, rel_gap=gap / abs(r_obj) if r_obj else gap,
+                   evaluations=res.optinfo.n_evals, converged=res.converged,
+                   passed=bool(res.objective <= r_obj + RTOL * abs(r_obj)))
+    return row
+
+
+def run(cases: list[dict], names: list[str]) -> list[dict]:
+    """All (case, optimizer) pairs, with a progress bar and one line per result."""
+    out, load = [], functools.cache(load_dataset)
+    with tqdm(total=len(cases) * len(names), unit="fit") as bar:
+        for case in cases:
+            fx = json.loads((FIXTURES / f"{case['id']}.json").read_text())
+            for name in names:
+                bar.set_postfix_str(f"{case['id']} / {name}")
+                row = fit_one(case, load(case["dataset"]), name, fx["objective"]["value"])
+                out.append(row)
+                bar.update()
+                what = row["error"] or f"rel gap {row['rel_gap']:+.2e}, {row['evaluations']} evals"
+                tqdm.write(f"{'PASS' if row['passed'] else 'FAIL'} {case['id']:<26} {name:<12} "
+                           f"{row['seconds']:7.2f}s  {what}")
+    return out
+
+
+def summary(opts: list[dict], results: list[dict]) -> list[dict]:
+    """Per optimizer: cases passed, worst relative gap, median evaluations, total time."""
+    out = []
+    for o in opts:
+        rows = [r for r in results if r["optimizer"] == o["name"]]
+        gaps = [r["rel_gap"] for r in rows if r["rel_gap"] is not None]
+        evals = [r["evaluations"] for r in rows if r["evaluations"] is not None]
+        out.append({"optimizer": o["name"], "available": o["available"], "n": len(rows),
+                    "passed": sum(r["passed"] for r in rows),
+                    "errors": sum(r["error"] is not None for r in rows),
+                    "not_converged": sum(r["converged"] is False for r in rows),
+                    "worst_rel_gap": max(gaps) if gaps else None,
+                    "median_evals": statistics.median(evals) if evals else None,
+                    "seconds": sum(r["seconds"] for r in rows)})
+    return out
+
+
+def _cell(r: dict) -> str:
+    """One cell of the case × optimizer table."""
+    if r["error"]:
+        return "ERROR FAIL"
+    return (f"{r['rel_gap']:+.1e} · {r['evaluations']} ev · {1e3 * r['seconds']:.0f} ms · "
+            f"{'pass' if r['passed'] else '**FAIL**'}")
+
+
+def markdown(env: dict, opts: list[dict], results: list[dict]) -> str:
+    """Case × optimizer table, per-optimizer summary, failures, unavailable optimizers."""
+    names = [o["name"] for o in opts if o["available"]]
+    by = {(r["case"], r["optimizer"]): r for r in results}
+    cases = list(dict.fromkeys(r["case"] for r in results))
+    lines = ["# Optimizers against lme4's objective", "",
+             "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if k != "packages")
+             + "; " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()), "",
+             f"Cell: (ours − R's)/|R's| · evaluations · fit time · verdict. Pass: ours ≤ R's + "
+             f"{RTOL:g}·|R's|. A FAIL is an optimizer stopping above lme4's optimum, "
+             "reported even where that optimizer is known to stop early.", "",
+             "| case | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {c} | " + " | ".join(_cell(by[c, n]) if (c, n) in by else "—" for n in names)
+              + " |" for c in cases]
+    lines += ["", "## Summary per optimizer", "",
+              "| optimizer | passed | errors | not converged | worst rel gap | median evals "
+              "| total s | note |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    notes = {o["name"]: o["reason"] for o in opts}
+    for s in summary(opts, results):
+        worst = "—" if s["worst_rel_gap"] is None else f"{s['worst_rel_gap']:+.1e}"
+        cells = (f"{s['passed']}/{s['n']} | {s['errors']} | {s['not_converged']} | {worst} | "
+                 f"{s['median_evals']} | {s['seconds']:.1f}") if s["available"] else \
+            "unavailable | | | | |"
+        lines.append(f"| {s['optimizer']} | {cells} | {notes[s['optimizer']]} |")
+    bad = [f"- **{r['case']} / {r['optimizer']}**: " + (r["error"] or (
+        f"rel gap {r['rel_gap']:+.2e}, converged {r['converged']}; warnings: "
+        + ("; ".join(r["warnings"]) or "none"))) for r in results if not r["passed"]]
+    lines += ["", "## Failures", "", *bad] if bad else []
+    n_pass = sum(r["passed"] for r in results)
+    return "\n".join(lines + ["", f"**{n_pass} of {len(results)} pairs pass.**", ""])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m parity.optimizers``."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--case", action="append", help="case id (repeatable)")
+    ap.add_argument("--tag", action="append", help="catalog tag (repeatable)")
+    ap.add_argument("--level", default="all", choices=["quick", "full", "all"])
+    ap.add_argument("--optimizer", action="append", choices=list(BACKENDS),
+                    help="optimizer (repeatable; default: all)")
+    args = ap.parse_args(argv)
+    cases = select(load_catalog()["cases"], args.case, args.tag, args.level)
+    if not cases:
+        print("no catalog case matches the selection", file=sys.stderr)
+        return 2
+    opts = optimizer_table(args.optimizer or list(BACKENDS))
+    for o in (o for o in opts if not o["available"]):
+        print(f"optimizer {o['name']} unavailable: {o['reason']}", flush=True)
+    env, results = environment(), run(cases, [o["name"] for o in opts if o["available"]])
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "optimizers.json").write_text(json.dumps(
+        {"environment": env, "optimizers": opts, "summary": summary(opts, results),
+         "results": results}, indent=1))
+    (REPORTS / "optimizers.md").write_text(markdown(env, opts, results))
+    n_fail = sum(not r["passed"] for r in results)
+    print(f"{len(results) - n_fail} passed, {n_fail} failed; reports: {REPORTS}/optimizers.*")
+    return 1 if n_fail else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
