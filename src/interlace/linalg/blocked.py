@@ -159,9 +159,12 @@ class BlockedFactor:
         if self.qR:
             lam = self._lam([templates[k] for k in self.rest])
             LR0 = self._lower_offdiag(T0, lam)
-            MRR = self._lambda_sandwich(lam)
-            MRR[self._diagR] += 1.0
-            MRR -= self._gram(LR0, lam)
+            if self._gram_P is not None:
+                MRR = self._scalar_block(lam)
+            else:
+                MRR = self._lambda_sandwich(lam)
+                MRR[self._diagR] += 1.0
+                MRR -= self._gram(LR0, lam)
             LRR, info = lapack.dpotrf(MRR, lower=1, clean=1, overwrite_a=1)
             if info != 0:
                 raise np.linalg.LinAlgError(f"Cholesky of the dense block failed (info={info})")
@@ -192,7 +195,23 @@ class BlockedFactor:
         targets, inv = np.unique(flat, return_inverse=True)
         self._gram_P = sp.csr_matrix((np.concatenate(vals), (inv, np.concatenate(cols))),
                                      shape=(len(targets), A.shape[1]))
-        self._gram_ij = np.divmod(targets, self.qR)
+        self._gram_flat = targets  # row-major flat index i·qR + j of (i, j), i ≥ j
+
+    def _scalar_block(self, lam: np.ndarray) -> np.ndarray:
+        """Lower triangle of I + Λ_R (A_RR − A_R0 diag(d²) A_R0ᵀ) Λ_R when every term is scalar.
+
+        Only the lower triangle is formed (LAPACK's dpotrf reads no more): one scatter of
+        the Gram values into a copy of A_RR, then the two diagonal scalings in place.
+        """
+        M = self.ARR.copy()
+        M.ravel()[self._gram_flat] -= self._gram_P @ (self._B0diag * self._B0diag)
+        if lam.min() == lam.max():  # one scalar term: Λ_R = λI
+            M *= lam[0] * lam[0]
+        else:
+            M *= lam[:, None]
+            M *= lam[None, :]
+        M[self._diagR] += 1.0
+        return M
 
     def _lam(self, Tr: Sequence[np.ndarray]):
         """Λ_R once per θ: its diagonal (all terms scalar), a dense array or a sparse matrix."""
@@ -206,13 +225,6 @@ class BlockedFactor:
         """L_R0 L_R0ᵀ as a dense array."""
         if self.dense_offdiag:
             return LR0 @ LR0.T
-        if self._gram_P is not None:
-            g = self._gram_P @ (self._B0diag * self._B0diag)
-            i, j = self._gram_ij
-            G = np.zeros((self.qR, self.qR))
-            G[i, j] = g * lam[i] * lam[j]
-            G[j, i] = G[i, j]
-            return G
         return (LR0 @ LR0.T).toarray()
 
     def _lamRT(self, lam, B: np.ndarray) -> np.ndarray:

@@ -52,6 +52,15 @@ class Control:
         return cls(**control)
 
 
+def _known_value(path: list[tuple[np.ndarray, float]], theta: np.ndarray,
+                 fun: Callable[[np.ndarray], float]) -> float:
+    """The objective at θ: taken from the optimizer's path when it evaluated exactly θ."""
+    for th, f in reversed(path):
+        if np.array_equal(th, theta):
+            return f
+    return fun(theta)
+
+
 def optimize_theta(
     fun: Callable[[np.ndarray], float],
     x0: np.ndarray,
@@ -62,7 +71,12 @@ def optimize_theta(
     method: str = "REML",
     control: Control | None = None,
 ) -> tuple[np.ndarray, float, OptSummary, ConvCheck]:
-    """Minimize ``fun`` over θ ≥ lower; return θ̂, objective, summary and checks."""
+    """Minimize ``fun`` over θ ≥ lower; return θ̂, objective, summary and checks.
+
+    ``fun`` may keep state (a factorization); it is left at whatever point was evaluated
+    last (the convergence checks move it), so callers wanting quantities at θ̂ call
+    ``pls(θ̂)`` as the result builder does.
+    """
     if optimizer not in BACKENDS:
         raise InterlaceError(
             f"unknown optimizer {optimizer!r}; choose one of {', '.join(BACKENDS)}"
@@ -82,7 +96,7 @@ def optimize_theta(
     res: OptResult = BACKENDS[optimizer](recorded, x0, lower, upper, dict(ctl.opt_settings))
     summary.settings = res.settings
     theta = np.maximum(res.x, lower)
-    fval = fun(theta)
+    fval = _known_value(path, theta, fun)
     if ctl.restart_edge:
         on_edge = np.flatnonzero(theta == lower)
         if on_edge.size:
@@ -98,7 +112,7 @@ def optimize_theta(
                 res = OptResult(r2.x, r2.fun, res.n_evals + r2.n_evals, r2.converged,
                                 r2.message, res.settings)
                 theta = np.maximum(res.x, lower)
-                fval = fun(theta)
+                fval = _known_value(path, theta, fun)
     if ctl.boundary_tol > 0:
         gap = theta - lower
         edge = (gap > 0) & (gap < ctl.boundary_tol)
@@ -117,7 +131,6 @@ def optimize_theta(
         singular_tol=ctl.check_singular_tol, grad_tol=ctl.check_grad_tol,
         hess_tol=ctl.check_hess_tol, calc_derivs=ctl.calc_derivs,
     )
-    fval = fun(theta)  # leave the deviance's state at θ̂
     summary.seconds = time.perf_counter() - t0
     summary.path = [(t.tolist(), float(f)) for t, f in path]
     summary.theta = theta.tolist()
