@@ -73,8 +73,9 @@ def _r_session(session: nox.Session, module: str, why: str) -> None:
 
 @nox.session(python=PY)
 def fixtures(session: nox.Session) -> None:
-    """Regenerate fixtures/r/*.json with R (needs R, lme4, lmerTest from Debian)."""
+    """Regenerate fixtures/r/*.json and fixtures/r/diag/ (HLMdiag ones where installed)."""
     _r_session(session, "parity.fixtures", "fixtures are produced by lme4")
+    session.run("python", "-m", "parity.diag_fixtures")
 
 
 @nox.session(python=PY)

@@ -24,6 +24,7 @@ import numpy as np
 import interlace
 from parity.catalog import load_catalog
 from parity.data import DATA_DIR, load_dataset
+from parity.diag_fixtures import bench_sleepstudy
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
@@ -88,16 +89,26 @@ def main(argv: list[str] | None = None) -> int:
     for row, rc in zip(rows, r["cases"], strict=True):
         row["lme4_median_s"] = rc["median_seconds"]
         row["ratio_lme4_over_ours"] = rc["median_seconds"] / row["python_median_s"]
+    deletion = None
+    if not args.case or "diag_sleepstudy" in args.case:
+        deletion = bench_sleepstudy(reps=3)
     env = dict(python=platform.python_version(), numpy=np.__version__,
                interlace=interlace.__version__, R=r["R"], lme4=r["lme4"],
                machine=platform.machine(), cpus=os.cpu_count() or 0)
     REPORTS.mkdir(exist_ok=True)
-    (REPORTS / "bench.json").write_text(json.dumps(dict(environment=env, cases=rows), indent=1))
+    (REPORTS / "bench.json").write_text(json.dumps(dict(environment=env, cases=rows,
+                                                        deletion=deletion), indent=1))
     lines = ["| case | reps | interlace median (ms) | lme4 median (ms) | lme4 / interlace |",
              "|---|---:|---:|---:|---:|"]
     for row in rows:
         lines.append(f"| {row['case']} | {row['reps']} | {1e3 * row['python_median_s']:.2f} | "
                      f"{1e3 * row['lme4_median_s']:.2f} | {row['ratio_lme4_over_ours']:.1f}× |")
+    if deletion:
+        lines += ["", "| exact case deletion | refits | interlace (ms) | lme4 influence() (ms) | "
+                  "lme4 / interlace |", "|---|---:|---:|---:|---:|",
+                  f"| sleepstudy, every observation | {deletion['refits']} | "
+                  f"{1e3 * deletion['interlace_seconds']:.1f} | "
+                  f"{1e3 * deletion['lme4_influence_seconds']:.0f} | {deletion['ratio']:.0f}× |"]
     text = "\n".join(lines)
     (REPORTS / "bench.md").write_text(f"# interlace vs lme4\n\n{json.dumps(env)}\n\n{text}\n")
     print(text)

@@ -7,6 +7,20 @@ and keyed as lme4 names them.
 """
 
 from interlace.api import evaluate_at, fit
+from interlace.diagnostics import (
+    cooks_distance,
+    covratio,
+    covtrace,
+    hlm_augment,
+    hlm_influence,
+    hlm_resid,
+    influence,
+    leverage,
+    lmer_influence_measures,
+    mdffits,
+    ols_dfbetas_qr,
+    rvc,
+)
 from interlace.errors import (
     ConvergenceWarning,
     DataError,
@@ -35,8 +49,20 @@ __all__ = [
     "ModelSpecError",
     "RankDeficiencyWarning",
     "SingularFitWarning",
+    "cooks_distance",
+    "covratio",
+    "covtrace",
     "evaluate_at",
     "fit",
+    "hlm_augment",
+    "hlm_influence",
+    "hlm_resid",
+    "influence",
     "isSingular",
+    "leverage",
+    "lmer_influence_measures",
+    "mdffits",
+    "ols_dfbetas_qr",
+    "rvc",
 ]
 __version__ = "0.1.0"
