@@ -33,4 +33,31 @@ CONVENTIONS: list[tuple[str, str]] = [
      "not appear in fixef, on either side."),
     ("Variance components", "as.data.frame(VarCorr(m)): variances and covariances "
      "(vcov) and SDs/correlations (sdcor), the residual row last; compared on vcov."),
+    ("HLMdiag conventions (diagnostics, [hlmdiag-*] rows)", "HLMdiag 0.5.1.9000 (commit "
+     "6f1ee6d; stored fixtures only, HLMdiag is not in Debian). One-step measures hold θ̂ "
+     "and σ̂ at the full fit. Its exact refits (hlm_influence(approx = FALSE), case_delete) "
+     "are lmer(formula(m), data = m@frame[-i, ]): always REML and the default "
+     "lmerControl() from lme4's default start (cold), whatever the model's method, while "
+     "the 'original' β̂, vcov and variance components are the model's own (an ML model's "
+     "RVC compares REML refits with the ML fit); interlace reproduces this with "
+     "method='REML' and offers method='model'. Prior weights are ignored (residuals, "
+     "leverage; the refits drop them) and no offset is applied. Defects documented, not "
+     "reproduced: at a grouping-factor level its one-step values follow the order of first "
+     "appearance but its leverage and refit values the factor-level order, all labelled "
+     "in order of appearance (mislabelled when the orders differ: Orthodont); its rvc "
+     "divides by position, so a deleted fit with a variance exactly 0 shifts the "
+     "components (compared here by name: that RVC is −1); with one fixed effect its exact "
+     "Cook's D and MDFFITS fail at level 1 (Pastes: reported as not compared); hlm_resid "
+     "binds LS columns by numeric row name; no leverage, LS residuals or refits for "
+     "crossed models (interlace gives them; leverage checked against a dense brute force)."),
+    ("lme4 influence.merMod conventions (diagnostics, [lme4-influence] rows)", "lme4 "
+     "1.1-31 refits each deletion with update(m, subset = ..., start = list(theta = θ̂), "
+     "control = lmerControl(optCtrl = list(maxfun = 1000))): the model's own method (REML "
+     "or ML) and control, warm-started at θ̂. cooks.distance = dfbetaᵀ vcov(β̂)⁻¹ dfbeta · "
+     "(n − p)/(n·p) with n the number of deleted units (observations, or groups with "
+     "groups =), not observations; dfbetas divide dfbeta by the deleted fit's standard "
+     "errors (sqrt(diag(vcov[-i]))), not the full fit's; group units in order of first "
+     "appearance. interlace's refits reach each deleted optimum (checked: never worse "
+     "than lme4's deleted θ); lme4's stop where nloptwrap's tolerances stop them, bounded "
+     "by R's measured reproducibility floor."),
 ]

@@ -1,10 +1,12 @@
 """Self-contained HTML parity report (inline CSS and SVG; no external resources, no JS).
 
 :func:`render_html` turns the report written by :mod:`parity.run` — ``{"environment": {...},
-"cases": [{case, passed, mode, classification, exempt_optimum, seconds, quantities: [...],
-drift?: [...]}]}`` — into one page: verdict, a case × quantity matrix of worst relative
+"cases": [{case, kind?, passed, mode, classification, exempt_optimum, seconds, quantities:
+[...], drift?: [...]}]}`` — into one page: verdict, a case × quantity matrix of worst relative
 errors, a log10 relative-error plot, per-case details, the environment manifest, and
-appendices on tolerance classes and known convention differences.
+appendices on tolerance classes and known convention differences.  Cases of kind
+``"diagnostics"`` (:mod:`parity.diag`) get their own matrix and plot, of the worst error
+relative to max|R| per column (``max_err_to_scale``) with each entry's bound drawn.
 """
 
 from __future__ import annotations
@@ -69,12 +71,14 @@ def _quantity_names(cases: list[dict]) -> list[str]:
     return list(names)
 
 
-def _summary(cases: list[dict], names: list[str]) -> str:
-    """Case × quantity matrix of worst relative errors, coloured by verdict."""
+def _summary(cases: list[tuple[int, dict]], names: list[str], metric: str = "max_rel_err"
+             ) -> str:
+    """Case × quantity matrix of worst errors (``metric``), coloured by verdict; ``cases``
+    are (index in the report, case) pairs, the index naming the detail anchor."""
     head = "<th>case</th><th>result</th>" + "".join(
         f'<th class="q">{escape(n)}</th>' for n in names)
     rows = []
-    for i, c in enumerate(cases):
+    for i, c in cases:
         verdict = '<td class="pass">PASS</td>' if c["passed"] else '<td class="fail">FAIL</td>'
         cells = [f'<td class="case"><a href="#case-{i}">{escape(c["case"])}</a></td>', verdict]
         if not c["quantities"]:
@@ -89,18 +93,23 @@ def _summary(cases: list[dict], names: list[str]) -> str:
             tip = (f"{c['case']} / {n}: max abs err {_num(q['max_abs_err'], '.3e')}, "
                    f"max rel err {_num(q['max_rel_err'], '.3e')}; tolerance atol "
                    f"{_num(q['atol'], '.2e')} + rtol {_num(q['rtol'], '.0e')}·|r|"
+                   + (f"; max err / max|R| {_num(q['max_err_to_scale'], '.3e')} (bound "
+                      f"{_num(q.get('tol_to_scale'), '.1e')})" if "max_err_to_scale" in q
+                      else "")
                    + ("" if q.get("gating", True) else " (exempt, not gating)"))
             cells.append(f'<td class="{_status(q)}" title="{escape(tip)}">'
-                         f'{_num(q["max_rel_err"], ".0e")}</td>')
+                         f'{_num(q.get(metric, q["max_rel_err"]), ".0e")}</td>')
         rows.append("".join(cells))
     body = "".join(f"<tr>{r}</tr>" for r in rows)
     return (f'<div style="overflow-x:auto"><table class="matrix"><thead><tr>{head}</tr></thead>'
             f'<tbody>{body}</tbody></table></div>')
 
 
-def _plot(cases: list[dict], names: list[str]) -> str:
-    """Inline SVG: log10(max rel err) per quantity, one jittered dot per case, rtol ticks."""
-    vals = [q["max_rel_err"] for c in cases for q in c["quantities"]]
+def _plot(cases: list[dict], names: list[str], metric: str = "max_rel_err",
+          bound: str = "") -> str:
+    """Inline SVG: log10 of ``metric`` per quantity, one jittered dot per case; ticks at the
+    quantity's rtol where uniform or, with ``bound``, at each case's own bound."""
+    vals = [q.get(metric, q["max_rel_err"]) for c in cases for q in c["quantities"]]
     finite = [math.log10(v) for v in vals if v and math.isfinite(v) and v > 0]
     top = max(1, math.ceil(max(finite, default=0)))
     left, right, tpad, bottom, band = 70, 170, 20, 170, 36
@@ -110,9 +119,10 @@ def _plot(cases: list[dict], names: list[str]) -> str:
     def y(v: float) -> float:
         return tpad + (top - v) / (top - FLOOR + 0.6) * ph
 
+    axis = "log10(max error / max|R|)" if bound else "log10(max relative error)"
     out = [f'<svg width="{w}" height="{h}" '
            f'viewBox="0 0 {w} {h}" style="max-width:100%;height:auto" role="img" '
-           'aria-label="log10 relative error per quantity">']
+           f'aria-label="{escape(axis)} per quantity">']
     for k in range(int(FLOOR), top + 1):  # horizontal grid and y tick labels
         out.append(f'<line x1="{left}" x2="{left + band * len(names)}" y1="{y(k):.1f}" '
                    f'y2="{y(k):.1f}" stroke="#eaeef2"/>')
@@ -127,7 +137,7 @@ def _plot(cases: list[dict], names: list[str]) -> str:
         out.append(f'<text transform="translate({x0 + band / 2 + 4},{tpad + ph + 8}) '
                    f'rotate(-55)" text-anchor="end">{escape(n)}</text>')
         rtols = {q["rtol"] for c in cases for q in c["quantities"] if q["name"] == n}
-        if len(rtols) == 1 and (r := rtols.pop()) > 0:
+        if not bound and len(rtols) == 1 and (r := rtols.pop()) > 0:
             out.append(f'<line x1="{x0 + 4}" x2="{x0 + band - 4}" y1="{y(math.log10(r)):.1f}" '
                        f'y2="{y(math.log10(r)):.1f}" stroke="#0969da" stroke-width="2">'
                        f'<title>{escape(n)}: rtol {r:.0e}</title></line>')
@@ -135,8 +145,13 @@ def _plot(cases: list[dict], names: list[str]) -> str:
     points = [(i, c, q) for i, c in enumerate(cases) for q in c["quantities"]]
     for i, c, q in sorted(points, key=lambda p: ("pass", "exempt", "fail").index(_status(p[2]))):
         dx = ((i * 0.6180339887) % 1 - 0.5) * band * 0.7
-        v, col = q["max_rel_err"], colour[_status(q)]
+        v, col = q.get(metric, q["max_rel_err"]), colour[_status(q)]
         x = left + band * names.index(q["name"]) + band / 2 + dx
+        if bound and (b := q.get(bound) or 0.0) > 0:
+            out.append(f'<line x1="{x - 4:.1f}" x2="{x + 4:.1f}" y1="{y(math.log10(b)):.1f}" '
+                       f'y2="{y(math.log10(b)):.1f}" stroke="#0969da" stroke-width="1.5">'
+                       f'<title>{escape(c["case"])} — {escape(q["name"])}: bound {b:.1e}'
+                       '</title></line>')
         if v is None or not math.isfinite(v):
             yy, fill = tpad, col
         elif v <= 0:
@@ -145,11 +160,12 @@ def _plot(cases: list[dict], names: list[str]) -> str:
             yy, fill = y(max(FLOOR, math.log10(v))), col
         out.append(f'<circle class="pt" cx="{x:.1f}" cy="{yy:.1f}" r="3" fill="{fill}" '
                    f'fill-opacity=".75" stroke="{col}"><title>{escape(c["case"])} — '
-                   f'{escape(q["name"])}: rel err {_num(v, ".2e")}</title></circle>')
+                   f'{escape(q["name"])}: {"err / max|R|" if bound else "rel err"} '
+                   f'{_num(v, ".2e")}</title></circle>')
     out.append(f'<rect x="{left}" y="{tpad}" width="{band * len(names)}" height="{ph}" '
                'fill="none" stroke="#57606a"/>')
     out.append(f'<text transform="translate(18,{tpad + ph / 2}) rotate(-90)" '
-               'text-anchor="middle">log10(max relative error)</text>')
+               f'text-anchor="middle">{escape(axis)}</text>')
     out.append(f'<text x="{left + band * len(names) / 2}" y="{h - 6}" '
                'text-anchor="middle">quantity</text>')
     lx = left + band * len(names) + 16
@@ -161,7 +177,8 @@ def _plot(cases: list[dict], names: list[str]) -> str:
                    f'y="{tpad + 16 + 20 * k}">{escape(label)}</text>')
     ly = tpad + 12 + 20 * len(legend)
     out.append(f'<line x1="{lx}" x2="{lx + 12}" y1="{ly}" y2="{ly}" stroke="#0969da" '
-               f'stroke-width="2"/><text x="{lx + 16}" y="{ly + 4}">rtol (if uniform)</text>')
+               f'stroke-width="2"/><text x="{lx + 16}" y="{ly + 4}">'
+               f'{"bound (per entry)" if bound else "rtol (if uniform)"}</text>')
     return "".join(out) + "</svg>"
 
 
@@ -173,6 +190,11 @@ def _detail(i: int, c: dict) -> str:
              f'<p>mode: {escape(str(c.get("mode", "")))}; seconds: {c.get("seconds", 0):.2f}</p>']
     if c.get("exempt_optimum"):
         parts.append(f'<p><b>Exempted optimum block:</b> {escape(c["exempt_optimum"])}</p>')
+    if c.get("kind") == "diagnostics":
+        parts.append(f'<p>model: {escape(str(c.get("model", "")))}; deletion level: '
+                     f'{escape(str(c.get("level", "")))}; references: '
+                     f'{escape(", ".join(c.get("sources", [])))}</p>')
+    scaled = any("max_err_to_scale" in q for q in c["quantities"])
     rows = []
     for q in c["quantities"]:
         result = {"pass": "pass", "fail": "FAIL", "exempt": "exempt"}[_status(q)]
@@ -181,14 +203,16 @@ def _detail(i: int, c: dict) -> str:
                                      q.get("missing") and f"missing: {', '.join(q['missing'])}")
                          if s)
         rows.append([f"<td>{escape(q['name'])}</td>", f'<td class="num">{q["n"]}</td>',
-                     *(f'<td class="num">{_num(q[k], f)}</td>' for k, f in (
-                         ("max_abs_err", ".3e"), ("max_rel_err", ".3e"), ("atol", ".2e"),
-                         ("rtol", ".0e"))),
+                     *(f'<td class="num">{_num(q.get(k), f)}</td>' for k, f in (
+                         ("max_abs_err", ".3e"), ("max_rel_err", ".3e"),
+                         *((("max_err_to_scale", ".3e"), ("tol_to_scale", ".1e")) if scaled
+                           else ()), ("atol", ".2e"), ("rtol", ".0e"))),
                      f"<td>{escape(q['class'])}</td>",
                      f'<td class="{_status(q)}" style="color:#fff">{result}</td>',
                      f'<td class="note">{escape(note)}</td>'])
     if rows:
-        parts.append(_table(["quantity", "n", "max abs err", "max rel err", "atol", "rtol",
+        parts.append(_table(["quantity", "n", "max abs err", "max rel err",
+                             *(["err / max|R|", "bound"] if scaled else []), "atol", "rtol",
                              "class", "result", "note"], rows))
     else:
         parts.append("<p class='bad'>No quantities were compared.</p>")
@@ -202,35 +226,70 @@ def _detail(i: int, c: dict) -> str:
     return "".join(parts) + "</details>"
 
 
+def _diagnostics_section(cases: list[tuple[int, dict]], notes: list[tuple[str, str]]) -> list[str]:
+    """Matrix, plot and convention labels of the diagnostics entries."""
+    names = _quantity_names([c for _, c in cases])
+    out = ["<h2>Influence diagnostics: worst error per entry and quantity</h2>",
+           '<p class="note">Each cell: the worst |py − R| over the largest |R| of its column '
+           "(the scale the absolute tolerances are written in); hover for the element-wise "
+           "errors and the bound. Labels name the convention: [hlmdiag-onestep], [hlmdiag], "
+           "[hlmdiag-refit] (HLMdiag 0.5.1.9000, stored fixtures: HLMdiag is not in Debian), "
+           "[lme4-influence] (lme4 influence.merMod), [brute-force] (dense n × n leverage). "
+           "*_at_r_theta: at lme4's θ̂. Grey: not compared (R fails).</p>"]
+    if notes:
+        out.append("<ul>" + "".join(f"<li><b>{escape(n)}</b>: {escape(t.replace('`', ''))}</li>"
+                                    for n, t in notes) + "</ul>")
+    out.append(_summary(cases, names, "max_err_to_scale"))
+    if names:
+        out += ["<h2>Influence diagnostics: error per quantity</h2>",
+                f'<div style="overflow-x:auto">'
+                f'{_plot([c for _, c in cases], names, "max_err_to_scale", "tol_to_scale")}'
+                "</div>",
+                '<p class="note">One dot per entry (jittered; hover for the entry), its bound '
+                "as a blue tick beside it; hollow dots on the bottom line: exactly zero.</p>"]
+    return out
+
+
 def render_html(report: dict, class_reasons: dict[str, str],
-                conventions: list[tuple[str, str]]) -> str:
-    """Return the whole report as one self-contained HTML page (a ``str``)."""
+                conventions: list[tuple[str, str]],
+                cooks_conventions: list[tuple[str, str]] = ()) -> str:
+    """Return the whole report as one self-contained HTML page (a ``str``).
+
+    ``cooks_conventions``: (quantity label, explanation) pairs listed above the
+    diagnostics matrix (:data:`parity.diag.COOKS_CONVENTIONS`).
+    """
     env, cases = report.get("environment", {}), report.get("cases", [])
     n_pass = sum(bool(c["passed"]) for c in cases)
     mode = env.get("mode") or ", ".join(sorted({str(c.get("mode", "")) for c in cases}))
     date = report.get("date") or env.get("date") or datetime.now(UTC).strftime(
         "%Y-%m-%d %H:%M UTC")
-    names = _quantity_names(cases)
+    lmm = [(i, c) for i, c in enumerate(cases) if c.get("kind") != "diagnostics"]
+    diag = [(i, c) for i, c in enumerate(cases) if c.get("kind") == "diagnostics"]
+    names = _quantity_names([c for _, c in lmm])
     ok = "ok" if n_pass == len(cases) else "bad"
     html = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
             "<title>interlace ↔ lme4 parity</title>", f"<style>{CSS}</style></head><body>",
             "<h1>interlace ↔ lme4 parity</h1>",
             f'<p class="verdict {ok}">{n_pass} of {len(cases)} cases pass</p>',
-            f"<p>Mode: <b>{escape(str(mode))}</b> · Date: {escape(str(date))}</p>",
-            "<h2>Summary: worst relative error per case and quantity</h2>",
-            '<p class="note">Green: within tolerance; red: fails and gates the verdict; grey: '
-            "not gating (exempted optimum block). Hover a cell for the absolute error and "
-            "tolerance. A quantity passes when every element satisfies |py − r| ≤ atol + "
-            "rtol·|r|, so a relative error above rtol can still pass through atol.</p>",
-            _summary(cases, names), "<h2>Relative error per quantity</h2>"]
-    if names:
-        html += [f'<div style="overflow-x:auto">{_plot(cases, names)}</div>',
-                 '<p class="note">One dot per case (jittered horizontally; hover for the case); '
-                 "blue ticks: the quantity's rtol where it is the same for every case (none "
-                 "where rtol is 0, i.e. absolute tolerance only); hollow dots on the bottom "
-                 "line: exactly zero; non-finite errors are drawn on the top edge.</p>"]
-    else:
-        html.append("<p>No quantities to plot.</p>")
+            f"<p>Mode: <b>{escape(str(mode))}</b> · Date: {escape(str(date))}</p>"]
+    if lmm or not diag:
+        html += ["<h2>Summary: worst relative error per case and quantity</h2>",
+                 '<p class="note">Green: within tolerance; red: fails and gates the verdict; '
+                 "grey: not gating (exempted optimum block). Hover a cell for the absolute "
+                 "error and tolerance. A quantity passes when every element satisfies |py − r| "
+                 "≤ atol + rtol·|r|, so a relative error above rtol can still pass through "
+                 "atol.</p>", _summary(lmm, names), "<h2>Relative error per quantity</h2>"]
+        if names:
+            html += [f'<div style="overflow-x:auto">{_plot([c for _, c in lmm], names)}</div>',
+                     '<p class="note">One dot per case (jittered horizontally; hover for the '
+                     "case); blue ticks: the quantity's rtol where it is the same for every "
+                     "case (none where rtol is 0, i.e. absolute tolerance only); hollow dots on "
+                     "the bottom line: exactly zero; non-finite errors are drawn on the top "
+                     "edge.</p>"]
+        else:
+            html.append("<p>No quantities to plot.</p>")
+    if diag:
+        html += _diagnostics_section(diag, list(cooks_conventions))
     html.append("<h2>Cases</h2>")
     html += [_detail(i, c) for i, c in enumerate(cases)]
     html.append("<h2>Environment</h2>" + _table(["key", "value"], [
@@ -246,9 +305,11 @@ def render_html(report: dict, class_reasons: dict[str, str],
 
 
 def write_html(report: dict, class_reasons: dict[str, str],
-               conventions: list[tuple[str, str]], path: str | Path) -> Path:
+               conventions: list[tuple[str, str]], path: str | Path,
+               cooks_conventions: list[tuple[str, str]] = ()) -> Path:
     """Write :func:`render_html` to ``path`` (parents created); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report, class_reasons, conventions), encoding="utf-8")
+    path.write_text(render_html(report, class_reasons, conventions, cooks_conventions),
+                    encoding="utf-8")
     return path

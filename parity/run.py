@@ -8,6 +8,11 @@ lme4's θ̂, and compare both against lme4's reference (see :mod:`parity.compare
   at our θ̂; the report shows the drift between live R and the stored fixture;
 * **stored** mode: ``fixtures/r/<case>.json`` (committed with their provenance).
 
+Then every selected ``[[diagnostics]]`` entry (:mod:`parity.diag`): influence diagnostics
+against HLMdiag (always the stored fixtures: HLMdiag is not in Debian) and lme4's
+``influence.merMod`` (live in live mode), with the Cook's distance conventions labelled.
+An entry's quick/full level is its model case's.
+
 ``--mode auto`` (default) picks live when it can and says which.  Reports:
 ``reports/parity.json``, ``parity.md`` and ``parity.html``.  Exit status 1 when any
 case fails.
@@ -33,26 +38,37 @@ from parity.catalog import load_catalog
 from parity.compare import CLASS_REASONS, case_passed, classify, compare_case, drift
 from parity.conventions import CONVENTIONS
 from parity.data import load_dataset
+from parity.diag import COOKS_CONVENTIONS, entry_level, run_diag_entry
 from parity.html import write_html
 from parity.pyside import fit_case, r_canonical, run_case
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "r"
+DIAG_MANIFEST = FIXTURES / "diag" / "MANIFEST.json"
 REPORTS = ROOT / "reports"
 
 
-def select(cases: list[dict], ids, tags, level) -> list[dict]:
-    """Cases matching --case / --tag / --level (all when none given)."""
+def select(cases: list[dict], ids, tags, level, level_of=None) -> list[dict]:
+    """Cases matching --case / --tag / --level (all when none given); ``level_of(case)``
+    gives a case's quick/full level (default: its ``level`` key)."""
     out = []
     for c in cases:
         if ids and c["id"] not in ids:
             continue
         if tags and not set(tags) & set(c["tags"]):
             continue
-        if level and level != "all" and c["level"] != level:
+        lv = c["level"] if level_of is None else level_of(c)
+        if level and level != "all" and lv != level:
             continue
         out.append(c)
     return out
+
+
+def select_diagnostics(entries: list[dict], ids, tags, level) -> list[dict]:
+    """Diagnostics entries matching --case / --tag / --level: the tag "diagnostics" selects
+    them all; their level is their model case's (:func:`parity.diag.entry_level`)."""
+    return [e for e in entries
+            if select([dict(e, tags=[*e["tags"], "diagnostics"])], ids, tags, level, entry_level)]
 
 
 def resolve_mode(requested: str) -> tuple[str, str]:
@@ -86,6 +102,12 @@ def environment(mode: str, why: str, manifest: dict) -> dict:
     if mode == "live":
         env["stored_fixtures"] = ", ".join(
             f"{k} {stored.get(k)}" for k in ("R", "lme4", "lmerTest", "Matrix"))
+    if DIAG_MANIFEST.exists():
+        recs = [r for e in json.loads(DIAG_MANIFEST.read_text())["entries"].values()
+                for r in e.values() if "HLMdiag" in r]
+        if recs:
+            env["HLMdiag"] = (f"{recs[0]['HLMdiag']} (commit {recs[0]['HLMdiag_commit'][:7]}; "
+                              f"stored fixtures, R {recs[0]['R'].split()[2]})")
     return env
 
 
@@ -94,7 +116,7 @@ def run_one(case: dict, mode: str) -> dict:
     data = load_dataset(case["dataset"])
     path = FIXTURES / f"{case['id']}.json"
     stored = json.loads(path.read_text()) if path.exists() else None
-    entry: dict = {"case": case["id"], "mode": mode,
+    entry: dict = {"case": case["id"], "kind": "lmm", "mode": mode,
                    "exempt_optimum": case.get("exempt_optimum", "")}
     if mode == "live":
         res = fit_case(case, data)
@@ -115,17 +137,19 @@ def run_one(case: dict, mode: str) -> dict:
     return entry
 
 
-def run(cases: list[dict], mode: str) -> list[dict]:
-    """Every case, with a progress bar (on a terminal) and one line per case."""
+def run(cases: list[dict], mode: str, diagnostics: list[dict] = ()) -> list[dict]:
+    """Every case, then every diagnostics entry, with a progress bar (on a terminal) and
+    one line per case."""
     out = []
-    bar = tqdm(cases, desc="parity", unit="case", file=sys.stderr, disable=None)
-    for i, case in enumerate(bar, 1):
+    jobs = [("lmm", c) for c in cases] + [("diagnostics", e) for e in diagnostics]
+    bar = tqdm(jobs, desc="parity", unit="case", file=sys.stderr, disable=None)
+    for i, (kind, case) in enumerate(bar, 1):
         bar.set_postfix_str(case["id"])
         t0 = time.perf_counter()
         try:
-            entry = run_one(case, mode)
+            entry = run_one(case, mode) if kind == "lmm" else run_diag_entry(case, mode)
         except Exception as exc:  # a case that cannot run is a failure, reported as such
-            entry = {"case": case["id"], "passed": False, "mode": mode,
+            entry = {"case": case["id"], "kind": kind, "passed": False, "mode": mode,
                      "classification": f"error: {type(exc).__name__}: {exc}",
                      "quantities": []}
         entry["seconds"] = time.perf_counter() - t0
@@ -133,27 +157,61 @@ def run(cases: list[dict], mode: str) -> list[dict]:
         worst = max((d["max_rel_diff"] or 0.0 for d in entry.get("drift", [])), default=None)
         extra = "" if worst is None else f"  drift vs stored {worst:.1e}"
         mark = "PASS" if entry["passed"] else "FAIL"
-        tqdm.write(f"[{i:>2}/{len(cases)}] {mark} {case['id']:<28} {entry['seconds']:6.2f}s  "
+        tqdm.write(f"[{i:>2}/{len(jobs)}] {mark} {case['id']:<28} {entry['seconds']:6.2f}s  "
                    f"{entry['classification']}{extra}")
     return out
 
 
+def _table(results: list[dict], diagnostics: bool = False) -> list[str]:
+    """Markdown rows: case × quantity → n, worst errors, tolerance, class, verdict; for
+    ``diagnostics`` also the worst error relative to max|R| per column, its bound and why."""
+    head = ["case", "quantity", "n", "max abs err", "max rel err", "atol", "rtol", "class",
+            "result"]
+    align = ["---", "---", "---:", "---:", "---:", "---:", "---:", "---", "---"]
+    if diagnostics:
+        head[5:5], align[5:5] = ["err / max|R|", "bound"], ["---:", "---:"]
+        head.append("why")
+        align.append("---")
+    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in head) + " |",
+             "|" + "|".join(align) + "|"]
+    for res in results:
+        for q in res["quantities"]:
+            verdict = ("pass" if q["passed"] else "FAIL" if q["gating"] else
+                       "not compared" if q["n"] == 0 else "differs (exempt)")
+            cells = [res["case"], q["name"], str(q["n"]), f"{q['max_abs_err']:.2e}",
+                     f"{q['max_rel_err']:.2e}", f"{q['atol']:.1e}", f"{q['rtol']:.0e}",
+                     q["class"], verdict]
+            if diagnostics:
+                cells[5:5] = [f"{q.get('max_err_to_scale', 0.0):.2e}",
+                              f"{q.get('tol_to_scale', 0.0):.1e}"]
+                cells.append(q["why"])
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        if not res["quantities"]:
+            lines.append(f"| {res['case']} | — |" + " |" * (len(head) - 3)
+                         + f" {res['classification']} |")
+    return lines
+
+
 def markdown(env: dict, results: list[dict]) -> str:
-    """Summary table: case × quantity → worst error, tolerance, verdict."""
+    """Summary tables (LMM cases, then diagnostics entries): case × quantity → worst error,
+    tolerance, verdict; drift, tolerance classes, exemptions, Cook's D conventions."""
+    lmm = [r for r in results if r.get("kind") != "diagnostics"]
+    diag = [r for r in results if r.get("kind") == "diagnostics"]
     lines = ["# interlace ↔ lme4 parity", "",
              f"Mode: **{env['mode']}** ({env['mode_reason']}).", "",
              "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()
-                                         if k not in ("mode", "mode_reason")), "",
-             "| case | quantity | n | max abs err | max rel err | atol | rtol | class | result |",
-             "|---|---|---:|---:|---:|---:|---:|---|---|"]
-    for res in results:
-        for q in res["quantities"]:
-            verdict = "pass" if q["passed"] else ("FAIL" if q["gating"] else "differs (exempt)")
-            lines.append(f"| {res['case']} | {q['name']} | {q['n']} | {q['max_abs_err']:.2e} | "
-                         f"{q['max_rel_err']:.2e} | {q['atol']:.1e} | {q['rtol']:.0e} | "
-                         f"{q['class']} | {verdict} |")
-        if not res["quantities"]:
-            lines.append(f"| {res['case']} | — | | | | | | | {res['classification']} |")
+                                         if k not in ("mode", "mode_reason")), ""]
+    lines += _table(lmm)
+    if diag:
+        lines += ["", "## Influence diagnostics (HLMdiag and lme4 influence.merMod)", "",
+                  "Quantity names label the convention (see *Cook's distance conventions*). "
+                  "HLMdiag's references are always the stored fixtures (HLMdiag is not in "
+                  "Debian); lme4's are live in live mode. `err / max|R|`: worst |py − R| "
+                  "over the largest |R| of its column, the measure the absolute tolerances "
+                  "are written in; `bound`: rtol + atol/max|R|.", ""]
+        lines += [f"- **{r['case']}** ({r.get('model', '')}, deletion level "
+                  f"{r.get('level', '')}; {r['mode']}): {r['classification']}" for r in diag]
+        lines += ["", *_table(diag, diagnostics=True)]
     drifted = [(r["case"], d) for r in results for d in r.get("drift", [])
                if d["missing"] or (d["max_rel_diff"] or 0.0) > 0.0]
     if any("drift" in r for r in results):
@@ -167,8 +225,14 @@ def markdown(env: dict, results: list[dict]) -> str:
     if exempt:
         lines += ["", "## Exempted optimum blocks", ""]
         lines += [f"- **{r['case']}**: {r['exempt_optimum']}" for r in exempt]
+    if diag:
+        lines += ["", "## Cook's distance conventions", "",
+                  "Three Cook's distances, each compared with its own R reference and "
+                  "labelled in the quantity names:", ""]
+        lines += [f"- **`{name}`**: {text}" for name, text in COOKS_CONVENTIONS]
     n_pass = sum(r["passed"] for r in results)
-    lines += ["", f"**{n_pass} of {len(results)} cases pass.**", ""]
+    lines += ["", f"**{n_pass} of {len(results)} cases pass** ({len(lmm)} LMM cases, "
+              f"{len(diag)} diagnostics entries).", ""]
     return "\n".join(lines)
 
 
@@ -181,21 +245,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", default="auto", choices=["auto", "live", "stored"])
     ap.add_argument("--reports", type=Path, default=REPORTS, help="output directory")
     args = ap.parse_args(argv)
-    cases = select(load_catalog()["cases"], args.case, args.tag, args.level)
-    if not cases:
+    catalog = load_catalog()
+    cases = select(catalog["cases"], args.case, args.tag, args.level)
+    diagnostics = select_diagnostics(catalog["diagnostics"], args.case, args.tag, args.level)
+    if not cases and not diagnostics:
         print("no catalog case matches the selection", file=sys.stderr)
         return 2
     mode, why = resolve_mode(args.mode)
     env = environment(mode, why, json.loads((FIXTURES / "MANIFEST.json").read_text()))
-    print(f"parity: {len(cases)} cases, mode: {mode} ({why}); lme4 {env['lme4']}, "
-          f"{env['R']}", flush=True)
-    results = run(cases, mode)
+    print(f"parity: {len(cases)} cases and {len(diagnostics)} diagnostics entries, mode: "
+          f"{mode} ({why}); lme4 {env['lme4']}, {env['R']}", flush=True)
+    results = run(cases, mode, diagnostics)
     out = args.reports
     out.mkdir(parents=True, exist_ok=True)
     report = {"environment": env, "cases": results}
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     (out / "parity.md").write_text(markdown(env, results))
-    write_html(report, CLASS_REASONS, CONVENTIONS, out / "parity.html")
+    write_html(report, CLASS_REASONS, CONVENTIONS, out / "parity.html", COOKS_CONVENTIONS)
     n_fail = sum(not r["passed"] for r in results)
     print(f"{len(results) - n_fail} passed, {n_fail} failed (mode: {mode})")
     print(f"reports: {', '.join(str(out / f'parity.{x}') for x in ('json', 'md', 'html'))}")

@@ -31,7 +31,7 @@ from interlace.diagnostics.deletion import (
     varcomp,
 )
 
-TIGHT = dict(opt_settings=dict(xtol_abs=1e-12, ftol_abs=1e-14))
+TIGHT = dict(opt_settings=dict(xtol_abs=1e-12, ftol_abs=1e-14, xtol_rel=0.0))
 
 # (case id, level): observation and group deletion, slopes, crossed, nested, weights, factors
 CASES = [("sleepstudy_slopes_reml", "1"), ("sleepstudy_slopes_reml", "Subject"),

@@ -1,6 +1,8 @@
 """influence() against lme4 1.1-31's influence.merMod (stored fixtures/r/diag/<id>.lme4.json).
 
-Element-wise, keyed by unit label and coefficient / θ name:
+The comparisons are the ``[lme4-influence]`` rows of ``nox -s parity``
+(:func:`parity.diag_lme4.lme4_quantities`), element-wise, keyed by unit label and
+coefficient / θ name:
 
 * **At lme4's θ** (our full fit evaluated at lme4's θ̂ and every deleted fit at lme4's
   deleted θ) the numbers are a deterministic function of θ: fixef, σ, vcov,
@@ -22,55 +24,41 @@ Element-wise, keyed by unit label and coefficient / θ name:
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
-from functools import cache
 
 import numpy as np
 import pandas as pd
 import pytest
-from parity.catalog import load_catalog
 from parity.data import ROOT, sha256_file
+from parity.diag_compare import entries, failures, stored
 from parity.diag_fixtures import FLOOR_ENTRIES
+from parity.diag_lme4 import FLOOR_FACTOR, lme4_floor, lme4_quantities, our_influence
 
 import interlace
 from conftest import dataset, fitted
-from interlace.diagnostics.deletion import deletions_at, group_sets, observation_sets
-from interlace.diagnostics.influence import Influence, influence
+from interlace.diagnostics.influence import influence
 from interlace.diagnostics.measures import lmer_influence_measures
 
 DIAG = ROOT / "fixtures" / "r" / "diag"
-ENTRIES = [e for e in load_catalog()["diagnostics"] if "lme4_influence" in e["sources"]]
+ENTRIES = entries("lme4_influence")
 IDS = [e["id"] for e in ENTRIES]
-CASES = {c["id"]: c for c in load_catalog()["cases"]}
-#: margin over R's measured reproducibility floor
-FLOOR_FACTOR = 3.0
 
 
-@cache
 def fixture(entry_id: str, kind: str = "lme4") -> dict:
-    return json.loads((DIAG / f"{entry_id}.{kind}.json").read_text())
+    return stored(entry_id, kind)
 
 
-@cache
-def floor(quantity: str, pair: str = "D_warm_nloptwrap vs E_warm_bobyqa") -> float:
-    """Largest max|a − b| / max|a| of a quantity over the floor entries (one route pair)."""
-    vals = []
-    for eid in FLOOR_ENTRIES:
-        summ = fixture(eid, "floor")["summary"][pair]
-        vals += [v["max_rel_to_scale"] for k, v in summ.items()
-                 if k.split(".")[0] == quantity and v["max_rel_to_scale"] is not None]
-    return max(vals)
+def floor(quantity: str) -> float:
+    """Largest max|a − b| / max|a| of a quantity over the floor entries (routes D vs E)."""
+    return lme4_floor(quantity)[0]
 
 
-@cache
-def ours(entry_id: str) -> Influence:
-    e = next(x for x in ENTRIES if x["id"] == entry_id)
-    return influence(fitted(e["model"]), groups=None if e["level"] == "1" else e["level"])
-
-
-def _frame(fx: dict, key: str, units, cols) -> np.ndarray:
-    return pd.DataFrame(fx[key]).T.loc[units, cols].to_numpy(dtype=float)
+def hlm_floor(quantity: str, pair: str) -> float:
+    """As :func:`floor`, for HLMdiag's refit routes (``pair`` of the floor summaries)."""
+    return max(fixture(e, "floor")["summary"][pair][quantity]["max_rel_to_scale"]
+               for e in FLOOR_ENTRIES)
 
 
 def _series(fx: dict, key: str, units) -> np.ndarray:
@@ -81,15 +69,6 @@ def _to_scale(py, r) -> float:
     py = np.asarray(py, dtype=float).reshape(len(py), -1)
     r = np.asarray(r, dtype=float).reshape(len(r), -1)
     return float(np.max(np.max(np.abs(py - r), axis=0) / np.max(np.abs(r), axis=0)))
-
-
-def _close(py, r, rtol):
-    py = np.asarray(py, dtype=float).reshape(len(py), -1)
-    r = np.asarray(r, dtype=float).reshape(len(r), -1)
-    atol = rtol * np.max(np.abs(r), axis=0)
-    err = np.abs(py - r) - (atol + rtol * np.abs(r))
-    where = np.unravel_index(err.argmax(), err.shape)
-    assert np.all(err <= 0), f"worst excess {err.max():.3g} at {where}"
 
 
 def test_fixtures_are_current():
@@ -103,7 +82,7 @@ def test_fixtures_are_current():
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_units_and_names_follow_lme4(entry):
-    fx, inf = fixture(entry["id"]), ours(entry["id"])
+    fx, inf = fixture(entry["id"]), our_influence(entry["id"])
     assert [str(u) for u in inf.labels] == [str(u) for u in fx["units"]]
     assert list(inf.dfbetas().columns) == list(fx["fit"]["fixef"])
     assert list(inf.theta.columns) == list(fx["fit"]["theta"])
@@ -111,65 +90,24 @@ def test_units_and_names_follow_lme4(entry):
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
-def test_exact_at_lme4_theta(entry):
-    fx = fixture(entry["id"])
-    case = CASES[entry["model"]]
-    kw = {"method": case["method"]}
-    if case.get("weights"):
-        kw["weights"] = case["weights"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = interlace.evaluate_at(case["formula"], dataset(case["dataset"]),
-                                    list(fx["fit"]["theta"].values()), **kw)
-    level = entry["level"]
-    labels, sets = (observation_sets(res) if level == "1"
-                    else group_sets(res, level, order="appearance"))
-    units = [str(u) for u in fx["units"]]
-    theta = pd.DataFrame(fx["theta_deleted"]).T.loc[units, res.theta_names].astype(float)
-    inf = Influence(res, deletions_at(res, theta, level, labels=labels, sets=sets), level)
-    coef = list(res.fe_params.index)
-    _close(res.fe_params, list(fx["fit"]["fixef"].values()), 1e-8)
-    _close(inf.fixef, _frame(fx, "fixef_deleted", units, coef), 1e-8)
-    _close(inf.sigma, _series(fx, "sigma_deleted", units), 1e-8)
-    _close(inf.var_cov_comps, _frame(fx, "var_cov_comps_deleted", units,
-                                     list(inf.var_cov_comps.columns)), 1e-8)
-    r_vcov = np.array([[[fx["vcov_deleted"][u][a][b] for b in coef] for a in coef]
-                       for u in units])
-    _close(inf.vcov.reshape(len(units), -1), r_vcov.reshape(len(units), -1), 1e-8)
-    _close(inf.cooks_distance(), _series(fx, "cooks_distance", units), 1e-8)
-    _close(inf.dfbetas(), _frame(fx, "dfbetas", units, coef), 1e-8)
+def test_matches_lme4_influence(entry):
+    """At lme4's θ (1e-8), optimality of our refits, and within 3 × R's floor."""
+    qs = lme4_quantities(entry, fixture(entry["id"]), "stored")
+    assert not failures(qs)
+    names = {q.name for q in qs}
+    assert {"cooks_distance[lme4-influence]_at_r_theta", "objective_deleted[lme4-influence]",
+            "dfbetas[lme4-influence]", "theta_deleted[lme4-influence]"} <= names
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
-def test_refits_no_worse_than_lme4(entry):
-    fx, inf = fixture(entry["id"]), ours(entry["id"])
-    res = fitted(entry["model"])
-    units = [str(u) for u in fx["units"]]
-    theta = pd.DataFrame(fx["theta_deleted"]).T.loc[units, res.theta_names].astype(float)
-    at_r = deletions_at(res, theta, entry["level"], labels=inf.labels,
-                        sets=inf.deletions.rows)
-    obj = inf.deletions.objective
-    assert np.all(obj <= at_r.objective + 1e-11 * np.abs(at_r.objective))
-
-
-@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
-def test_refits_within_lme4_reproducibility_floor(entry):
-    fx, inf = fixture(entry["id"]), ours(entry["id"])
-    units = [str(u) for u in fx["units"]]
-    coef = list(inf.fixef.columns)
-    # Cook's distance and DFBETAS relative to lme4's full fit (see module docstring)
-    inf.fixef_original = pd.Series(fx["fit"]["fixef"])[coef]
-    inf.vcov_original = np.array([[fx["fit"]["vcov"][a][b] for b in coef] for a in coef])
-    got = {
-        "cooks": _to_scale(inf.cooks_distance(), _series(fx, "cooks_distance", units)),
-        "dfbetas": _to_scale(inf.dfbetas(), _frame(fx, "dfbetas", units, coef)),
-        "fixef": _to_scale(inf.fixef, _frame(fx, "fixef_deleted", units, coef)),
-        "sigma": _to_scale(inf.sigma, _series(fx, "sigma_deleted", units)),
-        "theta": _to_scale(inf.theta, _frame(fx, "theta_deleted", units,
-                                             list(inf.theta.columns))),
-    }
-    bad = {q: (v, FLOOR_FACTOR * floor(q)) for q, v in got.items() if v > FLOOR_FACTOR * floor(q)}
-    assert not bad, bad
+@pytest.mark.parametrize(("key", "factor", "fails"), [
+    ("cooks_distance", 1 + 1e-6, "cooks_distance[lme4-influence]_at_r_theta"),
+    ("sigma_deleted", 1 + 1e-3, "sigma_deleted[lme4-influence]"),
+])
+def test_a_perturbed_reference_is_caught(key, factor, fails):
+    fx = copy.deepcopy(fixture("diag_sleepstudy"))
+    fx[key]["8"] = float(fx[key]["8"]) * factor
+    qs = {q.name: q for q in lme4_quantities(ENTRIES[0], fx, "perturbed")}
+    assert not qs[fails].passed and qs[fails].worst_key == "8"
 
 
 def test_bobyqa_engine_follows_lme4s_path():
@@ -184,7 +122,7 @@ def test_bobyqa_engine_follows_lme4s_path():
 
 
 def test_group_labels_in_order_of_appearance():
-    inf = ours("diag_penicillin_plate")
+    inf = our_influence("diag_penicillin_plate")
     data = dataset("Penicillin")
     assert list(inf.labels) == [str(x) for x in pd.unique(data["plate"].astype(str))]
 
@@ -194,7 +132,7 @@ def test_lmer_influence_measures_keys_and_conventions():
     m = lmer_influence_measures(res)
     assert list(m) == ["cooks", "hat", "hat_overall", "hat_fixef", "dfbetas", "dffits",
                        "residuals", "sigma"]
-    inf = ours("diag_sleepstudy")
+    inf = our_influence("diag_sleepstudy")
     # REML model: the same refits as lme4's influence, so the same DFBETAS
     np.testing.assert_allclose(m["dfbetas"], inf.dfbetas(), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(m["sigma"], inf.sigma, rtol=1e-8)
@@ -205,8 +143,8 @@ def test_lmer_influence_measures_keys_and_conventions():
     if hl.exists():
         r = pd.Series(json.loads(hl.read_text())["refit"]["measures"]["cooksd"])
         r = r.loc[[str(u) for u in m["cooks"].index]].to_numpy(dtype=float)
-        tol = FLOOR_FACTOR * max(floor("cooksd", "A_cold_nloptwrap vs B_warm_nloptwrap"),
-                                 floor("cooksd", "A_cold_nloptwrap vs C_cold_bobyqa"))
+        tol = FLOOR_FACTOR * max(hlm_floor("cooksd", "A_cold_nloptwrap vs B_warm_nloptwrap"),
+                                 hlm_floor("cooksd", "A_cold_nloptwrap vs C_cold_bobyqa"))
         assert _to_scale(m["cooks"], r) <= tol
 
 
@@ -220,7 +158,7 @@ def test_lmer_influence_measures_dffits_definition():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = interlace.fit(res.formula, sub, control=dict(
-                opt_settings=dict(xtol_abs=1e-12, ftol_abs=1e-14)))
+                opt_settings=dict(xtol_abs=1e-12, ftol_abs=1e-14, xtol_rel=0.0)))
         want = X[i] @ (b - r.fe_params.to_numpy()) / (
             (r.sigma / res.sigma) * np.sqrt(X[i] @ V @ X[i]))
         assert m["dffits"].iloc[i] == pytest.approx(want, rel=1e-5)

@@ -1,11 +1,12 @@
 """HLMdiag parity of residuals: hlm_resid (all standardize options, group level EB and LS),
 LSresids, resid_marginal and resid_conditional (all four types).
 
-Tolerances and comparison as in tests/test_diag_hlmdiag.py (keyed by label; at R's θ
-1e-8, at our optimum ``opt_tol``).  Residual columns use the scale of the fitted values
-for their absolute part (a residual is y − fitted: LS residuals of a saturated group fit
-are exactly 0 in R and ~1e-15 here).  HLMdiag's NaN (rank-deficient rstandard) must be
-NaN here too.
+The comparisons are the ``resid.*[hlmdiag]`` rows of ``nox -s parity``
+(:func:`parity.diag_hlm.resid_quantities`; keyed by label; at R's θ 1e-8, at our optimum
+``opt_tol``).  Residual columns use the scale of the fitted values for their absolute
+part (a residual is y − fitted: LS residuals of a saturated group fit are exactly 0 in R
+and ~1e-15 here).  HLMdiag's NaN (rank-deficient rstandard) must be NaN here too, as must
+LS standardized residuals of perfectly fitted groups (0/0; R gives NaN or ±1).
 """
 
 from __future__ import annotations
@@ -15,111 +16,48 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from parity.diag_compare import failures, fit, get_entry, stored
+from parity.diag_hlm import STANDARDIZE, resid_quantities
 
 from interlace.diagnostics.hlm import hlm_augment
 from interlace.diagnostics.residuals import (
     clean_name,
     hlm_resid,
-    ls_residuals,
-    resid_conditional,
     resid_marginal,
 )
 from interlace.errors import InterlaceError
-from test_diag_hlmdiag import (
-    AT_R,
-    NESTED,
-    as_series,
-    at_optimum,
-    at_r_theta,
-    check,
-    hlmdiag,
-    opt_tol,
-)
+from test_diag_hlmdiag import NESTED
 
 # one entry per model (the residuals do not depend on the deletion level)
-MODELS = list({hlmdiag(e)["model"]: e for e in NESTED}.values())
-STANDARDIZE = {"standardize_false": False, "standardize_true": True, "standardize_semi": "semi"}
+MODELS = list({stored(e, "hlmdiag")["model"]: e for e in NESTED}.values())
 
 
-def _res(entry_id, where):
-    return at_r_theta(entry_id) if where == "at_r_theta" else at_optimum(entry_id)
-
-
-def _tol(entry_id, where):
-    return AT_R if where == "at_r_theta" else opt_tol(entry_id)
-
-
-def _fitted_scale(fx) -> float:
-    return float(as_series(fx["resid"]["obs"]["standardize_false"]["hlm_resid"][".fitted"])
-                 .abs().max())
-
-
-def _perfect_fits(fx, res) -> pd.Index:
-    """Rows whose LS group fit is perfect in R (every residual of the group ~0)."""
-    r = as_series(fx["resid"]["obs"]["standardize_false"]["lsresids"][".ls.resid"])
-    term = res._design.re_terms[0]  # LS groups: lme4's first grouping factor
-    group = pd.Series(term.codes, index=res._design.row_labels.map(str)).loc[r.index]
-    tiny = (r.abs() <= 1e-10 * _fitted_scale(fx)).groupby(group).transform("all")
-    return r.index[tiny.to_numpy()]
+def at_optimum(entry_id):
+    return fit(get_entry(entry_id)["model"])
 
 
 @pytest.mark.parametrize("entry_id", MODELS)
-@pytest.mark.parametrize("where", ["at_r_theta", "optimum"])
-def test_level1_hlm_resid(entry_id, where):
-    fx = hlmdiag(entry_id)
-    res, tol = _res(entry_id, where), _tol(entry_id, where)
-    fscale = _fitted_scale(fx)
+@pytest.mark.parametrize("at", ["at_r_theta", "optimum"])
+def test_residuals_match_hlmdiag(entry_id, at):
+    assert not failures(resid_quantities(get_entry(entry_id), at))
+
+
+@pytest.mark.parametrize("entry_id", MODELS)
+def test_columns_follow_hlmdiag(entry_id):
+    """hlm_resid's columns and their order, at observation and group level."""
+    fx = stored(entry_id, "hlmdiag")["resid"]
+    res = at_optimum(entry_id)
     for key, std in STANDARDIZE.items():
-        ref = fx["resid"]["obs"][key]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tab = hlm_resid(res, 1, standardize=std)
-            ls = ls_residuals(res, std)
-        assert list(tab.columns) == [c for c in ref["hlm_resid_columns"] if c.startswith(".")
-                                     and c != ".id"]
-        for col, vals in ref["hlm_resid"].items():
-            if "ls." in col:
-                continue  # HLMdiag binds LS columns by numeric row name: compared below
-            scale = fscale if col in (".resid", ".mar.resid") else None
-            check(tab[col], vals, tol, f"{entry_id} {key} {col} {where}", scale)
-        for col, vals in ref["lsresids"].items():
-            scale = fscale if col in (".ls.resid", ".ls.fitted") else None
-            vals = as_series(vals)
-            if col == ".std.ls.resid":  # 0 / 0 in perfectly fitted groups: R gives NaN or ±1
-                perfect = _perfect_fits(fx, res)
-                assert ls[col].rename(index=str).loc[perfect].isna().all()
-                vals = vals.drop(perfect)
-            check(ls[col], vals, tol, f"{entry_id} {key} LS {col} {where}", scale)
-            check(tab[col], vals, tol, f"{entry_id} {key} table {col} {where}", scale)
-
-
-@pytest.mark.parametrize("entry_id", MODELS)
-@pytest.mark.parametrize("where", ["at_r_theta", "optimum"])
-def test_marginal_and_conditional_types(entry_id, where):
-    fx = hlmdiag(entry_id)
-    res, tol = _res(entry_id, where), _tol(entry_id, where)
-    fscale = _fitted_scale(fx)
-    for kind, fun in (("resid_marginal", resid_marginal),
-                      ("resid_conditional", resid_conditional)):
-        for t, vals in fx["resid"]["obs"][kind].items():
-            scale = fscale if t == "raw" else None
-            check(fun(res, t), vals, tol, f"{entry_id} {kind} {t} {where}", scale)
-
-
-@pytest.mark.parametrize("entry_id", MODELS)
-@pytest.mark.parametrize("where", ["at_r_theta", "optimum"])
-def test_group_level(entry_id, where):
-    """EB (.ranef / .std.ranef) and LS (.ls / .std.ls) group-level residuals."""
-    fx = hlmdiag(entry_id)
-    res, tol = _res(entry_id, where), _tol(entry_id, where)
-    for group, by_std in fx["resid"]["group"].items():
+        want = fx["obs"][key]["hlm_resid_columns"]
+        assert list(tab.columns) == [c for c in want if c.startswith(".") and c != ".id"]
+    for group, by_std in fx["group"].items():
         for key, ref in by_std.items():
-            std = key == "standardize_true"
-            ours = hlm_resid(res, group, standardize=std, include_ls=ref["include_ls"])
-            expected = [c for c in ref["columns"] if c.startswith(".")]
-            assert list(ours.columns) == expected, (group, key)
-            for col, vals in ref["values"].items():
-                check(ours[col], vals, tol, f"{entry_id} {group} {key} {col} {where}")
+            ours = hlm_resid(res, group, standardize=key == "standardize_true",
+                             include_ls=ref["include_ls"])
+            assert list(ours.columns) == [c for c in ref["columns"] if c.startswith(".")]
 
 
 def test_ls_where_hlmdiag_fails():

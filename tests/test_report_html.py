@@ -98,3 +98,32 @@ def test_render_in_headless_chromium(report, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert shot.exists() and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _dq(name: str, rel: float, scaled: float, passed: bool = True, gating: bool = True) -> dict:
+    return {**_q(name, rel, passed, gating), "class": "refit-dependent",
+            "max_err_to_scale": scaled, "tol_to_scale": 3e-5}
+
+
+def test_diagnostics_get_their_own_matrix_and_plot(report):
+    """Diagnostics entries (kind "diagnostics") are drawn apart, on err / max|R|, with the
+    Cook's distance conventions listed; the LMM matrix keeps only LMM quantities."""
+    report["cases"].append({
+        "case": "diag_sleepstudy", "kind": "diagnostics", "model": "sleepstudy_slopes_reml",
+        "level": "1", "sources": ["hlmdiag_onestep", "lme4_influence"], "passed": True,
+        "mode": "stored (HLMdiag, lme4 influence)", "classification": "agree", "seconds": 0.4,
+        "quantities": [_dq("cooksd[hlmdiag-onestep]_at_r_theta", 3.0, 4e-14),
+                       _dq("cooks_distance[lme4-influence]", 2e-3, 7e-6),
+                       _dq("cooksd[hlmdiag-refit]", 0.0, 0.0, False, False)]})
+    notes = [("cooksd[hlmdiag-onestep]", "one-step, `no refit`")]
+    html = render_html(report, CLASS_REASONS, CONVENTIONS, notes)
+    assert html.count('class="matrix"') == 2 and html.count("<svg") == 2
+    assert "Influence diagnostics: worst error per entry and quantity" in html
+    assert "<li><b>cooksd[hlmdiag-onestep]</b>: one-step, no refit</li>" in html
+    lmm_matrix = html.split("Influence diagnostics: worst")[0]
+    assert "cooks_distance[lme4-influence]" not in lmm_matrix
+    assert ">4e-14</td>" in html and ">7e-06</td>" in html  # the scaled error, not 3.0
+    assert "bound (per entry)" in html and "log10(max error / max|R|)" in html
+    assert html.count("<details") == 4 and "deletion level: 1" in html
+    assert "err / max|R|" in html
+    _assert_self_contained(html)

@@ -330,7 +330,8 @@ def _polish(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, out:
                           sigma2=float(q["sigma2"][j_ok]), converged=True,
                           messages=msgs[j_ok], engine="bobyqa+newton",
                           n_evals=out[u]["n_evals"] + int(nr.n_evals[j]))
-    tight = Control(calc_derivs=False, opt_settings=dict(xtol_abs=1e-11, ftol_abs=1e-13))
+    tight = Control(calc_derivs=False,
+                    opt_settings=dict(xtol_abs=1e-11, ftol_abs=1e-13, xtol_rel=0.0))
     for u in idx[~interior]:
         u = int(u)
         r = _bobyqa_task(prob, [sets[u]], out[u]["theta"], tight)[0]

@@ -1,6 +1,8 @@
-"""Inference for fitted linear mixed models: lmerTest's Satterthwaite t-tests."""
+"""Inference for fitted linear mixed models: lmerTest's Satterthwaite t-tests and lme4's
+profile-likelihood confidence intervals."""
 
 from interlace.inference.numderiv import genD, grad, hessian, jacobian
+from interlace.inference.profile import Profile, Profiler, profile_confint
 from interlace.inference.satterthwaite import (
     Contest1D,
     SatterthwaiteFit,
@@ -13,6 +15,8 @@ from interlace.inference.satterthwaite import (
 
 __all__ = [
     "Contest1D",
+    "Profile",
+    "Profiler",
     "SatterthwaiteFit",
     "coef_table",
     "contest1d",
@@ -20,6 +24,7 @@ __all__ = [
     "grad",
     "hessian",
     "jacobian",
+    "profile_confint",
     "satterthwaite_df",
     "satterthwaite_fit",
     "vcov_varpar",

@@ -34,7 +34,10 @@ def _nlopt_bobyqa(fun: Objective, x0, lower, upper, settings: dict) -> OptResult
     """NLopt BOBYQA: the system libnlopt (as R's nloptr) if present, else the PyPI wheel."""
     from interlace.optimize import libnlopt
 
-    s = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "maxeval": 100000, "xtol_rel": 0.0,
+    # lme4's nloptwrap sets xtol_abs, ftol_abs and maxeval; the rest are nloptr's own
+    # defaults (nloptr.get.default.options(): xtol_rel = 1e-4, ftol_rel = 0), and lme4's
+    # fits often stop on xtol_rel, so it must be the same here to retrace lme4's steps.
+    s = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "maxeval": 100000, "xtol_rel": 1e-4,
          "ftol_rel": 0.0, **settings}
     lib = s.pop("library", "system" if libnlopt.AVAILABLE else "pypi")
     args = (s["xtol_abs"], s["ftol_abs"], int(s["maxeval"]), s["xtol_rel"], s["ftol_rel"])

@@ -251,14 +251,23 @@ class CrossedLMEResult:
         """95% t-based confidence intervals (columns ``lower``, ``upper``)."""
         return self.fe_conf_int_at(0.95)
 
-    def confint(self, method: str = "wald", level: float = 0.95) -> pd.DataFrame:
-        """Wald intervals for the fixed effects (normal quantiles, as lme4's ``method="Wald"``)."""
+    def confint(self, method: str = "wald", level: float = 0.95, parm=None) -> pd.DataFrame:
+        """Confidence intervals: ``"wald"`` for the fixed effects (normal quantiles, as lme4's
+        ``method="Wald"``) or ``"profile"``, lme4's profile-likelihood intervals for every
+        parameter (``.sig01``…, ``.sigma``, fixed effects; see
+        :mod:`interlace.inference.profile`).  ``parm``: names to keep (or "theta_"/"beta_"
+        for profile)."""
+        if method == "profile":
+            from interlace.inference.profile import profile_confint
+
+            return profile_confint(self, level=level, parm=parm)
         if method != "wald":
-            raise NotImplementedError("only method='wald' is implemented; profile CIs are not")
+            raise NotImplementedError(f"method must be 'wald' or 'profile', not {method!r}")
         z = stats.norm.ppf(0.5 + level / 2)
         lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
         est, se = self.fe_params, self.fe_bse
-        return pd.DataFrame({"estimate": est, lo: est - z * se, hi: est + z * se})
+        out = pd.DataFrame({"estimate": est, lo: est - z * se, hi: est + z * se})
+        return out if parm is None else out.loc[[parm] if isinstance(parm, str) else parm]
 
     # -- statsmodels aliases ------------------------------------------------------------
     params = property(lambda self: self.fe_params, doc="Alias of fe_params.")
