@@ -183,17 +183,23 @@ class BlockedFactor:
         matrix is one sparse matrix–vector product per evaluation.
         """
         A = self.AR0.tocsc()
+        A.sort_indices()
+        counts = np.diff(A.indptr)
         rows, cols, vals = [], [], []
-        for k in range(A.shape[1]):
-            r = A.indices[A.indptr[k]: A.indptr[k + 1]]
-            v = A.data[A.indptr[k]: A.indptr[k + 1]]
-            ii, jj = np.tril_indices(len(r))
-            rows.append(r[ii] * self.qR + r[jj])
-            vals.append(v[ii] * v[jj])
-            cols.append(np.full(len(ii), k))
+        for c in np.unique(counts[counts > 0]):  # columns with c nonzeros, all at once
+            ks = np.flatnonzero(counts == c)
+            ii, jj = np.tril_indices(c)
+            pos_i = A.indptr[ks][:, None] + ii[None, :]
+            pos_j = A.indptr[ks][:, None] + jj[None, :]
+            rows.append((A.indices[pos_i] * self.qR + A.indices[pos_j]).ravel())
+            vals.append((A.data[pos_i] * A.data[pos_j]).ravel())
+            cols.append(np.repeat(ks, len(ii)))
         flat = np.concatenate(rows)
-        targets, inv = np.unique(flat, return_inverse=True)
-        self._gram_P = sp.csr_matrix((np.concatenate(vals), (inv, np.concatenate(cols))),
+        present = np.zeros(self.qR * self.qR, dtype=bool)  # dedupe by a bitmap, not a sort
+        present[flat] = True
+        targets = np.flatnonzero(present)
+        rank = np.cumsum(present) - 1
+        self._gram_P = sp.csr_matrix((np.concatenate(vals), (rank[flat], np.concatenate(cols))),
                                      shape=(len(targets), A.shape[1]))
         self._gram_flat = targets  # row-major flat index i·qR + j of (i, j), i ≥ j
 
