@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import interlace.linalg.blocked as blocked_mod
-from conftest import dataset, r_fixture
+from conftest import catalog_cases, dataset, r_fixture
 from interlace.api import _prepare
 from interlace.linalg import CHOLMOD_AVAILABLE
 
@@ -94,3 +94,18 @@ def test_vector_term_first_with_further_terms(offdiag, monkeypatch):
         assert s.objective == pytest.approx(ref.deviance(th), rel=1e-12)
         np.testing.assert_allclose(s.beta, r.beta, rtol=1e-10)
         np.testing.assert_allclose(dev.factor.solve_u(s.beta), r.u, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("case_id", ["sleepstudy_slopes_reml", "penicillin_crossed",
+                                     "pastes_nested", "machines_factor_slope", "exam"])
+def test_batched_objective_equals_one_at_a_time(case_id):
+    """LmmDeviance.many (the convergence checks' stencil in one pass) = __call__ per point."""
+    case = next(c for c in catalog_cases(None) if c["id"] == case_id)
+    *_, layout, dev = _prepare(case["formula"], dataset(case["dataset"]), None, None,
+                               case["method"], case.get("weights"), None, "omit", "auto")
+    theta = np.array([t["value"] for t in r_fixture(case_id)["theta"]])
+    rng = np.random.default_rng(1)
+    pts = theta + 0.05 * rng.standard_normal((7, len(theta)))
+    pts = np.where(layout.lower() == 0, np.abs(pts), pts)
+    want = np.array([dev(p) for p in pts])
+    np.testing.assert_allclose(dev.many(pts), want, rtol=1e-12)

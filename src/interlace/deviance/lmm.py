@@ -22,8 +22,11 @@ import numpy as np
 from scipy.linalg import lapack, solve_triangular
 
 from interlace.covariance import CovarianceLayout
-from interlace.linalg import make_factor
+from interlace.linalg import batched, make_factor
 from interlace.linalg.crossprod import CrossProducts, TermData
+
+#: largest dense block R for which the batched objective (:meth:`LmmDeviance.many`) is used
+BATCH_MAX_QR = 64
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,42 @@ class LmmDeviance:
         self.factor = make_factor(self.cp, ps, ls, backend)
         self.backend = self.factor.name
         self.n_evals = 0
+        self._batch = self._batched_form()
+
+    def _batched_form(self):
+        """Structure and data for :func:`interlace.linalg.batched.evaluate`, when it applies.
+
+        Small blocks (block 0's per-level blocks up to ``batched.SMALL``, a dense block R
+        of at most ``BATCH_MAX_QR`` columns): the objective is evaluated at many θ in one
+        pass of array operations — cheaper than one :meth:`__call__` per point from a few points on
+        (the convergence checks' stencil), dearer for a single point.
+        """
+        f = self.factor
+        qR = getattr(f, "qR", None)
+        if qR is None or qR > BATCH_MAX_QR or (qR and not f.dense_offdiag) \
+                or f.p0 > batched.SMALL:
+            return None
+        terms = self.layout.terms
+        st = batched.Structure(
+            tuple(f.ps), tuple(f.ls), f.k0, tuple(f.rest),
+            tuple((t.theta_slice.start, t.theta_slice.stop) for t in terms),
+            tuple(t.rows for t in terms), tuple(t.cols for t in terms), self.p, self.reml)
+        dense = (f.AR0[None], f.ARR[None], f.ARm[None]) if qR else (None, None, None)
+        bd = batched.BlockData(f.A00[None], f.A0m[None], *dense,
+                               self.cp.XytXy[None], np.array([self.n]), np.array([self.ldW]))
+        return st, bd
+
+    def many(self, thetas: np.ndarray) -> np.ndarray:
+        """The objective at every row of ``thetas`` (P × k): one batched pass if possible."""
+        thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+        if self._batch is None:
+            return np.array([self(t) for t in thetas])
+        self.n_evals += len(thetas)
+        vals = batched.evaluate(*self._batch, thetas[None])[0]
+        if not np.all(np.isfinite(vals)):
+            raise np.linalg.LinAlgError("the fixed-effects cross-product is not positive "
+                                        "definite at some θ")
+        return vals
 
     def _schur(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Update the factor in place at θ; return ldL2 and the upper Cholesky of S."""

@@ -15,7 +15,7 @@ longer exists (what lme4 does).
 
 Two engines find each deleted fit's optimum:
 
-* ``"newton"`` (default): all sets at once (:mod:`interlace.diagnostics.batched`),
+* ``"newton"`` (default): all sets at once (:mod:`interlace.linalg.batched`),
   Newton steps with the finite-difference stencil of lme4's ``deriv12``, from the
   full fit's θ̂, to the optimum to about 1e-9 in θ (the objective's rounding noise).
   Sets whose optimum is on or near the boundary of θ, or where Newton is not safe
@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from interlace.diagnostics import batched
 from interlace.diagnostics.downdate import (
     DeletionProblem,
     group_sets,
@@ -52,6 +51,7 @@ from interlace.diagnostics.downdate import (
     row_positions,
 )
 from interlace.errors import InterlaceError
+from interlace.linalg import batched
 from interlace.optimize import Control, optimize_theta
 
 __all__ = ["Deletions", "FitQuantities", "delete_refits", "delete_sets", "deletions_at",

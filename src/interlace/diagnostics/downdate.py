@@ -9,7 +9,7 @@ cross-products — and forms, per set, the downdated cross-products (notation of
     ZᵀZ − Z_DᵀZ_D,   Zᵀ[X y] − Z_Dᵀ[X y]_D,   [X y]ᵀ[X y] − [X y]_Dᵀ[X y]_D
 
 in the layout of :class:`interlace.linalg.blocked.BlockedFactor`, either stacked for the
-batched objective (:mod:`interlace.diagnostics.batched`) or as one set's own deviance
+batched objective (:mod:`interlace.linalg.batched`) or as one set's own deviance
 function.  It also states which sets lme4 would refuse and which lose rank in X.
 """
 
@@ -20,9 +20,8 @@ import copy
 import numpy as np
 import pandas as pd
 
-from interlace.diagnostics import batched
 from interlace.errors import InterlaceError
-from interlace.linalg import make_factor
+from interlace.linalg import batched, make_factor
 from interlace.linalg.blocked import BlockedFactor
 from interlace.linalg.crossprod import CrossProducts, TermData, build_Z
 
