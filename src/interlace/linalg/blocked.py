@@ -26,8 +26,8 @@ from scipy.linalg import lapack
 from interlace.linalg.crossprod import CrossProducts
 
 
-def _batched_blocks(A: sp.spmatrix, n_levels: int, p: int) -> np.ndarray:
-    """Diagonal ``p × p`` blocks of a block-diagonal sparse matrix as (l, p, p)."""
+def _batched_blocks(A, n_levels: int, p: int) -> np.ndarray:
+    """Diagonal ``p × p`` blocks of a block-diagonal (sparse or dense) matrix as (l, p, p)."""
     base = np.arange(n_levels) * p
     ii, jj = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
     r = (base[:, None, None] + ii[None]).ravel()
@@ -84,6 +84,8 @@ class BlockDiagPattern:
 DENSE_OFFDIAG_LIMIT = 250_000
 #: q_R below which a non-diagonal Λ_R is built dense
 DENSE_LAMBDA_LIMIT = 500
+#: ZᵀZ of at most this order is densified once at setup (scipy.sparse slicing costs more)
+DENSE_SETUP_LIMIT = 400
 
 
 class BlockedFactor:
@@ -115,15 +117,21 @@ class BlockedFactor:
         self.qR = len(idxR)
         m = cp.ZtXy.shape[1]
         ZtZ = cp.ZtZ.tocsr()
-        A00 = ZtZ[idx0][:, idx0]
+        if ZtZ.shape[0] <= DENSE_SETUP_LIMIT:  # small: slice one dense copy, not scipy.sparse
+            ZtZ = ZtZ.toarray()
+            A00 = ZtZ[np.ix_(idx0, idx0)]
+        else:
+            A00 = ZtZ[idx0][:, idx0]
         self.A00 = _batched_blocks(A00, l0, p0)
         self.A0m = cp.ZtXy[idx0].reshape(l0, p0, m)
         self.lamR = BlockDiagPattern([ps[k] for k in self.rest], [ls[k] for k in self.rest])
         if self.qR:
-            self.AR0 = ZtZ[idxR][:, idx0].tocsr()
+            self.AR0 = (sp.csr_matrix(ZtZ[np.ix_(idxR, idx0)]) if isinstance(ZtZ, np.ndarray)
+                        else ZtZ[idxR][:, idx0].tocsr())
             self.AR0.sort_indices()
             self._AR0_rows = np.repeat(np.arange(self.qR), np.diff(self.AR0.indptr))
-            self.ARR = ZtZ[idxR][:, idxR].toarray()
+            self.ARR = (ZtZ[np.ix_(idxR, idxR)] if isinstance(ZtZ, np.ndarray)
+                        else ZtZ[idxR][:, idxR].toarray())
             self.ARm = cp.ZtXy[idxR]
             self._diagR = np.diag_indices(self.qR)
             self._gram_P = None
