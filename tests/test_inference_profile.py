@@ -177,6 +177,11 @@ def test_confint_api_and_parm():
                                ["ci"]["(Intercept)"], rtol=1e-7)
     wald = res.confint()
     assert list(wald.columns) == ["estimate", "2.5 %", "97.5 %"]
+    pd.testing.assert_frame_equal(res.confint(method="Wald"), wald)  # lme4's spelling
+    with pytest.raises(NotImplementedError, match="parametric bootstrap"):
+        res.confint(method="boot")
+    with pytest.raises(ValueError, match="'wald', 'profile' or 'boot'"):
+        res.confint(method="likelihood")
 
 
 def test_singular_lower_limit_is_zero():

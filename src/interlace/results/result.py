@@ -257,12 +257,16 @@ class CrossedLMEResult:
         parameter (``.sig01``…, ``.sigma``, fixed effects; see
         :mod:`interlace.inference.profile`).  ``parm``: names to keep (or "theta_"/"beta_"
         for profile)."""
-        if method == "profile":
+        kind = str(method).lower()
+        if kind == "profile":
             from interlace.inference.profile import profile_confint
 
             return profile_confint(self, level=level, parm=parm)
-        if method != "wald":
-            raise NotImplementedError(f"method must be 'wald' or 'profile', not {method!r}")
+        if kind == "boot":
+            raise NotImplementedError("confint(method='boot') (lme4's parametric bootstrap) "
+                                      "is not implemented; use 'wald' or 'profile'")
+        if kind != "wald":
+            raise ValueError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
         z = stats.norm.ppf(0.5 + level / 2)
         lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
         est, se = self.fe_params, self.fe_bse
