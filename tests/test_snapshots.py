@@ -9,9 +9,12 @@ bits of the optimum; cases on flat surfaces (catalog exemptions) are left out.
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from conftest import fitted
+import pytest
+from parity.pyside import fit_case
+
+from conftest import catalog_cases, dataset, fitted, r_fixture
 
 CASES = ["sleepstudy_slopes_reml", "dyestuff2_reml", "penicillin_crossed",
          "orthodont_rankdef", "machines_nested", "cake_ordered"]
@@ -30,3 +33,36 @@ def test_varcorr_table(case_id, data_regression):
             for r in res._layout.varcorr(res.theta, res.sigma)]
     data_regression.check({"theta_names": list(res.theta_names), "varcorr": rows},
                           basename=f"varcorr_{case_id}")
+
+
+#: lines lme4 prints right after a block without a blank line in between
+_AFTER = re.compile(r"^(fit warnings|optimizer \(|convergence code|boundary \(singular\)|"
+                    r"Some predictor|Model failed|Model is nearly)")
+
+
+def _r_block(lines: list[str], title: str) -> list[str]:
+    """The block of a printed summary that starts at ``title`` (to a blank or a message)."""
+    k = lines.index(title)
+    end = next((i for i in range(k + 1, len(lines))
+                if not lines[i].strip() or _AFTER.match(lines[i])), len(lines))
+    return lines[k:end]
+
+
+@pytest.mark.parametrize("case_id", [c["id"] for c in catalog_cases("quick")])
+def test_correlation_block_is_lme4s(case_id):
+    """'Correlation of Fixed Effects' character for character as lme4 prints it.
+
+    Compared at lme4's θ̂ (``evaluate_at``), so the numbers are lme4's; the text is
+    ``fixtures/r/<case>.json``'s ``summary_text`` (lme4's print, width 80).
+    """
+    fx = r_fixture(case_id)
+    r_lines = fx["summary_text"]
+    case = next(c for c in catalog_cases(None) if c["id"] == case_id)
+    theta = [t["value"] for t in fx["theta"]]
+    ours = fit_case(case, dataset(case["dataset"]), theta=theta).summary().as_text()
+    ours = ours.splitlines()
+    if "Correlation of Fixed Effects:" in r_lines:
+        title = "Correlation of Fixed Effects:"
+        assert _r_block(ours, title) == _r_block(r_lines, title)
+    else:  # p > 12 (or 1): lmerTest's print shows nothing
+        assert "Correlation of Fixed Effects:" not in ours

@@ -68,6 +68,11 @@ lmer_reference <- function(req, r_dir) {
          warnings = r$warnings, messages = r$messages, error = NULL)
   }, error = function(e) list(df = NULL, error = conditionMessage(e)))
 
+  # lme4's printed summary (lmerTest layout, default width 80), for the text comparisons
+  summary_text <- tryCatch(
+    quiet(capture.output(print(summary(lmerTest::as_lmerModLmerTest(m))))),
+    error = function(e) character())
+
   V <- as.matrix(vcov(m))
   vc <- as.data.frame(VarCorr(m))
   re <- as.data.frame(ranef(m, condVar = TRUE))
@@ -134,6 +139,7 @@ lmer_reference <- function(req, r_dir) {
     residuals = residuals(m),
     satterthwaite_df = lt$df,
     satterthwaite = lt,
+    summary_text = I(summary_text),
     is_singular = isSingular(m),
     optinfo = list(
       optimizer = oi$optimizer, control = oi$control, feval = oi$feval,

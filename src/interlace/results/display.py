@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from interlace.results.rformat import abbreviate
+
 
 def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}" if np.isfinite(x) else "NA"
@@ -24,8 +26,11 @@ def _format_p(p: float) -> str:
 class Summary:
     """Renders a :class:`CrossedLMEResult` as lme4 prints it; ``str()`` gives the text."""
 
-    def __init__(self, result):
+    def __init__(self, result, correlation: bool | None = None):
         self.result = result
+        #: as lme4: the fixed-effects correlations are shown when p ≤ COR_MAX unless asked
+        #: (lmerTest's print then says nothing about them, and neither do we)
+        self.correlation = correlation
 
     def _header(self) -> list[str]:
         r = self.result
@@ -90,18 +95,13 @@ class Summary:
         lines.extend(out.to_string().splitlines())
         lines.append("---")
         lines.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
-        if len(r.fe_params) > 1:
+        p = len(r.fe_params)
+        show = p <= COR_MAX if self.correlation is None else self.correlation
+        if p > 1 and show:
             se = r.fe_bse.to_numpy()
             corr = r.fe_cov / np.outer(se, se)
-            names = list(r.fe_params.index)
-            short = [n[:6] for n in names]
             lines.extend(["", "Correlation of Fixed Effects:"])
-            body = pd.DataFrame(
-                [[f"{corr[i, j]:.3f}" if j < i else "" for j in range(len(names) - 1)]
-                 for i in range(1, len(names))],
-                index=names[1:], columns=short[:-1],
-            )
-            lines.extend(body.to_string().splitlines())
+            lines.extend(correlation_lines(list(r.fe_params.index), corr))
         return lines
 
     def _footer(self) -> list[str]:
@@ -120,3 +120,39 @@ class Summary:
     def as_text(self) -> str:
         """The summary as a string."""
         return str(self)
+
+
+#: R's default ``getOption("width")``
+R_WIDTH = 80
+#: lme4's ``getOption("lme4.summary.cor.max")``
+COR_MAX = 12
+
+
+def correlation_lines(names: list[str], corr: np.ndarray) -> list[str]:
+    """lme4's "Correlation of Fixed Effects" block, character for character.
+
+    As ``print.summary.merMod``: entries ``format(round(r, 3), nsmall = 3)`` (one common
+    width), rows named ``abbreviate(names, 11)``, columns ``abbreviate(names, 6)``, the
+    lower triangle only without the first row and last column, printed left-justified
+    as R prints a character matrix with ``quote = FALSE``.
+    """
+    p = len(names)
+    vals = [f"{x:.3f}" for x in (np.round(corr, 3) + 0.0).ravel()]  # + 0.0: no "-0.000"
+    width = max(len(v) for v in vals)
+    cell = np.array([v.rjust(width) for v in vals]).reshape(p, p)
+    rows, cols = abbreviate(names, 11)[1:], abbreviate(names, 6)[:-1]
+    body = [[cell[i, j] if j < i else "" for j in range(p - 1)] for i in range(1, p)]
+    widths = [max(len(c), *(len(b[j]) for b in body)) for j, c in enumerate(cols)]
+    rw = max(len(x) for x in rows)
+    out, start = [], 0
+    while start < len(cols):  # R wraps a wide matrix into blocks of columns, width 80
+        stop, used = start, rw
+        while stop < len(cols) and (stop == start or used + 1 + widths[stop] <= R_WIDTH):
+            used += 1 + widths[stop]
+            stop += 1
+        block = range(start, stop)
+        out.append(" " * rw + "".join(" " + cols[j].ljust(widths[j]) for j in block))
+        out.extend(name.ljust(rw) + "".join(" " + b[j].ljust(widths[j]) for j in block)
+                   for name, b in zip(rows, body, strict=True))
+        start = stop
+    return out

@@ -298,11 +298,12 @@ class CrossedLMEResult:
                          {t.group: t.codes for t in d.re_terms}, self.formula, self._data)
 
     # -- methods implemented elsewhere --------------------------------------------------
-    def summary(self):
-        """A summary that reads like lme4's ``summary(lmerModLmerTest)``."""
+    def summary(self, correlation: bool | None = None):
+        """A summary that reads like lme4's ``summary(lmerModLmerTest)``; ``correlation``
+        as lme4's print option (default: the fixed-effects correlations when p ≤ 12)."""
         from interlace.results.display import Summary
 
-        return Summary(self)
+        return Summary(self, correlation=correlation)
 
     def predict(self, newdata=None, include_re: bool = True) -> np.ndarray:
         """Predictions; unseen grouping levels get zero random effects."""
