@@ -66,3 +66,15 @@ def test_correlation_block_is_lme4s(case_id):
         assert _r_block(ours, title) == _r_block(r_lines, title)
     else:  # p > 12 (or 1): lmerTest's print shows nothing
         assert "Correlation of Fixed Effects:" not in ours
+
+
+@pytest.mark.parametrize("case_id", [c["id"] for c in catalog_cases("quick")])
+def test_random_effects_block_is_lme4s(case_id):
+    """'Random effects' (VarCorr table and group counts) character for character, at
+    lme4's θ̂, against lme4's printed summary in ``fixtures/r/<case>.json``."""
+    fx = r_fixture(case_id)
+    case = next(c for c in catalog_cases(None) if c["id"] == case_id)
+    theta = [t["value"] for t in fx["theta"]]
+    ours = fit_case(case, dataset(case["dataset"]), theta=theta).summary().as_text()
+    assert (_r_block(ours.splitlines(), "Random effects:")
+            == _r_block(fx["summary_text"], "Random effects:"))

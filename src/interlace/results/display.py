@@ -5,11 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from interlace.results.rformat import abbreviate
-
-
-def _fmt(x: float, digits: int = 4) -> str:
-    return f"{x:.{digits}g}" if np.isfinite(x) else "NA"
+from interlace.results.rformat import abbreviate, format_num
 
 
 def _signif_stars(p: float) -> str:
@@ -58,26 +54,9 @@ class Summary:
 
     def _random(self) -> list[str]:
         r = self.result
-        vc = r.varcorr
         lines = ["", "Random effects:"]
-        rows = []
-        for t in r._layout.terms:
-            sub = vc[(vc.grp == t.group) & vc.var1.isin(t.col_names)]
-            var = sub[sub.var2.isna()]
-            cor = sub[sub.var2.notna()]
-            for i, row in enumerate(var.itertuples()):
-                corr = [
-                    _fmt(float(c.sdcor), 2)
-                    for c in cor.itertuples() if c.var2 == row.var1
-                ]
-                rows.append((t.group if i == 0 else "", row.var1, _fmt(row.vcov), _fmt(row.sdcor),
-                             " ".join(corr)))
-        rows.append(("Residual", "", _fmt(r.scale), _fmt(r.sigma), ""))
-        table = pd.DataFrame(rows, columns=["Groups", "Name", "Variance", "Std.Dev.", "Corr"])
-        if not any(table["Corr"]):
-            table = table.drop(columns="Corr")
-        lines.extend(" " + ln for ln in table.to_string(index=False).splitlines())
-        ng = ", ".join(f"{g}, {n}" for g, n in r.ngroups.items())
+        lines.extend(varcorr_lines(r._layout, r.theta, r.sigma))
+        ng = "; ".join(f"{g}, {n}" for g, n in r.ngroups.items())
         lines.append(f"Number of obs: {r.nobs}, groups:  {ng}")
         return lines
 
@@ -156,3 +135,45 @@ def correlation_lines(names: list[str], corr: np.ndarray) -> list[str]:
                    for name, b in zip(rows, body, strict=True))
         start = stop
     return out
+
+
+def varcorr_lines(layout, theta: np.ndarray, sigma: float, digits: int = 4) -> list[str]:
+    """lme4's "Random effects" table character for character (``formatVC`` + print).
+
+    As lme4's ``formatVC`` with ``print.summary.merMod``'s ``digits = 4``: variances and
+    standard deviations each in one R ``format(x, digits)``; per term its correlations
+    ``format(round(C, 2), nsmall = 2)``, lower triangle, padded to the largest term and
+    without its last column; then R's left-justified print of a character matrix.
+    """
+    covs = layout.covariances(theta, sigma)
+    names = layout.unique_groups()
+    groups, terms, sds, corr_rows = [], [], [], []
+    width = max(len(t.col_names) for t in layout.terms)
+    for g, t, cov in zip(names, layout.terms, covs, strict=True):
+        sd = np.sqrt(np.diag(cov))
+        k = len(sd)
+        groups += [g] + [""] * (k - 1)
+        terms += list(t.col_names)
+        sds += sd.tolist()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c = cov / np.outer(sd, sd)
+        np.fill_diagonal(c, 1.0)
+        cells = format_num((np.round(c, 2) + 0.0).ravel(), digits=7, nsmall=2)
+        cells = np.array(cells).reshape(k, k)
+        corr_rows += [[cells[i, j] if j < i else "" for j in range(width)][:width - 1]
+                      for i in range(k)]
+    groups.append("Residual")
+    terms.append("")
+    sds.append(float(sigma))
+    corr_rows.append([""] * (width - 1))
+    cols = {"Groups": groups, "Name": terms,
+            "Variance": format_num([x * x for x in sds], digits),
+            "Std.Dev.": format_num(sds, digits)}
+    header = list(cols) + ["Corr"] + [""] * (width - 2)
+    body = [list(row) for row in zip(*cols.values(), strict=True)]
+    body = [b + c for b, c in zip(body, corr_rows, strict=True)]
+    header = header[:len(body[0])]
+    widths = [max(len(h), *(len(b[j]) for b in body)) for j, h in enumerate(header)]
+    fmt = (lambda cells: "".join(" " + x.ljust(w)  # noqa: E731
+                                 for x, w in zip(cells, widths, strict=True)))
+    return [fmt(header)] + [fmt(b) for b in body]

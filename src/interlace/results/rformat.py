@@ -10,6 +10,8 @@ each time and stopping as soon as the string is short enough.
 
 from __future__ import annotations
 
+import math
+
 _VOWELS = set("aeiou")
 
 
@@ -53,3 +55,47 @@ def abbreviate(names: list[str], minlength: int = 4) -> list[str]:
         dup = {a for a in out if out.count(a) > 1}
         out = [_abbrev1(n, m) if a in dup else a for n, a in zip(names, out, strict=True)]
     return out
+
+
+def format_num(values, digits: int = 7, nsmall: int = 0) -> list[str]:
+    """R's ``format(x, digits, nsmall)`` for a numeric vector: one common format.
+
+    As R's ``formatReal``: every element is rounded to ``digits`` significant digits
+    and its trailing zeros dropped; the fixed notation uses the largest number of
+    decimals any element then needs (at least ``nsmall``), unless the scientific
+    notation is narrower.  All strings are right-justified to one width; NA prints "NA".
+    """
+    vals = [float(v) for v in values]
+    fin = [v for v in vals if math.isfinite(v)]
+    if not fin:
+        return ["NaN" if math.isnan(v) else ("Inf" if v > 0 else "-Inf") for v in vals]
+    neg = any(v < 0 for v in fin)
+    rgt, mxsl, mxns, mxe, mne = 0, 1, 1, 0, 0
+    for v in fin:
+        if v == 0:
+            kp, nsig = 0, 1
+        else:
+            mant, exp = f"{abs(v):.{digits - 1}e}".split("e")
+            kp = int(exp)
+            nsig = max(1, len(mant.replace(".", "").rstrip("0")))
+        left = kp + 1
+        rgt = max(rgt, nsig - left)
+        mxsl = max(mxsl, left)
+        mxns = max(mxns, nsig)
+        mxe, mne = max(mxe, kp), min(mne, kp)
+    rgt = max(rgt, nsmall, 0)
+    w_fixed = neg + mxsl + rgt + (rgt > 0)
+    e_width = 2 if max(abs(mxe), abs(mne)) < 100 else 3
+    w_sci = neg + (mxns + 1 if mxns > 1 else mxns) + 2 + e_width
+    if w_fixed <= w_sci:
+        out = [f"{v:.{rgt}f}" if math.isfinite(v) else "NaN" for v in vals]
+    else:
+        out = []
+        for v in vals:
+            if not math.isfinite(v):
+                out.append("NaN")
+                continue
+            mant, exp = f"{v:.{mxns - 1}e}".split("e")
+            out.append(f"{mant}e{exp[0]}{abs(int(exp)):0{e_width}d}")
+    width = max(len(s) for s in out)
+    return [s.rjust(width) for s in out]
