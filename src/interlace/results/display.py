@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from interlace.results.rformat import abbreviate, format_num
-
-
-def _signif_stars(p: float) -> str:
-    for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p < cut:
-            return s
-    return " "
-
-
-def _format_p(p: float) -> str:
-    return "< 2e-16" if p < 2e-16 else f"{p:.3g}"
 
 
 class Summary:
@@ -62,18 +50,9 @@ class Summary:
 
     def _fixed(self) -> list[str]:
         r = self.result
-        tab = pd.DataFrame({
-            "Estimate": r.fe_params, "Std. Error": r.fe_bse, "df": r.fe_df,
-            "t value": r.fe_tvalues,
-        })
-        p = r.fe_pvalues
-        out = tab.map(lambda v: f"{v:.4g}")
-        out["Pr(>|t|)"] = [_format_p(v) for v in p]
-        out[""] = [_signif_stars(v) for v in p]
         lines = ["", "Fixed effects:"]
-        lines.extend(out.to_string().splitlines())
-        lines.append("---")
-        lines.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+        lines.extend(coef_lines(list(r.fe_params.index), np.column_stack([
+            r.fe_params, r.fe_bse, r.fe_df, r.fe_tvalues, r.fe_pvalues])))
         p = len(r.fe_params)
         show = p <= COR_MAX if self.correlation is None else self.correlation
         if p > 1 and show:
@@ -177,3 +156,86 @@ def varcorr_lines(layout, theta: np.ndarray, sigma: float, digits: int = 4) -> l
     fmt = (lambda cells: "".join(" " + x.ljust(w)  # noqa: E731
                                  for x, w in zip(cells, widths, strict=True)))
     return [fmt(header)] + [fmt(b) for b in body]
+
+
+COEF_COLUMNS = ("Estimate", "Std. Error", "df", "t value", "Pr(>|t|)")
+SIGNIF_LEGEND = "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"
+
+
+def coef_lines(names: list[str], xm: np.ndarray, digits: int = 4) -> list[str]:
+    """lmerTest's coefficient table as R's ``printCoefmat`` prints it (lme4's digits = 4).
+
+    Estimate, Std. Error and df are rounded together to ``digits − ⌊log10 min|x|⌋ − 1``
+    decimals and formatted as one; t values rounded to 3 decimals; P values by
+    ``format.pval(digits = 3)``; stars from ``symnum`` when some p < 0.1, then the legend.
+    Right-justified columns, as R's ``print.default(right = TRUE)``.
+    """
+    n, _ = xm.shape
+    dig_tst = max(1, min(5, digits - 1))
+    cs = xm[:, :3]
+    acs = np.abs(cs[np.isfinite(cs) & (cs != 0)])
+    digmin = 1 + (np.floor(np.log10([acs.min(), acs.max()])) if acs.size else np.zeros(2))
+    dec = int(max(1, digits - digmin[0], digits - digmin[1]))
+    cells = np.array(format_num([round(float(v), dec) for v in cs.ravel()], digits),
+                     dtype=object).reshape(n, 3)
+    zero = [(i, j) for i in range(n) for j in range(3)
+            if cs[i, j] != 0 and float(cells[i, j]) == 0]
+    if zero:  # printCoefmat re-formats entries that would print as 0 with one digit fewer
+        redo = format_num([cs[i, j] for i, j in zero], max(1, digits - 1))
+        for (i, j), txt in zip(zero, redo, strict=True):
+            cells[i, j] = txt
+    tvals = format_num([round(float(v), dig_tst) for v in xm[:, 3]], digits)
+    pv = xm[:, 4]
+    cols = [list(cells[:, 0]), list(cells[:, 1]), list(cells[:, 2]), tvals,
+            format_pval(pv, dig_tst)]
+    header = list(COEF_COLUMNS)
+    stars = bool(np.any(pv[np.isfinite(pv)] < 0.1))
+    if stars:
+        sym = [next((s for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, "."))
+                     if p < cut), " ") for p in pv]
+        w = max(len(x) for x in sym)
+        cols.append([x.ljust(w) for x in sym])
+        header.append("")
+    widths = [max(len(h), *(len(x) for x in c)) for h, c in zip(header, cols, strict=True)]
+    rw = max(len(x) for x in names)
+    out = [" " * rw + "".join(" " + h.rjust(w) for h, w in zip(header, widths, strict=True))]
+    for i, name in enumerate(names):
+        out.append(name.ljust(rw) + "".join(" " + c[i].rjust(w)
+                                            for c, w in zip(cols, widths, strict=True)))
+    if stars:
+        out += ["---", SIGNIF_LEGEND]
+    return out
+
+
+def format_pval(pv: np.ndarray, digits: int, eps: float = 2.220446049250313e-16) -> list[str]:
+    """R's ``format.pval(pv, digits, eps = .Machine$double.eps)``."""
+    pv = np.asarray(pv, dtype=float)
+    is0 = pv < eps
+    out = [""] * len(pv)
+    rest = [i for i in range(len(pv)) if not is0[i]]
+    rr: list[str] = []
+    if rest:
+        vals = pv[rest]
+        expo = np.floor(np.log10(np.where(vals > 0, vals, 1e-50)))
+        fixp = (expo >= -3) | ((expo == -4) & (digits > 1))  # R 4.2's rule
+        rr = [""] * len(rest)
+        for mask in (fixp, ~fixp):
+            idx = np.flatnonzero(mask)
+            if idx.size:
+                for k, txt in zip(idx, format_num(vals[idx], digits), strict=True):
+                    rr[k] = txt
+        for k, i in enumerate(rest):
+            out[i] = rr[k]
+    if is0.any():
+        d = max(1, digits - 2)
+        if rest:
+            nc = max(len(x) for x in rr)
+            if d > 1 and d + 6 > nc:
+                d = max(1, nc - 7)
+            sep = "" if d == 1 and nc <= 6 else " "
+        else:
+            sep = "" if d == 1 else " "
+        txt = "<" + sep + format_num([eps], d)[0]
+        for i in np.flatnonzero(is0):
+            out[i] = txt
+    return out

@@ -80,11 +80,11 @@ def format_num(values, digits: int = 7, nsmall: int = 0) -> list[str]:
             nsig = max(1, len(mant.replace(".", "").rstrip("0")))
         left = kp + 1
         rgt = max(rgt, nsig - left)
-        mxsl = max(mxsl, left)
+        mxsl = max(mxsl, (v < 0) + max(left, 1))  # R's sleft: this element's own sign
         mxns = max(mxns, nsig)
         mxe, mne = max(mxe, kp), min(mne, kp)
     rgt = max(rgt, nsmall, 0)
-    w_fixed = neg + mxsl + rgt + (rgt > 0)
+    w_fixed = mxsl + rgt + (rgt > 0)
     e_width = 2 if max(abs(mxe), abs(mne)) < 100 else 3
     w_sci = neg + (mxns + 1 if mxns > 1 else mxns) + 2 + e_width
     if w_fixed <= w_sci:
