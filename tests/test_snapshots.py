@@ -112,3 +112,18 @@ def test_fixed_effects_block_is_lme4s(case_id):
     ours = res.summary().as_text()
     _same_text(_r_block(ours.splitlines(), "Fixed effects:"),
                _r_block(fx["summary_text"], "Fixed effects:"))
+
+
+@pytest.mark.parametrize("case_id", [c["id"] for c in catalog_cases("quick")])
+def test_residual_and_fit_blocks_are_lme4s(case_id):
+    """'Scaled residuals' and, for ML fits, the AIC/BIC/logLik/deviance/df.resid line, as
+    lme4 prints them (at lme4's θ̂)."""
+    fx = r_fixture(case_id)
+    case = next(c for c in catalog_cases(None) if c["id"] == case_id)
+    theta = [t["value"] for t in fx["theta"]]
+    ours = fit_case(case, dataset(case["dataset"]), theta=theta).summary().as_text()
+    ours, r = ours.splitlines(), fx["summary_text"]
+    k_o, k_r = ours.index("Scaled residuals: "), r.index("Scaled residuals: ")
+    _same_text(ours[k_o:k_o + 3], r[k_r:k_r + 3])
+    if case["method"] == "ML":
+        _same_text(ours[k_o - 3:k_o - 1], r[k_r - 3:k_r - 1])

@@ -28,16 +28,22 @@ class Summary:
         if crit:
             lines.append(f"{crit}: {r.objective:.1f}")
         else:
-            lines.append(f"{'AIC':>9}{'BIC':>9}{'logLik':>9}{'deviance':>9}{'df.resid':>9}")
-            lines.append(f"{r.aic:>9.1f}{r.bic:>9.1f}{r.llf:>9.1f}{-2 * r.llf:>9.1f}"
-                         f"{r.nobs - r.nparams:>9d}")
+            # lme4's .prt.aictab: round(, 1), one format(), df.resid formatted alone
+            t4 = [round(float(v), 1) for v in (r.aic, r.bic, r.llf, -2 * r.llf,
+                                                r.nobs - r.nparams)]
+            vals = format_num(t4) [:4] + format_num(t4[4:])
+            lines.extend(named_vector_lines(
+                ["AIC", "BIC", "logLik", "deviance", "df.resid"], vals))
         lines.append("")
         w = r._design.weights
         scaled = r.resid / r.sigma * (1.0 if w is None else np.sqrt(w))
-        q = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1.0])
+        q = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1.0])  # R's quantile type 7
+        mx = float(np.max(np.abs(q)))  # R 4.2's zapsmall(q, 5): round(q, 5 − log10(mx)),
+        dec = max(0, int(np.floor(5 - np.log10(mx) + 0.5))) if mx > 0 else 5  # R rounds digits
+        q = [round(float(v), dec) for v in q]
         lines.append("Scaled residuals: ")
-        lines.append("".join(f"{h:>9}" for h in ("Min", "1Q", "Median", "3Q", "Max")))
-        lines.append("".join(f"{v:>9.4f}" for v in q))
+        lines.extend(named_vector_lines(["Min", "1Q", "Median", "3Q", "Max"],
+                                        format_num(q, 4)))
         return lines
 
     def _random(self) -> list[str]:
@@ -239,3 +245,12 @@ def format_pval(pv: np.ndarray, digits: int, eps: float = 2.220446049250313e-16)
         for i in np.flatnonzero(is0):
             out[i] = txt
     return out
+
+
+
+def named_vector_lines(names: list[str], cells: list[str]) -> list[str]:
+    """R's print of a named vector (fits on one line): names over values, all
+    right-justified to one common width, each followed by one space."""
+    w = max(len(x) for x in [*names, *cells])
+    return ["".join(n.rjust(w) + " " for n in names),
+            "".join(c.strip().rjust(w) + " " for c in cells)]
