@@ -117,30 +117,31 @@ class BlockedFactor:
         self.qR = len(idxR)
         m = cp.ZtXy.shape[1]
         ZtZ = cp.ZtZ.tocsr()
-        if ZtZ.shape[0] <= DENSE_SETUP_LIMIT:  # small: slice one dense copy, not scipy.sparse
-            ZtZ = ZtZ.toarray()
-            A00 = ZtZ[np.ix_(idx0, idx0)]
-        else:
-            A00 = ZtZ[idx0][:, idx0]
-        self.A00 = _batched_blocks(A00, l0, p0)
+        # small ZᵀZ: slice one dense copy (scipy.sparse fancy indexing costs more)
+        ZtZd = ZtZ.toarray() if ZtZ.shape[0] <= DENSE_SETUP_LIMIT else None
+
+        def block(rows: np.ndarray, cols: np.ndarray):
+            return ZtZd[np.ix_(rows, cols)] if ZtZd is not None else ZtZ[rows][:, cols]
+
+        self.A00 = _batched_blocks(block(idx0, idx0), l0, p0)
         self.A0m = cp.ZtXy[idx0].reshape(l0, p0, m)
         self.lamR = BlockDiagPattern([ps[k] for k in self.rest], [ls[k] for k in self.rest])
         if self.qR:
-            self.AR0 = (sp.csr_matrix(ZtZ[np.ix_(idxR, idx0)]) if isinstance(ZtZ, np.ndarray)
-                        else ZtZ[idxR][:, idx0].tocsr())
-            self.AR0.sort_indices()
-            self._AR0_rows = np.repeat(np.arange(self.qR), np.diff(self.AR0.indptr))
-            self.ARR = (ZtZ[np.ix_(idxR, idxR)] if isinstance(ZtZ, np.ndarray)
-                        else ZtZ[idxR][:, idxR].toarray())
+            AR0, ARR = block(idxR, idx0), block(idxR, idxR)
+            self.ARR = ARR.toarray() if sp.issparse(ARR) else ARR
             self.ARm = cp.ZtXy[idxR]
             self._diagR = np.diag_indices(self.qR)
             self._gram_P = None
             # small off-diagonal blocks are cheaper dense than through scipy.sparse objects
             self.dense_offdiag = self.qR * len(idx0) <= DENSE_OFFDIAG_LIMIT
             if self.dense_offdiag:
-                self.AR0 = self.AR0.toarray()
-            elif self.lamR.diagonal and p0 == 1:
-                self._gram_pattern()
+                self.AR0 = AR0.toarray() if sp.issparse(AR0) else AR0
+            else:
+                self.AR0 = sp.csr_matrix(AR0)
+                self.AR0.sort_indices()
+                self._AR0_rows = np.repeat(np.arange(self.qR), np.diff(self.AR0.indptr))
+                if self.lamR.diagonal and p0 == 1:
+                    self._gram_pattern()
 
     # -- per-θ update ---------------------------------------------------------------
     def update(self, templates: Sequence[np.ndarray]) -> tuple[float, np.ndarray]:
