@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from interlace.results.rformat import abbreviate, format_num
+from interlace.results.rformat import abbreviate, format_num, print_matrix
 
 
 class Summary:
@@ -101,25 +101,10 @@ def correlation_lines(names: list[str], corr: np.ndarray) -> list[str]:
     as R prints a character matrix with ``quote = FALSE``.
     """
     p = len(names)
-    vals = [f"{x:.3f}" for x in (np.round(corr, 3) + 0.0).ravel()]  # + 0.0: no "-0.000"
-    width = max(len(v) for v in vals)
-    cell = np.array([v.rjust(width) for v in vals]).reshape(p, p)
-    rows, cols = abbreviate(names, 11)[1:], abbreviate(names, 6)[:-1]
+    cell = np.array(format_num(np.round(corr, 3).ravel(), digits=7, nsmall=3)).reshape(p, p)
     body = [[cell[i, j] if j < i else "" for j in range(p - 1)] for i in range(1, p)]
-    widths = [max(len(c), *(len(b[j]) for b in body)) for j, c in enumerate(cols)]
-    rw = max(len(x) for x in rows)
-    out, start = [], 0
-    while start < len(cols):  # R wraps a wide matrix into blocks of columns, width 80
-        stop, used = start, rw
-        while stop < len(cols) and (stop == start or used + 1 + widths[stop] <= R_WIDTH):
-            used += 1 + widths[stop]
-            stop += 1
-        block = range(start, stop)
-        out.append(" " * rw + "".join(" " + cols[j].ljust(widths[j]) for j in block))
-        out.extend(name.ljust(rw) + "".join(" " + b[j].ljust(widths[j]) for j in block)
-                   for name, b in zip(rows, body, strict=True))
-        start = stop
-    return out
+    return print_matrix(abbreviate(names, 6)[:-1], body, abbreviate(names, 11)[1:],
+                        width=R_WIDTH)
 
 
 def varcorr_lines(layout, theta: np.ndarray, sigma: float, digits: int = 4) -> list[str]:
@@ -143,7 +128,7 @@ def varcorr_lines(layout, theta: np.ndarray, sigma: float, digits: int = 4) -> l
         with np.errstate(invalid="ignore", divide="ignore"):
             c = cov / np.outer(sd, sd)
         np.fill_diagonal(c, 1.0)
-        cells = format_num((np.round(c, 2) + 0.0).ravel(), digits=7, nsmall=2)
+        cells = format_num(np.round(c, 2).ravel(), digits=7, nsmall=2)
         cells = np.array(cells).reshape(k, k)
         corr_rows += [[cells[i, j] if j < i else "" for j in range(width)][:width - 1]
                       for i in range(k)]
@@ -157,11 +142,7 @@ def varcorr_lines(layout, theta: np.ndarray, sigma: float, digits: int = 4) -> l
     header = list(cols) + ["Corr"] + [""] * (width - 2)
     body = [list(row) for row in zip(*cols.values(), strict=True)]
     body = [b + c for b, c in zip(body, corr_rows, strict=True)]
-    header = header[:len(body[0])]
-    widths = [max(len(h), *(len(b[j]) for b in body)) for j, h in enumerate(header)]
-    fmt = (lambda cells: "".join(" " + x.ljust(w)  # noqa: E731
-                                 for x, w in zip(cells, widths, strict=True)))
-    return [fmt(header)] + [fmt(b) for b in body]
+    return print_matrix(header[:len(body[0])], body)
 
 
 COEF_COLUMNS = ("Estimate", "Std. Error", "df", "t value", "Pr(>|t|)")
@@ -202,12 +183,7 @@ def coef_lines(names: list[str], xm: np.ndarray, digits: int = 4) -> list[str]:
         w = max(len(x) for x in sym)
         cols.append([x.ljust(w) for x in sym])
         header.append("")
-    widths = [max(len(h), *(len(x) for x in c)) for h, c in zip(header, cols, strict=True)]
-    rw = max(len(x) for x in names)
-    out = [" " * rw + "".join(" " + h.rjust(w) for h, w in zip(header, widths, strict=True))]
-    for i, name in enumerate(names):
-        out.append(name.ljust(rw) + "".join(" " + c[i].rjust(w)
-                                            for c, w in zip(cols, widths, strict=True)))
+    out = print_matrix(header, [list(r) for r in zip(*cols, strict=True)], names, right=True)
     if stars:
         out += ["---", SIGNIF_LEGEND]
     return out
@@ -245,7 +221,6 @@ def format_pval(pv: np.ndarray, digits: int, eps: float = 2.220446049250313e-16)
         for i in np.flatnonzero(is0):
             out[i] = txt
     return out
-
 
 
 def named_vector_lines(names: list[str], cells: list[str]) -> list[str]:

@@ -65,7 +65,7 @@ def format_num(values, digits: int = 7, nsmall: int = 0) -> list[str]:
     decimals any element then needs (at least ``nsmall``), unless the scientific
     notation is narrower.  All strings are right-justified to one width; NA prints "NA".
     """
-    vals = [float(v) for v in values]
+    vals = [float(v) + 0.0 for v in values]  # + 0.0: R prints a negative zero as 0
     fin = [v for v in vals if math.isfinite(v)]
     if not fin:
         return ["NaN" if math.isnan(v) else ("Inf" if v > 0 else "-Inf") for v in vals]
@@ -99,3 +99,31 @@ def format_num(values, digits: int = 7, nsmall: int = 0) -> list[str]:
             out.append(f"{mant}e{exp[0]}{abs(int(exp)):0{e_width}d}")
     width = max(len(s) for s in out)
     return [s.rjust(width) for s in out]
+
+
+def print_matrix(colnames: list[str], rows: list[list[str]], rownames: list[str] | None = None,
+                 *, right: bool = False, width: int | None = None) -> list[str]:
+    """R's ``print.default`` of a character matrix with ``quote = FALSE``.
+
+    Every column is as wide as its longest entry or name and is justified left, or
+    right with ``right = True``.  Row names are justified left, and each column
+    follows one space.  With ``width``, the columns are wrapped into blocks no wider
+    than that, each block repeating the row names, as R does at ``getOption("width")``.
+    """
+    rownames = rownames if rownames is not None else [""] * len(rows)
+    widths = [max(len(c), *(len(r[j]) for r in rows)) for j, c in enumerate(colnames)]
+    rw = max((len(x) for x in rownames), default=0)
+    just = str.rjust if right else str.ljust
+    out, start = [], 0
+    while start < len(colnames):
+        stop, used = start, rw
+        while stop < len(colnames) and (stop == start or width is None
+                                        or used + 1 + widths[stop] <= width):
+            used += 1 + widths[stop]
+            stop += 1
+        cols = range(start, stop)
+        out.append(" " * rw + "".join(" " + just(colnames[j], widths[j]) for j in cols))
+        out.extend(name.ljust(rw) + "".join(" " + just(r[j], widths[j]) for j in cols)
+                   for name, r in zip(rownames, rows, strict=True))
+        start = stop
+    return out
