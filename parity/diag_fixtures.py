@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,11 +34,10 @@ from pathlib import Path
 from parity.catalog import load_catalog
 from parity.data import ROOT, sha256_file
 from parity.live import request as live_request
+from parity.rscript import R_DIR, run_r_json
 
-R_DIR = ROOT / "parity" / "r"
 OUT_DIR = ROOT / "fixtures" / "r" / "diag"
 MANIFEST = OUT_DIR / "MANIFEST.json"
-SCRIPTS = ("influence.R", "influence_reference.R", "io.R")
 #: entries whose refits are repeated by several R routes to measure R's own agreement
 FLOOR_ENTRIES = ("diag_sleepstudy", "diag_pastes", "diag_orthodont_subject")
 
@@ -57,21 +55,8 @@ def _case(entry: dict) -> dict:
 
 def _run_r(entry: dict, mode: str, out: Path) -> Path:
     """Run influence.R in ``mode`` ("reference" or "floor") on a snapshot of the scripts."""
-    req = request(entry, _case(entry))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in SCRIPTS:
-            shutil.copy2(R_DIR / name, Path(tmp) / name)
-        req_path = Path(tmp) / "request.json"
-        req_path.write_text(json.dumps(req), encoding="utf-8")
-        proc = subprocess.run(["Rscript", str(Path(tmp) / "influence.R"), str(req_path),
-                               str(tmp_out), mode], capture_output=True, text=True)
-    if proc.returncode != 0:
-        tmp_out.unlink(missing_ok=True)
-        raise RuntimeError(f"{entry['id']}: influence.R {mode} failed\n{proc.stderr}")
-    tmp_out.replace(out)
-    return out
+    return run_r_json("influence.R", request(entry, _case(entry)), out, label=entry["id"],
+                      args=(mode,))
 
 
 def generate_lme4(entry: dict, out_dir: Path = OUT_DIR) -> Path:

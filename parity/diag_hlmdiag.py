@@ -12,19 +12,15 @@ combined driver with the manifest is ``python -m parity.diag_fixtures``).
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from parity.catalog import load_catalog
 from parity.data import ROOT
 from parity.diag_fixtures import request as influence_request
+from parity.rscript import run_r_json
 
-R_DIR = ROOT / "parity" / "r"
 OUT_DIR = ROOT / "fixtures" / "r" / "diag"
 SCRIPT = "hlmdiag_reference.R"
 HLMDIAG_SOURCES = ("hlmdiag_onestep", "hlmdiag_refit")
@@ -46,30 +42,12 @@ def request(entry: dict, case: dict) -> dict:
 
 
 def generate_hlmdiag(entry: dict, out_dir: Path = OUT_DIR) -> Path:
-    """Run HLMdiag for one diagnostics entry; return the fixture's path.
-
-    The R scripts are copied to a temporary directory first (Rscript reads its file
-    lazily, so an edit during a run would otherwise change the code mid-way).
-    """
+    """Run HLMdiag for one diagnostics entry; return the fixture's path."""
     if not wants_hlmdiag(entry):
         raise ValueError(f"{entry['id']}: no HLMdiag source in {entry['sources']}")
     cases = {c["id"]: c for c in load_catalog()["cases"]}
     req = request(entry, cases[entry["model"]])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{entry['id']}.hlmdiag.json"
-    tmp_out = out.with_suffix(".json.tmp")
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in (SCRIPT, "io.R"):
-            shutil.copy2(R_DIR / name, Path(tmp) / name)
-        req_path = Path(tmp) / "request.json"
-        req_path.write_text(json.dumps(req), encoding="utf-8")
-        proc = subprocess.run(["Rscript", str(Path(tmp) / SCRIPT), str(req_path), str(tmp_out)],
-                              capture_output=True, text=True)
-    if proc.returncode != 0:
-        tmp_out.unlink(missing_ok=True)
-        raise RuntimeError(f"{entry['id']}: {SCRIPT} failed\n{proc.stderr}")
-    tmp_out.replace(out)
-    return out
+    return run_r_json(SCRIPT, req, out_dir / f"{entry['id']}.hlmdiag.json", label=entry["id"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,8 +18,8 @@ from pathlib import Path
 from parity.catalog import load_catalog
 from parity.data import DATA_DIR, ROOT, sha256_file
 from parity.live import request
+from parity.rscript import R_DIR, run_r_json, snapshot_scripts
 
-R_DIR = ROOT / "parity" / "r"
 OUT_DIR = ROOT / "fixtures" / "r"
 MANIFEST = OUT_DIR / "MANIFEST.json"
 
@@ -36,32 +35,10 @@ def export_data(datasets: dict[str, str], names: set[str], force: bool = False) 
         subprocess.run(cmd + [f"{n}={datasets[n]}" for n in todo], check=True)
 
 
-def snapshot_scripts(dest: Path) -> Path:
-    """Copy parity/r to dest: Rscript reads its file lazily, so edits mid-run would bite."""
-    for src in R_DIR.glob("*.R"):
-        shutil.copy2(src, dest / src.name)
-    return dest
-
-
-def run_case(case: dict, r_dir: Path = R_DIR) -> tuple[str, float]:
-    req = request(case)
-    out = OUT_DIR / f"{case['id']}.json"
-    tmp = out.with_suffix(".json.tmp")
+def run_case(case: dict, r_dir: Path | None = None) -> tuple[str, float]:
     start = time.perf_counter()
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(req, fh)
-    try:
-        proc = subprocess.run(
-            ["Rscript", str(r_dir / "reference.R"), fh.name, str(tmp)],
-            capture_output=True,
-            text=True,
-        )
-    finally:
-        Path(fh.name).unlink()
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"{case['id']}: reference.R failed\n{proc.stderr}")
-    tmp.replace(out)
+    run_r_json("reference.R", request(case), OUT_DIR / f"{case['id']}.json", label=case["id"],
+               r_dir=r_dir)
     return case["id"], time.perf_counter() - start
 
 

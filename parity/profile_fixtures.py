@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from parity.catalog import get_case
 from parity.data import DATA_DIR, ROOT, sha256_file
+from parity.rscript import run_r_json
 
-R_DIR = ROOT / "parity" / "r"
 OUT_DIR = ROOT / "fixtures" / "r" / "profile"
 MANIFEST = OUT_DIR / "MANIFEST.json"
-SCRIPTS = ("profile_reference.R", "io.R")
 CASES = ("dyestuff_reml", "dyestuff_ml", "dyestuff2_reml", "sleepstudy_slopes_reml",
          "sleepstudy_uncorr_reml", "penicillin_crossed", "pastes_nested")
 LEVELS = (0.95, 0.90)
@@ -44,19 +40,8 @@ def generate(case_id: str, out_dir: Path = OUT_DIR) -> tuple[Path, float]:
     case = get_case(case_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{case_id}.json"
-    tmp_out = out.with_suffix(".json.tmp")
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in SCRIPTS:
-            shutil.copy2(R_DIR / name, Path(tmp) / name)
-        req = Path(tmp) / "request.json"
-        req.write_text(json.dumps(request(case)), encoding="utf-8")
-        proc = subprocess.run(["Rscript", str(Path(tmp) / "profile_reference.R"), str(req),
-                               str(tmp_out)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        tmp_out.unlink(missing_ok=True)
-        raise RuntimeError(f"{case_id}: profile_reference.R failed\n{proc.stderr}")
-    tmp_out.replace(out)
+    run_r_json("profile_reference.R", request(case), out, label=case_id)
     return out, time.perf_counter() - t0
 
 
