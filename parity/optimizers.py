@@ -12,21 +12,19 @@ import argparse
 import functools
 import importlib
 import json
-import platform
 import statistics
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-import scipy
 from tqdm import tqdm
 
 import interlace
 from interlace.optimize import BACKENDS, available_optimizers, libnlopt
 from parity.catalog import load_catalog
 from parity.data import load_dataset
+from parity.run import environment as parity_environment
 from parity.run import select
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,14 +57,12 @@ def optimizer_table(names: list[str]) -> list[dict]:
 
 
 def environment() -> dict:
-    """Python-side versions, R side from ``fixtures/r/MANIFEST.json``, optimizer packages."""
-    r_side = next(iter(json.loads((FIXTURES / "MANIFEST.json").read_text())["cases"].values()))
+    """The parity run's environment (stored fixtures' R side) plus the optimizer packages."""
+    manifest = json.loads((FIXTURES / "MANIFEST.json").read_text())
     pkgs = {o["package"]: o["version"] for o in optimizer_table(list(PACKAGES))}
     pkgs["libnlopt (system)"] = libnlopt.version() if libnlopt.AVAILABLE else None
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "interlace": interlace.__version__,
-            **{k: r_side.get(k) for k in ("R", "lme4", "lmerTest", "Matrix")},
-            "packages": pkgs}
+    return {**parity_environment("stored", "objective gaps against the stored fixtures",
+                                 manifest), "packages": pkgs}
 
 
 def fit_one(case: dict, data, optimizer: str, r_obj: float) -> dict:
