@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from functools import cache
 
-from parity.data import DATA_DIR, ROOT
+from parity.data import DATA_DIR
+from parity.rscript import R_DIR
 
-R_DIR = ROOT / "parity" / "r"
 PY_THETA_LABEL = "py_theta_hat"
 
 
