@@ -96,11 +96,7 @@ class LmmDeviance:
         if qR is None or qR > BATCH_MAX_QR or (qR and not f.dense_offdiag) \
                 or f.p0 > batched.SMALL:
             return None
-        terms = self.layout.terms
-        st = batched.Structure(
-            tuple(f.ps), tuple(f.ls), f.k0, tuple(f.rest),
-            tuple((t.theta_slice.start, t.theta_slice.stop) for t in terms),
-            tuple(t.rows for t in terms), tuple(t.cols for t in terms), self.p, self.reml)
+        st = batched.Structure.of(f, self.layout, self.p, self.reml)
         dense = (f.AR0[None], f.ARR[None], f.ARm[None]) if qR else (None, None, None)
         bd = batched.BlockData(f.A00[None], f.A0m[None], *dense,
                                self.cp.XytXy[None], np.array([self.n]), np.array([self.ldW]))

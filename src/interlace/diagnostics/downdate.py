@@ -61,11 +61,7 @@ class DeletionProblem:
         self.posR = np.full(q, -1)
         self.posR[f.idxR] = np.arange(f.qR)
         lay = self.layout
-        self.struct = batched.Structure(
-            tuple(self.ps), tuple(self.ls), f.k0, tuple(f.rest),
-            tuple((t.theta_slice.start, t.theta_slice.stop) for t in lay.terms),
-            tuple(t.rows for t in lay.terms), tuple(t.cols for t in lay.terms),
-            self.p, reml)
+        self.struct = batched.Structure.of(f, lay, self.p, reml)
         self.lower = lay.lower()
         self.names = lay.names()
 

@@ -95,6 +95,15 @@ class Structure:
     p: int
     reml: bool
 
+    @classmethod
+    def of(cls, factor, layout, p: int, reml: bool) -> Structure:
+        """The structure of a blocked factor (:class:`interlace.linalg.blocked.BlockedFactor`)
+        with θ laid out as ``layout`` (:class:`interlace.covariance.CovarianceLayout`)."""
+        terms = layout.terms
+        return cls(tuple(factor.ps), tuple(factor.ls), factor.k0, tuple(factor.rest),
+                   tuple((t.theta_slice.start, t.theta_slice.stop) for t in terms),
+                   tuple(t.rows for t in terms), tuple(t.cols for t in terms), p, reml)
+
     @property
     def p0(self) -> int:
         """Columns of the block-0 term."""
