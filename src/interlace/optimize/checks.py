@@ -20,29 +20,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from interlace.linalg.batched import derivatives, stencil
+
 
 def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
             delta: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
     """Central-difference gradient and Hessian of ``fun`` at ``x`` (no bounds), as lme4's.
 
-    The stencil: x ± δeⱼ for the diagonal, x ± δeᵢ ± δeⱼ for each pair.  When ``fun``
-    has a ``many`` method (the deviance's batched form) every point goes in one call.
+    The stencil and the difference formulas are :func:`interlace.linalg.batched.stencil`
+    and :func:`~interlace.linalg.batched.derivatives`.  When ``fun`` has a ``many``
+    method (the deviance's batched form) every point goes in one call.
     """
     x = np.asarray(x, dtype=float)
     k = len(x)
-    e = np.eye(k) * delta
-    pairs = [(i, j) for j in range(k) for i in range(j)]
-    pts = [x + e[j] for j in range(k)] + [x - e[j] for j in range(k)]
-    for i, j in pairs:
-        pts += [x + e[i] + e[j], x + e[i] - e[j], x - e[i] + e[j], x - e[i] - e[j]]
+    pts = x + stencil(k, delta)[1:]  # the centre's value is fx
     many = getattr(fun, "many", None)
-    f = many(np.array(pts)) if many is not None else np.array([fun(p) for p in pts])
-    fp, fm, cross = f[:k], f[k:2 * k], f[2 * k:].reshape(-1, 4)
-    g = (fp - fm) / (2.0 * delta)
-    H = np.diag((fp - 2.0 * fx + fm) / delta**2)
-    for (i, j), (a, b, c, d) in zip(pairs, cross, strict=True):
-        H[i, j] = H[j, i] = (a - b - c + d) / (2.0 * delta) ** 2
-    return g, H
+    f = many(pts) if many is not None else np.array([fun(p) for p in pts])
+    g, H = derivatives(np.concatenate([[fx], f])[None], k, delta)
+    return g[0], H[0]
 
 
 @dataclass
