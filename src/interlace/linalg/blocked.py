@@ -174,14 +174,17 @@ class BlockedFactor:
                 MRR = self._lambda_sandwich(lam)
                 MRR[self._diagR] += 1.0
                 MRR -= self._gram(LR0, lam)
-            LRR, info = lapack.dpotrf(MRR, lower=1, clean=1, overwrite_a=1)
+            # MRR is C-ordered with (at least) its lower triangle set, so MRRᵀ is a
+            # Fortran-ordered array with the upper triangle set: LAPACK factors it in place
+            # (no copy) as UᵀU with U = L_RRᵀ.  The other triangle is left as it was.
+            URR, info = lapack.dpotrf(MRR.T, lower=0, clean=0, overwrite_a=1)
             if info != 0:
                 raise np.linalg.LinAlgError(f"Cholesky of the dense block failed (info={info})")
-            ld += 2.0 * np.sum(np.log(LRR[self._diagR]))
+            ld += 2.0 * np.sum(np.log(URR[self._diagR]))
             rhs = self._lamRT(lam, self.ARm) - LR0 @ C0
-            CR, info = lapack.dtrtrs(LRR, rhs, lower=1)
+            CR, info = lapack.dtrtrs(URR, rhs, lower=0, trans=1)
             S -= CR.T @ CR
-            self._LR0, self._LRR, self._CR = LR0, LRR, CR
+            self._LR0, self._URR, self._CR = LR0, URR, CR
         return float(ld), S
 
     def _gram_pattern(self) -> None:
@@ -194,37 +197,52 @@ class BlockedFactor:
         A = self.AR0.tocsc()
         A.sort_indices()
         counts = np.diff(A.indptr)
-        rows, cols, vals = [], [], []
+        npairs = counts * (counts + 1) // 2
+        indptr = np.concatenate([[0], np.cumsum(npairs)])
+        flat = np.empty(indptr[-1], dtype=np.int64)
+        vals = np.empty(indptr[-1])
         for c in np.unique(counts[counts > 0]):  # columns with c nonzeros, all at once
             ks = np.flatnonzero(counts == c)
             ii, jj = np.tril_indices(c)
             pos_i = A.indptr[ks][:, None] + ii[None, :]
             pos_j = A.indptr[ks][:, None] + jj[None, :]
-            rows.append((A.indices[pos_i] * self.qR + A.indices[pos_j]).ravel())
-            vals.append((A.data[pos_i] * A.data[pos_j]).ravel())
-            cols.append(np.repeat(ks, len(ii)))
-        flat = np.concatenate(rows)
+            dest = indptr[ks][:, None] + np.arange(len(ii))[None, :]  # column k's pairs
+            flat[dest] = A.indices[pos_i].astype(np.int64) * self.qR + A.indices[pos_j]
+            vals[dest] = A.data[pos_i] * A.data[pos_j]
+        # the lower triangle of M_RR that can be nonzero: the Gram pattern, A_RR's own
+        # pattern (cross-products of different terms) and the diagonal
         present = np.zeros(self.qR * self.qR, dtype=bool)  # dedupe by a bitmap, not a sort
         present[flat] = True
+        present[np.flatnonzero(np.tril(self.ARR).ravel())] = True
+        present[np.arange(self.qR) * (self.qR + 1)] = True
         targets = np.flatnonzero(present)
         rank = np.cumsum(present) - 1
-        self._gram_P = sp.csr_matrix((np.concatenate(vals), (rank[flat], np.concatenate(cols))),
-                                     shape=(len(targets), A.shape[1]))
+        # built column by column (no duplicates within a column); CSC's product is as fast
+        self._gram_P = sp.csc_matrix((vals, rank[flat], indptr), shape=(len(targets), A.shape[1]))
         self._gram_flat = targets  # row-major flat index i·qR + j of (i, j), i ≥ j
+        self._gram_rows, self._gram_cols = np.divmod(targets, self.qR)
+        self._gram_ARR = self.ARR.ravel()[targets]
+        # reused by every evaluation; the factor of the dense block is computed in it
+        self._buffer = np.zeros((self.qR, self.qR))
+        edges = np.linspace(0, self.qR, 17).astype(int)
+        self._row_bands = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
     def _scalar_block(self, lam: np.ndarray) -> np.ndarray:
         """Lower triangle of I + Λ_R (A_RR − A_R0 diag(d²) A_R0ᵀ) Λ_R when every term is scalar.
 
-        Only the lower triangle is formed (LAPACK's dpotrf reads no more): one scatter of
-        the Gram values into a copy of A_RR, then the two diagonal scalings in place.
+        Only the lower triangle is set (LAPACK's dpotrf reads no more), in a buffer reused
+        by every evaluation: zeroed in row bands, then one scatter of the values on the
+        precomputed pattern (A_RR's, the Gram matrix's and the diagonal).
         """
-        M = self.ARR.copy()
-        M.ravel()[self._gram_flat] -= self._gram_P @ (self._B0diag * self._B0diag)
+        M = self._buffer
+        for a, b in self._row_bands:  # the previous factor sits in the lower triangle
+            M[a:b, :b] = 0.0
+        vals = self._gram_ARR - self._gram_P @ (self._B0diag * self._B0diag)
         if lam.min() == lam.max():  # one scalar term: Λ_R = λI
-            M *= lam[0] * lam[0]
+            vals *= lam[0] * lam[0]
         else:
-            M *= lam[:, None]
-            M *= lam[None, :]
+            vals *= lam[self._gram_rows] * lam[self._gram_cols]
+        M.ravel()[self._gram_flat] = vals
         M[self._diagR] += 1.0
         return M
 
@@ -291,7 +309,7 @@ class BlockedFactor:
         u = np.empty(len(self.idx0) + self.qR)
         if self.qR:
             rhsR = self._CR[:, p] - self._CR[:, :p] @ beta
-            uR = sla.solve_triangular(self._LRR, rhsR, lower=True, trans="T")
+            uR = sla.solve_triangular(self._URR, rhsR, lower=False)
             rhs0 = rhs0 - self._LR0.T @ uR
             u[self.idxR] = uR
         if self.p0 == 1:
@@ -312,7 +330,7 @@ class BlockedFactor:
             Linv0 = self._Linv00
         inner = np.broadcast_to(np.eye(p0), (self.l0, p0, p0)).copy()
         if self.qR:
-            LRRinv = sla.solve_triangular(self._LRR, np.eye(self.qR), lower=True)
+            LRRinv = sla.solve_triangular(self._URR, np.eye(self.qR), lower=False, trans="T")
             LR0 = self._LR0 if self.dense_offdiag else self._LR0.toarray()
             W = LRRinv @ LR0  # (qR, q0)
             Wb = W.reshape(self.qR, self.l0, p0)
