@@ -197,18 +197,27 @@ class BlockedFactor:
         A = self.AR0.tocsc()
         A.sort_indices()
         counts = np.diff(A.indptr)
-        npairs = counts * (counts + 1) // 2
+        # P's columns are block 0's levels sorted by their number of nonzeros, so the pairs
+        # of one count class fill a contiguous stretch (w is permuted alike per evaluation)
+        order = np.argsort(counts, kind="stable")
+        cs = counts[order]
+        npairs = cs * (cs + 1) // 2
         indptr = np.concatenate([[0], np.cumsum(npairs)])
-        flat = np.empty(indptr[-1], dtype=np.int64)
+        idx_t = np.int32 if self.qR * self.qR < 2**31 else np.int64
+        flat = np.empty(indptr[-1], dtype=idx_t)
         vals = np.empty(indptr[-1])
-        for c in np.unique(counts[counts > 0]):  # columns with c nonzeros, all at once
-            ks = np.flatnonzero(counts == c)
+        bounds = np.searchsorted(cs, np.arange(cs.max() + 2) if len(cs) else [0])
+        for c in range(1, len(bounds) - 1):  # columns with c nonzeros, all at once
+            a, b = bounds[c], bounds[c + 1]
+            if b == a:
+                continue
             ii, jj = np.tril_indices(c)
-            pos_i = A.indptr[ks][:, None] + ii[None, :]
-            pos_j = A.indptr[ks][:, None] + jj[None, :]
-            dest = indptr[ks][:, None] + np.arange(len(ii))[None, :]  # column k's pairs
-            flat[dest] = A.indices[pos_i].astype(np.int64) * self.qR + A.indices[pos_j]
-            vals[dest] = A.data[pos_i] * A.data[pos_j]
+            start = A.indptr[order[a:b]][:, None]
+            rows_i, rows_j = A.indices[start + ii[None, :]], A.indices[start + jj[None, :]]
+            lo, hi = indptr[a], indptr[b]
+            flat[lo:hi] = (rows_i.astype(idx_t) * self.qR + rows_j).ravel()
+            vals[lo:hi] = (A.data[start + ii[None, :]] * A.data[start + jj[None, :]]).ravel()
+        self._gram_order = order
         # the lower triangle of M_RR that can be nonzero: the Gram pattern, A_RR's own
         # pattern (cross-products of different terms) and the diagonal
         present = np.zeros(self.qR * self.qR, dtype=bool)  # dedupe by a bitmap, not a sort
@@ -216,7 +225,8 @@ class BlockedFactor:
         present[np.flatnonzero(np.tril(self.ARR).ravel())] = True
         present[np.arange(self.qR) * (self.qR + 1)] = True
         targets = np.flatnonzero(present)
-        rank = np.cumsum(present) - 1
+        rank = np.empty(self.qR * self.qR, dtype=idx_t)  # position of each target
+        rank[targets] = np.arange(len(targets), dtype=idx_t)
         # built column by column (no duplicates within a column); CSC's product is as fast
         self._gram_P = sp.csc_matrix((vals, rank[flat], indptr), shape=(len(targets), A.shape[1]))
         self._gram_flat = targets  # row-major flat index i·qR + j of (i, j), i ≥ j
@@ -237,7 +247,8 @@ class BlockedFactor:
         M = self._buffer
         for a, b in self._row_bands:  # the previous factor sits in the lower triangle
             M[a:b, :b] = 0.0
-        vals = self._gram_ARR - self._gram_P @ (self._B0diag * self._B0diag)
+        d = self._B0diag[self._gram_order]
+        vals = self._gram_ARR - self._gram_P @ (d * d)
         if lam.min() == lam.max():  # one scalar term: Λ_R = λI
             vals *= lam[0] * lam[0]
         else:
