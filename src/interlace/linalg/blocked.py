@@ -23,6 +23,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
+from interlace.linalg.arrow import ArrowCholesky
 from interlace.linalg.crossprod import CrossProducts
 
 
@@ -132,6 +133,7 @@ class BlockedFactor:
             self.ARm = cp.ZtXy[idxR]
             self._diagR = np.diag_indices(self.qR)
             self._gram_P = None
+            self._arrow: ArrowCholesky | None = None
             # small off-diagonal blocks are cheaper dense than through scipy.sparse objects
             self.dense_offdiag = self.qR * len(idx0) <= DENSE_OFFDIAG_LIMIT
             if self.dense_offdiag:
@@ -168,21 +170,23 @@ class BlockedFactor:
         if self.qR:
             lam = self._lam([templates[k] for k in self.rest])
             LR0 = self._lower_offdiag(T0, lam)
-            if self._gram_P is not None:
-                MRR = self._scalar_block(lam)
+            rhs = self._lamRT(lam, self.ARm) - LR0 @ C0
+            if self._arrow is not None:  # scalar terms: values on the precomputed pattern
+                ld += self._arrow.factor(self._scalar_values(lam))
+                CR = self._arrow.forward(rhs)
+                URR = None
             else:
                 MRR = self._lambda_sandwich(lam)
                 MRR[self._diagR] += 1.0
                 MRR -= self._gram(LR0, lam)
-            # MRR is C-ordered with (at least) its lower triangle set, so MRRᵀ is a
-            # Fortran-ordered array with the upper triangle set: LAPACK factors it in place
-            # (no copy) as UᵀU with U = L_RRᵀ.  The other triangle is left as it was.
-            URR, info = lapack.dpotrf(MRR.T, lower=0, clean=0, overwrite_a=1)
-            if info != 0:
-                raise np.linalg.LinAlgError(f"Cholesky of the dense block failed (info={info})")
-            ld += 2.0 * np.sum(np.log(URR[self._diagR]))
-            rhs = self._lamRT(lam, self.ARm) - LR0 @ C0
-            CR, info = lapack.dtrtrs(URR, rhs, lower=0, trans=1)
+                # MRR is C-ordered and symmetric, so MRRᵀ is a Fortran-ordered copy-free
+                # view: LAPACK factors it in place as UᵀU with U = L_RRᵀ.
+                URR, info = lapack.dpotrf(MRR.T, lower=0, clean=0, overwrite_a=1)
+                if info != 0:
+                    raise np.linalg.LinAlgError(
+                        f"Cholesky of the dense block failed (info={info})")
+                ld += 2.0 * np.sum(np.log(URR[self._diagR]))
+                CR, info = lapack.dtrtrs(URR, rhs, lower=0, trans=1)
             S -= CR.T @ CR
             self._LR0, self._URR, self._CR = LR0, URR, CR
         return float(ld), S
@@ -229,33 +233,21 @@ class BlockedFactor:
         rank[targets] = np.arange(len(targets), dtype=idx_t)
         # built column by column (no duplicates within a column); CSC's product is as fast
         self._gram_P = sp.csc_matrix((vals, rank[flat], indptr), shape=(len(targets), A.shape[1]))
-        self._gram_flat = targets  # row-major flat index i·qR + j of (i, j), i ≥ j
         self._gram_rows, self._gram_cols = np.divmod(targets, self.qR)
+        self._gram_diag = np.flatnonzero(self._gram_rows == self._gram_cols)
         self._gram_ARR = self.ARR.ravel()[targets]
-        # reused by every evaluation; the factor of the dense block is computed in it
-        self._buffer = np.zeros((self.qR, self.qR))
-        edges = np.linspace(0, self.qR, 17).astype(int)
-        self._row_bands = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+        self._arrow = ArrowCholesky.plan(self._gram_rows, self._gram_cols, self.qR)
 
-    def _scalar_block(self, lam: np.ndarray) -> np.ndarray:
-        """Lower triangle of I + Λ_R (A_RR − A_R0 diag(d²) A_R0ᵀ) Λ_R when every term is scalar.
-
-        Only the lower triangle is set (LAPACK's dpotrf reads no more), in a buffer reused
-        by every evaluation: zeroed in row bands, then one scatter of the values on the
-        precomputed pattern (A_RR's, the Gram matrix's and the diagonal).
-        """
-        M = self._buffer
-        for a, b in self._row_bands:  # the previous factor sits in the lower triangle
-            M[a:b, :b] = 0.0
+    def _scalar_values(self, lam: np.ndarray) -> np.ndarray:
+        """I + Λ_R (A_RR − A_R0 diag(d²) A_R0ᵀ) Λ_R on its lower-triangle pattern (scalar terms)."""
         d = self._B0diag[self._gram_order]
         vals = self._gram_ARR - self._gram_P @ (d * d)
         if lam.min() == lam.max():  # one scalar term: Λ_R = λI
             vals *= lam[0] * lam[0]
         else:
             vals *= lam[self._gram_rows] * lam[self._gram_cols]
-        M.ravel()[self._gram_flat] = vals
-        M[self._diagR] += 1.0
-        return M
+        vals[self._gram_diag] += 1.0
+        return vals
 
     def _lam(self, Tr: Sequence[np.ndarray]):
         """Λ_R once per θ: its diagonal (all terms scalar), a dense array or a sparse matrix."""
@@ -320,7 +312,10 @@ class BlockedFactor:
         u = np.empty(len(self.idx0) + self.qR)
         if self.qR:
             rhsR = self._CR[:, p] - self._CR[:, :p] @ beta
-            uR = sla.solve_triangular(self._URR, rhsR, lower=False)
+            if self._arrow is not None:
+                uR = self._arrow.backward(rhsR[:, None])[:, 0]
+            else:
+                uR = sla.solve_triangular(self._URR, rhsR, lower=False)
             rhs0 = rhs0 - self._LR0.T @ uR
             u[self.idxR] = uR
         if self.p0 == 1:
@@ -341,7 +336,11 @@ class BlockedFactor:
             Linv0 = self._Linv00
         inner = np.broadcast_to(np.eye(p0), (self.l0, p0, p0)).copy()
         if self.qR:
-            LRRinv = sla.solve_triangular(self._URR, np.eye(self.qR), lower=False, trans="T")
+            if self._arrow is not None:
+                LRRinv = self._arrow.inverse_factor()  # (L⁻¹P)ᵀ(L⁻¹P) = M_RR⁻¹
+            else:
+                LRRinv = sla.solve_triangular(self._URR, np.eye(self.qR), lower=False,
+                                              trans="T")
             LR0 = self._LR0 if self.dense_offdiag else self._LR0.toarray()
             W = LRRinv @ LR0  # (qR, q0)
             Wb = W.reshape(self.qR, self.l0, p0)
