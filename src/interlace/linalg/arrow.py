@@ -76,29 +76,30 @@ def minimum_degree_split(rows: np.ndarray, cols: np.ndarray, n: int
     dead = np.zeros(n, dtype=bool)
     order: list[np.ndarray] = []
     n_alive = n
-    big = n + 1
+    big = n + 1  # the degree given to eliminated vertices
+    one = np.uint64(1)
     while n_alive:
-        v = int(np.argmin(np.where(dead, big, deg)))
+        v = int(np.argmin(deg))
         if deg[v] >= n_alive - 1:
             break  # every remaining vertex is adjacent to all others
         row = adj[v] & alive
         nb = _members(row, n)
         # vertices indistinguishable from v (same closed neighbourhood) go with it
-        closed = row | _bits(np.array([v]), words)
+        closed = row.copy()
+        closed[v // 64] |= one << np.uint64(v % 64)
         own = np.zeros((len(nb), words), dtype="<u8")
-        own[np.arange(len(nb)), nb // 64] = np.left_shift(np.uint64(1), (nb % 64).astype("<u8"))
-        same = nb[np.all(((adj[nb] & alive) | own) == closed, axis=1)]
-        group = np.concatenate([[v], same])
-        rest = np.setdiff1d(nb, same, assume_unique=True)
-        gone = _bits(group, words)
-        alive &= ~gone
+        own[np.arange(len(nb)), nb // 64] = one << (nb % 64).astype("<u8")
+        is_same = np.all(((adj[nb] & alive) | own) == closed, axis=1)
+        group = np.concatenate([[v], nb[is_same]])
+        rest = nb[~is_same]
+        alive &= ~_bits(group, words)
         dead[group] = True
+        deg[group] = big
         n_alive -= len(group)
         order.append(group)
         if len(rest):  # the rest of the neighbourhood becomes a clique
-            keep = row & ~gone
-            adj[rest] |= keep
-            adj[rest, rest // 64] &= ~np.left_shift(np.uint64(1), (rest % 64).astype("<u8"))
+            adj[rest] |= row & alive
+            adj[rest, rest // 64] &= ~(one << (rest % 64).astype("<u8"))
             deg[rest] = np.bitwise_count(adj[rest] & alive).sum(axis=1)
     eliminated = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
     return eliminated.astype(np.int64), np.flatnonzero(~dead)

@@ -169,13 +169,17 @@ class BlockedFactor:
         self._C0 = C0
         if self.qR:
             lam = self._lam([templates[k] for k in self.rest])
-            LR0 = self._lower_offdiag(T0, lam)
-            rhs = self._lamRT(lam, self.ARm) - LR0 @ C0
             if self._arrow is not None:  # scalar terms: values on the precomputed pattern
+                # L_R0 C0 = Λ_R A_R0 diag(d²) A_0m without forming L_R0 (built when needed)
+                w = self._B0diag * self._B0diag
+                rhs = lam[:, None] * (self.ARm - self.AR0 @ (w[:, None] * self.A0m[:, 0, :]))
+                LR0 = None
                 ld += self._arrow.factor(self._scalar_values(lam))
                 CR = self._arrow.forward(rhs)
                 URR = None
             else:
+                LR0 = self._lower_offdiag(T0, lam)
+                rhs = self._lamRT(lam, self.ARm) - LR0 @ C0
                 MRR = self._lambda_sandwich(lam)
                 MRR[self._diagR] += 1.0
                 MRR -= self._gram(LR0, lam)
@@ -189,7 +193,14 @@ class BlockedFactor:
                 CR, info = lapack.dtrtrs(URR, rhs, lower=0, trans=1)
             S -= CR.T @ CR
             self._LR0, self._URR, self._CR = LR0, URR, CR
+            self._T0, self._lamR = T0, lam
         return float(ld), S
+
+    def _offdiag(self):
+        """L_R0 at the last θ (formed on first use after the scalar-terms update)."""
+        if self._LR0 is None:
+            self._LR0 = self._lower_offdiag(self._T0, self._lamR)
+        return self._LR0
 
     def _gram_pattern(self) -> None:
         """Precompute P with vec(A_R0 diag(w) A_R0ᵀ) = P w (lower triangle) for scalar terms.
@@ -316,7 +327,7 @@ class BlockedFactor:
                 uR = self._arrow.backward(rhsR[:, None])[:, 0]
             else:
                 uR = sla.solve_triangular(self._URR, rhsR, lower=False)
-            rhs0 = rhs0 - self._LR0.T @ uR
+            rhs0 = rhs0 - self._offdiag().T @ uR
             u[self.idxR] = uR
         if self.p0 == 1:
             u0 = rhs0 / self._L00
@@ -341,7 +352,7 @@ class BlockedFactor:
             else:
                 LRRinv = sla.solve_triangular(self._URR, np.eye(self.qR), lower=False,
                                               trans="T")
-            LR0 = self._LR0 if self.dense_offdiag else self._LR0.toarray()
+            LR0 = self._offdiag() if self.dense_offdiag else self._offdiag().toarray()
             W = LRRinv @ LR0  # (qR, q0)
             Wb = W.reshape(self.qR, self.l0, p0)
             inner += np.einsum("kli,klj->lij", Wb, Wb)
