@@ -115,3 +115,25 @@ def test_insteval_arrow_form_matches_lme4_and_the_dense_factor(case_id, monkeypa
     np.testing.assert_allclose(a[2], b[2], rtol=1e-9, atol=1e-12)
     for x, y in zip(dev.factor.minv_diag_blocks(), dense.factor.minv_diag_blocks(), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-14)
+
+
+def test_plan_reused_for_a_sub_pattern_and_refused_for_a_wider_one():
+    M, rows, cols = _clustered_spd(n_clusters=5, size=50, n_core=60, seed=7)
+    n = M.shape[0]
+    A = ArrowCholesky.plan(rows, cols, n, min_order=0)
+    # drop a third of the off-diagonal entries (as deleting observations does)
+    keep = (rows == cols) | (np.arange(len(rows)) % 3 != 0)
+    M2 = M.copy()
+    M2[rows[~keep], cols[~keep]] = M2[cols[~keep], rows[~keep]] = 0.0
+    B = ArrowCholesky.plan(rows[keep], cols[keep], n, like=A)
+    assert np.array_equal(B.perm, A.perm) and B.comps == A.comps and B._buf is not A._buf
+    assert B.factor(M2[rows[keep], cols[keep]]) == pytest.approx(np.linalg.slogdet(M2)[1],
+                                                                 rel=1e-12)
+    # an entry joining two components: the ordering cannot be reused, a fresh plan is made
+    (a0, _), (a1, _) = A.comps[0], A.comps[1]
+    i, j = A.perm[a1], A.perm[a0]
+    wide_r, wide_c = np.append(rows, max(i, j)), np.append(cols, min(i, j))
+    C = ArrowCholesky.plan(wide_r, wide_c, n, min_order=0, like=A)
+    M3 = M.copy()
+    M3[i, j] = M3[j, i] = 0.5
+    assert C.factor(M3[wide_r, wide_c]) == pytest.approx(np.linalg.slogdet(M3)[1], rel=1e-12)

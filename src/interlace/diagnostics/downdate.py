@@ -127,7 +127,7 @@ class DeletionProblem:
         cp = CrossProducts((self.cp.ZtZ - (Zd.T @ Zd)).tocsc(), self.cp.ZtXy - Zd.T @ Xyd,
                            self.cp.XytXy - Xyd.T @ Xyd, self.n - len(rows), self.p)
         cp.ZtZ.sort_indices()
-        factor = make_factor(cp, self.ps, self.ls, self.backend)
+        factor = make_factor(cp, self.ps, self.ls, self.backend, like=self.base)
         ldW = float(self.logw.sum() - self.logw[rows].sum())
         return _Deviance(cp, self.layout, ldW, self.reml, factor)
 

@@ -21,13 +21,18 @@ DENSE_BLOCK_LIMIT = 2000
 CHOLMOD_AVAILABLE = _cholmod_mod.AVAILABLE
 
 
-def make_factor(cp: CrossProducts, ps: Sequence[int], ls: Sequence[int], backend: str = "auto"):
-    """Create the factor backend named by ``backend`` ("auto", "blocked" or "cholmod")."""
+def make_factor(cp: CrossProducts, ps: Sequence[int], ls: Sequence[int], backend: str = "auto",
+                like: BlockedFactor | None = None):
+    """Create the factor backend named by ``backend`` ("auto", "blocked" or "cholmod").
+
+    ``like``: a blocked factor of the same terms on more data, whose ordering the blocked
+    backend reuses (case-deletion refits).
+    """
     if backend not in ("auto", "blocked", "cholmod"):
         raise ValueError(f"backend must be 'auto', 'blocked' or 'cholmod', not {backend!r}")
     if backend == "cholmod":
         return _cholmod_mod.CholmodFactor(cp, ps, ls)
-    blocked = BlockedFactor(cp, ps, ls)
+    blocked = BlockedFactor(cp, ps, ls, like=like)
     if backend == "auto" and CHOLMOD_AVAILABLE and blocked.qR > DENSE_BLOCK_LIMIT:
         return _cholmod_mod.CholmodFactor(cp, ps, ls)
     return blocked

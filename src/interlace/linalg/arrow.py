@@ -161,11 +161,20 @@ class ArrowCholesky:
 
     @classmethod
     def plan(cls, rows: np.ndarray, cols: np.ndarray, n: int, *, min_order: int | None = None,
-             max_flop_ratio: float | None = None) -> ArrowCholesky:
+             max_flop_ratio: float | None = None, like: ArrowCholesky | None = None
+             ) -> ArrowCholesky:
         """Choose the arrow form for the pattern ``(rows, cols)`` (or the dense one).
 
-        Defaults: the module's ``MIN_ORDER`` and ``MAX_FLOP_RATIO``.
+        Defaults: the module's ``MIN_ORDER`` and ``MAX_FLOP_RATIO``.  ``like``: reuse the
+        ordering of a plan made for a larger pattern of the same order (e.g. the full
+        data's, for a case-deletion refit: deleting rows only removes entries), with
+        buffers of its own.
         """
+        if like is not None and like.n == n:
+            try:
+                return cls(n, like.perm, like.comps, rows, cols)
+            except ValueError:  # entries between its components: plan afresh
+                pass
         min_order = MIN_ORDER if min_order is None else min_order
         max_flop_ratio = MAX_FLOP_RATIO if max_flop_ratio is None else max_flop_ratio
         rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)

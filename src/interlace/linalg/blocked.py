@@ -98,9 +98,14 @@ class BlockedFactor:
         Cross-products of the model (Z columns in lme4 term order).
     ps, ls : sequence of int
         Columns and levels per term, in lme4 term order.
+    like : BlockedFactor, optional
+        A factor of the same terms on more data (case deletion): its block-arrow ordering
+        is reused instead of planned again.
     """
 
-    def __init__(self, cp: CrossProducts, ps: Sequence[int], ls: Sequence[int]):
+    def __init__(self, cp: CrossProducts, ps: Sequence[int], ls: Sequence[int],
+                 like: BlockedFactor | None = None):
+        self._like_arrow = getattr(like, "_arrow", None)
         self.cp = cp
         self.ps, self.ls = list(ps), list(ls)
         offs = np.concatenate([[0], np.cumsum([p * n for p, n in zip(ps, ls, strict=True)])])
@@ -247,7 +252,8 @@ class BlockedFactor:
         self._gram_rows, self._gram_cols = np.divmod(targets, self.qR)
         self._gram_diag = np.flatnonzero(self._gram_rows == self._gram_cols)
         self._gram_ARR = self.ARR.ravel()[targets]
-        self._arrow = ArrowCholesky.plan(self._gram_rows, self._gram_cols, self.qR)
+        self._arrow = ArrowCholesky.plan(self._gram_rows, self._gram_cols, self.qR,
+                                         like=self._like_arrow)
 
     def _scalar_values(self, lam: np.ndarray) -> np.ndarray:
         """I + Λ_R (A_RR − A_R0 diag(d²) A_R0ᵀ) Λ_R on its lower-triangle pattern (scalar terms)."""
