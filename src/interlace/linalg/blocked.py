@@ -10,7 +10,10 @@ goes first (block 0).  Its block of M is block diagonal (``l0`` blocks of
 ``p0 × p0``) so its factor is computed level by level in a batch.  All other
 terms form one dense block R; the off-diagonal block ``L_R0 = Λ_RᵀA_R0Λ_0
 L_00⁻ᵀ`` keeps the sparsity of ``A_R0`` and all fill-in lands in the dense
-``M_RR − L_R0 L_R0ᵀ``, factored by LAPACK.  The order of the blocks does not
+``M_RR − L_R0 L_R0ᵀ``, factored by LAPACK.  When every term is scalar and A_R0 is
+held sparse, ``M_RR`` is formed on its precomputed lower-triangle pattern and factored
+by :class:`interlace.linalg.arrow.ArrowCholesky` (a block-arrow form of large sparse
+patterns, otherwise the same dense LAPACK factor).  The order of the blocks does not
 change any determinant or solution, only the cost.
 """
 
