@@ -105,6 +105,37 @@ def minimum_degree_split(rows: np.ndarray, cols: np.ndarray, n: int
     return eliminated.astype(np.int64), np.flatnonzero(~dead)
 
 
+def _best_split(rows: np.ndarray, cols: np.ndarray, n: int
+                ) -> tuple[float, np.ndarray, list[tuple[int, int]]] | None:
+    """The cheapest arrow form: (flops / dense flops, permutation, component bounds).
+
+    Minimum degree may end by eliminating separator vertices, which joins the
+    components, so a few prefixes of its order are compared by their flops.  None when
+    minimum degree eliminates nothing.
+    """
+    elim, clique = minimum_degree_split(rows, cols, n)
+    if not len(elim):
+        return None
+    g = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    g = (g + g.T).tocsr()
+    order = np.concatenate([elim, clique])
+    best: tuple[float, int, np.ndarray] | None = None  # (flop ratio, |F|, component labels)
+    for t in np.unique(np.linspace(0, len(elim), SPLIT_CANDIDATES + 1).astype(int))[1:]:
+        F = order[:t]
+        n_comp, label = connected_components(g[F][:, F], directed=False)
+        sizes = np.bincount(label, minlength=n_comp).astype(float)
+        c = float(n - t)
+        flops = (sizes**3).sum() / 3 + c * (sizes**2).sum() + c * c * t + c**3 / 3
+        if best is None or flops / (n**3 / 3) < best[0]:
+            best = (flops / (n**3 / 3), int(t), label)
+    ratio, t, label = best
+    by_comp = np.argsort(label, kind="stable")  # elimination order kept within each
+    perm = np.concatenate([order[:t][by_comp], order[t:]])
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(label))])
+    comps = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return ratio, perm, comps
+
+
 class ArrowCholesky:
     """Lower Cholesky factor ``L L ᵀ = P M Pᵀ`` of a matrix with a fixed pattern.
 
@@ -157,7 +188,6 @@ class ArrowCholesky:
         self._dest = dest
         edges = np.linspace(0, self.c, 17).astype(int)
         self._bands = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
-        self.logdet = np.nan
 
     @classmethod
     def plan(cls, rows: np.ndarray, cols: np.ndarray, n: int, *, min_order: int | None = None,
@@ -178,33 +208,10 @@ class ArrowCholesky:
         min_order = MIN_ORDER if min_order is None else min_order
         max_flop_ratio = MAX_FLOP_RATIO if max_flop_ratio is None else max_flop_ratio
         rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
-        if n < min_order:
-            return cls(n, np.arange(n), [], rows, cols)
-        elim, clique = minimum_degree_split(rows, cols, n)
-        if not len(elim):
-            return cls(n, np.arange(n), [], rows, cols)
-        g = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-        g = (g + g.T).tocsr()
-        order = np.concatenate([elim, clique])
-        best = (1.0, 0, None)  # (flops / dense flops, |F|, component labels)
-        # the split point: minimum degree may end by eliminating separator vertices, which
-        # joins the components, so a few prefixes of its order are compared by their flops
-        for t in np.unique(np.linspace(0, len(elim), SPLIT_CANDIDATES + 1).astype(int))[1:]:
-            F = order[:t]
-            n_comp, label = connected_components(g[F][:, F], directed=False)
-            sizes = np.bincount(label, minlength=n_comp).astype(float)
-            c = float(n - t)
-            flops = (sizes**3).sum() / 3 + c * (sizes**2).sum() + c * c * t + c**3 / 3
-            ratio = flops / (n**3 / 3)
-            if ratio < best[0]:
-                best = (ratio, int(t), label)
-        ratio, t, label = best
-        if ratio > max_flop_ratio:
-            return cls(n, np.arange(n), [], rows, cols)
-        by_comp = np.argsort(label, kind="stable")  # elimination order kept within each
-        perm = np.concatenate([order[:t][by_comp], order[t:]])
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(label))])
-        comps = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        split = _best_split(rows, cols, n) if n >= min_order else None
+        if split is None or split[0] > max_flop_ratio:
+            return cls(n, np.arange(n), [], rows, cols)  # the dense factor
+        _, perm, comps = split
         return cls(n, perm, comps, rows, cols)
 
     @property
@@ -235,8 +242,7 @@ class ArrowCholesky:
             if info != 0:
                 raise np.linalg.LinAlgError(f"Cholesky of the dense block failed (info={info})")
             ld += 2.0 * np.sum(np.log(np.diagonal(self._cc)))
-        self.logdet = float(ld)
-        return self.logdet
+        return float(ld)
 
     def forward(self, B: np.ndarray) -> np.ndarray:
         """``L⁻¹ P B`` (rows in the new order)."""

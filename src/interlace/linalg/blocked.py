@@ -108,7 +108,6 @@ class BlockedFactor:
 
     def __init__(self, cp: CrossProducts, ps: Sequence[int], ls: Sequence[int],
                  like: BlockedFactor | None = None):
-        self._like_arrow = getattr(like, "_arrow", None)
         self.cp = cp
         self.ps, self.ls = list(ps), list(ls)
         offs = np.concatenate([[0], np.cumsum([p * n for p, n in zip(ps, ls, strict=True)])])
@@ -140,7 +139,6 @@ class BlockedFactor:
             self.ARR = ARR.toarray() if sp.issparse(ARR) else ARR
             self.ARm = cp.ZtXy[idxR]
             self._diagR = np.diag_indices(self.qR)
-            self._gram_P = None
             self._arrow: ArrowCholesky | None = None
             # small off-diagonal blocks are cheaper dense than through scipy.sparse objects
             self.dense_offdiag = self.qR * len(idx0) <= DENSE_OFFDIAG_LIMIT
@@ -151,7 +149,7 @@ class BlockedFactor:
                 self.AR0.sort_indices()
                 self._AR0_rows = np.repeat(np.arange(self.qR), np.diff(self.AR0.indptr))
                 if self.lamR.diagonal and p0 == 1:
-                    self._gram_pattern()
+                    self._gram_pattern(getattr(like, "_arrow", None))
 
     # -- per-θ update ---------------------------------------------------------------
     def update(self, templates: Sequence[np.ndarray]) -> tuple[float, np.ndarray]:
@@ -182,7 +180,7 @@ class BlockedFactor:
                 w = self._B0diag * self._B0diag
                 rhs = lam[:, None] * (self.ARm - self.AR0 @ (w[:, None] * self.A0m[:, 0, :]))
                 LR0 = None
-                ld += self._arrow.factor(self._scalar_values(lam))
+                ld += self._arrow.factor(self._scalar_values(lam, w))
                 CR = self._arrow.forward(rhs)
                 URR = None
             else:
@@ -210,8 +208,11 @@ class BlockedFactor:
             self._LR0 = self._lower_offdiag(self._T0, self._lamR)
         return self._LR0
 
-    def _gram_pattern(self) -> None:
+    def _gram_pattern(self, like: ArrowCholesky | None) -> None:
         """Precompute P with vec(A_R0 diag(w) A_R0ᵀ) = P w (lower triangle) for scalar terms.
+
+        Also plans the block-arrow factor of M_RR on that pattern (reusing ``like``'s
+        ordering when given).
 
         With every term scalar, ``L_R0 L_R0ᵀ = diag(λ_R) A_R0 diag(d²) A_R0ᵀ diag(λ_R)``
         where only ``d`` (one value per level of block 0) depends on θ, so the Gram
@@ -256,12 +257,11 @@ class BlockedFactor:
         self._gram_diag = np.flatnonzero(self._gram_rows == self._gram_cols)
         self._gram_ARR = self.ARR.ravel()[targets]
         self._arrow = ArrowCholesky.plan(self._gram_rows, self._gram_cols, self.qR,
-                                         like=self._like_arrow)
+                                         like=like)
 
-    def _scalar_values(self, lam: np.ndarray) -> np.ndarray:
-        """I + Λ_R (A_RR − A_R0 diag(d²) A_R0ᵀ) Λ_R on its lower-triangle pattern (scalar terms)."""
-        d = self._B0diag[self._gram_order]
-        vals = self._gram_ARR - self._gram_P @ (d * d)
+    def _scalar_values(self, lam: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """I + Λ_R (A_RR − A_R0 diag(w) A_R0ᵀ) Λ_R on its lower-triangle pattern (scalar terms)."""
+        vals = self._gram_ARR - self._gram_P @ w[self._gram_order]
         if lam.min() == lam.max():  # one scalar term: Λ_R = λI
             vals *= lam[0] * lam[0]
         else:
@@ -361,7 +361,9 @@ class BlockedFactor:
             else:
                 LRRinv = sla.solve_triangular(self._URR, np.eye(self.qR), lower=False,
                                               trans="T")
-            LR0 = self._offdiag() if self.dense_offdiag else self._offdiag().toarray()
+            LR0 = self._offdiag()
+            if not self.dense_offdiag:
+                LR0 = LR0.toarray()
             W = LRRinv @ LR0  # (qR, q0)
             Wb = W.reshape(self.qR, self.l0, p0)
             inner += np.einsum("kli,klj->lij", Wb, Wb)
