@@ -43,9 +43,8 @@ def build_deviance(design, method: str = "REML", backend: str = "auto"):
     if method == "REML" and n - p <= 0:
         raise ModelSpecError(f"REML needs more observations ({n}) than fixed effects ({p})")
     terms = [TermData(t.codes, t.Xi, len(t.levels)) for t in design.re_terms]
-    y = design.y if design.offset is None else design.y - design.offset
-    dev = LmmDeviance(design.X, y, terms, layout, weights=design.weights,
-                      reml=(method == "REML"), backend=backend)
+    dev = LmmDeviance(design.X, design.y, terms, layout, weights=design.weights,
+                      reml=(method == "REML"), backend=backend, offset=design.offset)
     return layout, dev
 
 

@@ -40,6 +40,9 @@ class PLSState:
     RX: np.ndarray
     beta: np.ndarray
     objective: float
+    #: β̂ for the shifted response y₀ of the cross-products (β̂ = cp.beta0 + beta_y0); the
+    #: factor's ``solve_u`` takes this one
+    beta_y0: np.ndarray | None = None
 
 
 class LmmDeviance:
@@ -48,7 +51,7 @@ class LmmDeviance:
     Parameters
     ----------
     X, y : ndarray
-        Fixed-effects matrix (n × p) and response (n,), offset already subtracted.
+        Fixed-effects matrix (n × p) and response (n,).
     terms : sequence of TermData
         Random-effects terms in lme4 order.
     layout : CovarianceLayout
@@ -60,6 +63,12 @@ class LmmDeviance:
     backend : {"auto", "blocked", "cholmod"}
         Factorization backend; "auto" uses CHOLMOD when scikit-sparse is installed
         and the model is large enough for it to pay off.
+    offset : ndarray, optional
+        Offset (n,), subtracted from y.
+
+    The cross-products are formed from ``y − offset − X b₀`` with ``b₀`` the
+    least-squares fit of y on X (:mod:`interlace.linalg.centering`): the same problem
+    with β shifted by b₀, without the loss of precision of a response with a large mean.
     """
 
     def __init__(
@@ -71,11 +80,12 @@ class LmmDeviance:
         weights: np.ndarray | None = None,
         reml: bool = True,
         backend: str = "auto",
+        offset: np.ndarray | None = None,
     ):
         self.layout = layout
         self.reml = bool(reml)
         self.n, self.p = X.shape
-        self.cp = CrossProducts.build(X, y, terms, weights)
+        self.cp = CrossProducts.build(X, y, terms, weights, offset)
         self.ldW = 0.0 if weights is None else float(np.sum(np.log(weights)))
         ps, ls = [t.p for t in terms], [t.n_levels for t in terms]
         self.factor = make_factor(self.cp, ps, ls, backend)
@@ -149,9 +159,14 @@ class LmmDeviance:
         RX = R[:p, :p].copy()
         pwrss = float(R[p, p] ** 2)
         ldRX2 = float(2.0 * np.sum(np.log(np.abs(np.diag(RX)))))
-        beta = solve_triangular(RX, R[:p, p], lower=False) if p else np.zeros(0)
+        beta_y0 = solve_triangular(RX, R[:p, p], lower=False) if p else np.zeros(0)
         obj = float(self._criterion(ldL2, ldRX2, pwrss))
-        return PLSState(theta, float(ldL2), ldRX2, pwrss, RX, beta, obj)
+        return PLSState(theta, float(ldL2), ldRX2, pwrss, RX, self.cp.shift + beta_y0, obj,
+                        beta_y0)
+
+    def solve_u(self, state: PLSState) -> np.ndarray:
+        """Spherical random effects û at the state's θ (the factor must be at that θ)."""
+        return self.factor.solve_u(state.beta_y0)
 
     def ml_deviance(self, state: PLSState) -> float:
         """The ML deviance at the state's θ (the profiled deviance, also for REML fits)."""

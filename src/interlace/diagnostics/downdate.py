@@ -44,8 +44,8 @@ class DeletionProblem:
         w = des.weights
         sqrtw = None if w is None else np.sqrt(w)
         self.logw = np.zeros(self.n) if w is None else np.log(w)
-        y = des.y if des.offset is None else des.y - des.offset
-        Xy = np.column_stack([des.X, y])
+        # the shifted response the model's cross-products were formed from (y − offset − X b₀)
+        Xy = np.column_stack([des.X, dev.cp.y0])
         self.Xy = Xy if sqrtw is None else Xy * sqrtw[:, None]
         self.Z = build_Z(self.terms, sqrtw).tocsr()
         self.cp = dev.cp
@@ -100,7 +100,7 @@ class DeletionProblem:
                 AR0[u][np.ix_(rR, self.loc0[c0])] -= dZZ[np.ix_(bR, b0)]
                 ARR[u][np.ix_(rR, rR)] -= dZZ[np.ix_(bR, bR)]
                 ARm[u, rR] -= dZXy[bR]
-        return batched.BlockData(A00, A0m, AR0, ARR, ARm, XX, n, ldW)
+        return batched.BlockData(A00, A0m, AR0, ARR, ARm, XX, n, ldW, self.cp.shift)
 
     def zrows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The non-zero columns of Z's rows ``rows`` and those rows as a dense block."""
@@ -119,13 +119,15 @@ class DeletionProblem:
             f.A00, f.A0m = bd.A00[0], bd.A0m[0]
             if f.qR:
                 f.AR0, f.ARR, f.ARm = bd.AR0[0], bd.ARR[0], bd.ARm[0]
-            cp = CrossProducts(self.cp.ZtZ, self.cp.ZtXy, bd.XX[0], int(bd.n[0]), self.p)
+            cp = CrossProducts(self.cp.ZtZ, self.cp.ZtXy, bd.XX[0], int(bd.n[0]), self.p,
+                               self.cp.beta0)
             f.cp = cp
             return _Deviance(cp, self.layout, float(bd.ldW[0]), self.reml, f)
         Zd = self.Z[rows]
         Xyd = self.Xy[rows]
         cp = CrossProducts((self.cp.ZtZ - (Zd.T @ Zd)).tocsc(), self.cp.ZtXy - Zd.T @ Xyd,
-                           self.cp.XytXy - Xyd.T @ Xyd, self.n - len(rows), self.p)
+                           self.cp.XytXy - Xyd.T @ Xyd, self.n - len(rows), self.p,
+                           self.cp.beta0)
         cp.ZtZ.sort_indices()
         factor = make_factor(cp, self.ps, self.ls, self.backend, like=self.base)
         ldW = float(self.logw.sum() - self.logw[rows].sum())

@@ -173,13 +173,18 @@ class MLProblem:
         """ML deviance at θ with βⱼ fixed (β₋ⱼ profiled); also pwrss and the full β."""
         ldL2, S = self.schur(theta)
         p = self.p
+        # S is of the shifted response y₀ = y − X b₀: there βⱼ = bⱼ is (b − b₀)ⱼ
+        shift = self.dev.cp.shift
+        bj0 = bj - shift[j]
         perm = [k for k in range(p) if k != j] + [j, p]
         R = _chol_upper(S[np.ix_(perm, perm)])
-        pwrss = (R[p - 1, p] - R[p - 1, p - 1] * bj) ** 2 + R[p, p] ** 2
+        pwrss = (R[p - 1, p] - R[p - 1, p - 1] * bj0) ** 2 + R[p, p] ** 2
         dev = ldL2 - self.ldW + self.n * (1.0 + math.log(2 * math.pi * pwrss / self.n))
         beta = np.empty(p)
-        beta[j] = bj
+        beta[j] = bj0
         if p > 1:
-            rhs = R[: p - 1, p] - R[: p - 1, p - 1] * bj
+            rhs = R[: p - 1, p] - R[: p - 1, p - 1] * bj0
             beta[perm[: p - 1]] = linalg.solve_triangular(R[: p - 1, : p - 1], rhs)
+        beta += shift
+        beta[j] = bj
         return dev, pwrss, beta

@@ -2,7 +2,8 @@
 
 Each backend is built from the model's cross-products and offers
 ``update(templates) -> (ldL2, S)`` (refactor in place at θ; return log|L|² and
-the Schur complement of [X y]), ``solve_u(beta)`` and ``minv_diag_blocks()``.
+the Schur complement of [X y]), ``solve_u(beta)`` (β of the response the products were
+formed from) and ``minv_diag_blocks()``.
 """
 
 from __future__ import annotations

@@ -52,6 +52,9 @@ class BlockData:
         Number of observations of each set.
     ldW : ndarray (U,)
         Σ log w over each set's observations (0 without prior weights).
+    beta0 : ndarray (p,), optional
+        The shift of the response the products were formed from
+        (:mod:`interlace.linalg.centering`); :func:`pls` adds it to β̂.
     """
 
     A00: np.ndarray
@@ -62,13 +65,14 @@ class BlockData:
     XX: np.ndarray
     n: np.ndarray
     ldW: np.ndarray
+    beta0: np.ndarray | None = None
     _pairs: np.ndarray | None = field(default=None, repr=False)
 
     def take(self, idx: np.ndarray) -> BlockData:
         """The sets ``idx`` only."""
         sel = (lambda a: None if a is None else a[idx])  # noqa: E731
         out = BlockData(self.A00[idx], self.A0m[idx], sel(self.AR0), sel(self.ARR),
-                        sel(self.ARm), self.XX[idx], self.n[idx], self.ldW[idx])
+                        sel(self.ARm), self.XX[idx], self.n[idx], self.ldW[idx], self.beta0)
         if self._pairs is not None:
             out._pairs = self._pairs[idx]
         return out
@@ -338,13 +342,15 @@ def pls(st: Structure, bd: BlockData, theta: np.ndarray) -> dict:
     """β̂, σ², vcov(β̂) and the objective of each set at its θ (``theta`` is (U, k)).
 
     σ² is lme4's ``sigma(m)^2``: pwrss / (n − p) for REML, pwrss / n for ML;
-    ``vcov = σ² (RXᵀRX)⁻¹``.
+    ``vcov = σ² (RXᵀRX)⁻¹``; β̂ includes the response's shift ``bd.beta0``.
     """
     out = evaluate(st, bd, theta[:, None, :], full=True)
     L = out["L"][:, 0]
     p = st.p
     LX = L[:, :p, :p]
     beta = np.linalg.solve(np.swapaxes(LX, -1, -2), L[:, p, :p][..., None])[..., 0]
+    if bd.beta0 is not None:
+        beta = beta + bd.beta0
     pwrss = L[:, p, p] ** 2
     denom = bd.n - p if st.reml else bd.n
     sigma2 = pwrss / denom

@@ -88,13 +88,14 @@ class CrossedLMEResult:
         self.bic = -2.0 * self.llf + self.nparams * np.log(n)
         self.converged = bool(opt.converged and checks.code == 0)
         self.conv_messages = list(checks.messages)
-        self._u = deviance.factor.solve_u(state.beta)
+        self._u = deviance.solve_u(state)
         self._b = self._spherical_to_b(self._u)
         X = design.X
         offset = 0.0 if design.offset is None else design.offset
-        eta_fixed = X @ state.beta + offset
-        self.fittedvalues = eta_fixed + self._Zb()
-        self.resid = design.y - self.fittedvalues
+        Zb = self._Zb()
+        self.fittedvalues = X @ state.beta + offset + Zb
+        # from the shifted response y₀ = y − offset − X b₀: no cancellation at a large mean
+        self.resid = deviance.cp.y0 - X @ state.beta_y0 - Zb
         self.ngroups = {t.group: len(t.levels) for t in design.re_terms}
 
     # -- random effects ---------------------------------------------------------------
