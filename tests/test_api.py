@@ -10,6 +10,7 @@ import pytest
 
 import interlace
 from conftest import dataset, fitted, r_fixture
+from interlace.errors import DataError
 from interlace.optimize import OptSummary, available_optimizers
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
@@ -74,7 +75,10 @@ def test_update_predict_simulate(sleepstudy):
     new = sleepstudy.iloc[:3].copy()
     np.testing.assert_allclose(res.predict(new), res.fittedvalues[:3], rtol=1e-12)
     new["Subject"] = "no-such-subject"
-    np.testing.assert_allclose(res.predict(new), res.predict(new, include_re=False))
+    with pytest.raises(DataError, match="new levels detected in newdata: no-such-subject"):
+        res.predict(new)
+    np.testing.assert_allclose(res.predict(new, allow_new_levels=True),
+                               res.predict(new, include_re=False))
     sims = res.simulate(3, seed=42)
     assert sims.shape == (180, 3)
     np.testing.assert_array_equal(sims, res.simulate(3, seed=42))

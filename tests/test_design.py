@@ -297,7 +297,7 @@ def test_weights_and_offsets(small):
     np.testing.assert_allclose(d.offset, np.log(small["x"]) + 1)
     with pytest.raises(DataError, match="negative weights not allowed"):
         build_design("y ~ x", small, weights=-small["x"].to_numpy())
-    with pytest.raises(DataError, match="must be finite"):
+    with pytest.raises(DataError, match="NA/NaN/Inf in weights"):
         build_design("y ~ x", small, weights=np.r_[np.inf, np.ones(11)])
     with pytest.raises(DataError, match="length 3"):
         build_design("y ~ x", small, offset=[1.0, 2.0, 3.0])

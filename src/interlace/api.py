@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from interlace.covariance import CovarianceLayout
+from interlace.design.checks import InputChecks
 from interlace.deviance.lmm import LmmDeviance
 from interlace.errors import ConvergenceWarning, InterlaceError, ModelSpecError, SingularFitWarning
 from interlace.formula import compose_formula, update_formula
@@ -82,8 +83,11 @@ def fit(
     na_action : {"omit", "fail"}
         Drop rows with missing values in used columns (with a warning) or raise.
     control : dict or Control, optional
-        lme4-style control: ``restart_edge``, ``boundary_tol``, ``calc_derivs``,
-        check tolerances, ``opt_settings`` (passed to the optimizer), ``start``.
+        lme4-style control (``lmerControl``): ``restart_edge``, ``boundary_tol``,
+        ``calc_derivs``, check tolerances, ``opt_settings`` (passed to the optimizer),
+        ``start``, and lme4's input checks with their actions (``check_scaleX``,
+        ``check_nobs_vs_rankZ``, ... — R's dotted names work too; see
+        :mod:`interlace.design.checks`).
     backend : {"auto", "blocked", "cholmod"}
         Linear-algebra backend (same numbers; "auto" picks CHOLMOD for large dense blocks).
 
@@ -92,12 +96,10 @@ def fit(
     CrossedLMEResult
     """
     method = _method(method)
+    input_checks, ctl = _controls(control)
     text, design, layout, dev = _prepare(formula, data, groups, random, method, weights, offset,
-                                   na_action, backend)
-    ctl = Control.from_user(control)
-    x0 = layout.start() if ctl.start is None else np.asarray(ctl.start, dtype=float)
-    if x0.shape != (layout.n_theta,):
-        raise InterlaceError(f"start must have length {layout.n_theta} (θ: {layout.names()})")
+                                         na_action, backend, input_checks)
+    x0 = _start(ctl, layout)
     theta, _, summary, checks = optimize_theta(
         dev, x0, layout.lower(), layout.names(), optimizer=optimizer, method=method, control=ctl
     )
@@ -122,11 +124,43 @@ def _result(text, data, design, layout, dev, theta, summary, checks, fit_kwargs)
                             formula=text, data=data, fit_kwargs=kwargs)
 
 
-def _prepare(formula, data, groups, random, method, weights, offset, na_action, backend):
+def _controls(control) -> tuple[InputChecks, Control]:
+    """lme4's ``lmerControl`` split into its input checks and the optimizer's control."""
+    if isinstance(control, Control):
+        return InputChecks(), control
+    if control is not None and not isinstance(control, dict):
+        raise InterlaceError(f"control must be a dict or Control, got {type(control).__name__}")
+    checks, rest = InputChecks.split(control)
+    return checks, Control.from_user(rest)
+
+
+def _start(ctl: Control, layout: CovarianceLayout) -> np.ndarray:
+    """The optimizer's start: lme4's default, or the user's θ checked against the bounds."""
+    if ctl.start is None:
+        return layout.start()
+    try:
+        x0 = np.asarray(ctl.start, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InterlaceError(f"start must be a vector of {layout.n_theta} numbers "
+                             f"(θ: {layout.names()}), got {ctl.start!r}") from None
+    if x0.shape != (layout.n_theta,):
+        raise InterlaceError(f"start must have length {layout.n_theta} (θ: {layout.names()})")
+    if not np.all(np.isfinite(x0)):
+        raise InterlaceError(f"start must be finite, got {x0.tolist()}")
+    below = [nm for nm, v, lo in zip(layout.names(), x0, layout.lower(), strict=True) if v < lo]
+    if below:
+        raise InterlaceError("at least one element in x0 < lb: start θ below its lower "
+                             f"bound 0 for {', '.join(below)}")
+    return x0
+
+
+def _prepare(formula, data, groups, random, method, weights, offset, na_action, backend,
+             checks: InputChecks | None = None):
     from interlace.design import build_design
 
     f = compose_formula(formula, groups=groups, random=random)
-    design = build_design(f, data, weights=weights, offset=offset, na_action=na_action)
+    design = build_design(f, data, weights=weights, offset=offset, na_action=na_action,
+                          checks=checks)
     layout, dev = build_deviance(design, method, backend)
     return f.text, design, layout, dev
 
@@ -156,6 +190,8 @@ def evaluate_at(
     th = np.asarray(theta, dtype=float)
     if th.shape != (layout.n_theta,):
         raise InterlaceError(f"theta must have length {layout.n_theta} (θ: {layout.names()})")
+    if not np.all(np.isfinite(th)):
+        raise InterlaceError(f"theta must be finite, got {th.tolist()}")
     summary = OptSummary("none", {}, layout.names(), th.tolist(), layout.lower().tolist(),
                          method, theta=th.tolist(), objective=dev(th), converged=True)
     return _result(text, data, design, layout, dev, th, summary, ConvCheck(),

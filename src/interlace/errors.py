@@ -6,6 +6,8 @@ wording where lme4 has one, so users can search for either.
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class InterlaceError(ValueError):
     """Base class for invalid model specifications or data."""
@@ -21,6 +23,13 @@ class DataError(InterlaceError):
 
 class ModelSpecError(InterlaceError):
     """The random-effects structure cannot be estimated from these data."""
+
+
+class NumericalError(InterlaceError, np.linalg.LinAlgError):
+    """The objective cannot be evaluated at some θ (a factorization failed).
+
+    Also a :class:`numpy.linalg.LinAlgError`, so code catching that keeps working.
+    """
 
 
 class InterlaceWarning(UserWarning):
@@ -41,3 +50,11 @@ class RankDeficiencyWarning(InterlaceWarning):
 
 class MissingDataWarning(InterlaceWarning):
     """Rows with missing values were dropped (na_action="omit")."""
+
+
+class ZeroWeightWarning(InterlaceWarning):
+    """Rows with zero prior weight were left out of the fit (they carry no information)."""
+
+
+class ModelCheckWarning(InterlaceWarning):
+    """One of lme4's input checks (``check.scaleX``, ``check.nlev.gtreq.5``, ...) fired."""

@@ -9,16 +9,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from interlace.design.checks import (
+    InputChecks,
+    check_nlevels,
+    check_scale_x,
+    check_zdims,
+    check_zrank,
+)
 from interlace.design.evaluate import Evaluator, Factor, Logical, Value
 from interlace.design.grouping import GroupSpec, as_factor, lme4_term_order, make_group
 from interlace.design.model_matrix import model_matrix
 from interlace.design.qr import column_rank_pivot
 from interlace.design.spec import DesignSpec, VarKind, na_mask
+from interlace.design.zmatrix import build_Z
 from interlace.errors import (
     DataError,
+    FormulaError,
     MissingDataWarning,
     ModelSpecError,
     RankDeficiencyWarning,
+    ZeroWeightWarning,
 )
 from interlace.formula.api import Formula, parse_formula
 from interlace.formula.ast import Name, Node, deparse, names_in
@@ -138,6 +148,7 @@ def build_design(
     weights: str | ArrayLike | None = None,
     offset: str | ArrayLike | None = None,
     na_action: str = "omit",
+    checks: InputChecks | None = None,
 ) -> Design:
     """Build lme4's fixed- and random-effects design from a formula and data.
 
@@ -153,6 +164,8 @@ def build_design(
     na_action : {"omit", "fail"}
         Drop rows with missing values in used columns (with a
         :class:`~interlace.errors.MissingDataWarning`) or raise.
+    checks : InputChecks, optional
+        lme4's input checks and their actions (default: ``lmerControl()``'s).
 
     Returns
     -------
@@ -161,14 +174,23 @@ def build_design(
     Raises
     ------
     DataError, FormulaError, ModelSpecError
+
+    Notes
+    -----
+    Rows with zero prior weight carry no information; they are left out with a
+    :class:`~interlace.errors.ZeroWeightWarning`, as ``lm()`` does.  (lme4 keeps them, and
+    its objective is then infinite at every θ, so its estimates are arbitrary.)
     """
     f = parse_formula(formula) if isinstance(formula, str) else formula
+    if not isinstance(f, Formula):
+        raise FormulaError(f"formula must be a string, got {type(formula).__name__}")
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if na_action not in ("omit", "fail"):
         raise ValueError(f"na_action must be 'omit' or 'fail', got {na_action!r}")
     if f.response is None:
         raise DataError(f"the formula needs a response (left-hand side): {f.text!r}")
+    checks = checks or InputChecks()
     n_in = len(data)
     ev = Evaluator(data)
 
@@ -197,7 +219,6 @@ def build_design(
             na |= np.isnan(arr)
             if src not in na_cols:
                 na_cols.append(src)
-    rows: np.ndarray | None = None
     n_na = int(na.sum())
     if n_na:
         if na_action == "fail":
@@ -214,11 +235,29 @@ def build_design(
             MissingDataWarning,
             stacklevel=2,
         )
-        rows = np.flatnonzero(~na)
     if n_in == 0:
         raise DataError("data has no rows")
+    _check_finite(frame, ~na, data.index)
+    for arr, src, what in ((w_arr, w_src, "weights"), (o_arr, o_src, "offset")):
+        if arr is not None:
+            _check_finite_array(arr[~na], src, data.index[~na], what)
+    keep = ~na
+    if w_arr is not None:
+        if np.any(w_arr[keep] < 0):
+            raise DataError(f"negative weights not allowed (weights: {w_src})")
+        zero = keep & (w_arr == 0)
+        if zero.any():
+            if zero.sum() == keep.sum():
+                raise DataError(f"all weights are zero (weights: {w_src})")
+            warnings.warn(
+                f"dropped {int(zero.sum())} of {n_in} rows with zero weight"
+                + ("" if w_src == "weights" else f" (weights: {w_src})")
+                + ": they do not contribute to the likelihood",
+                ZeroWeightWarning, stacklevel=2)
+            keep &= ~zero
+    rows = None if keep.all() else np.flatnonzero(keep)
     values = {node: _subset(v, rows) for node, v in frame.items()}
-    n = n_in - n_na
+    n = int(keep.sum())
 
     # ---- response
     yv = values[f.response]
@@ -228,11 +267,6 @@ def build_design(
 
     # ---- weights / offset
     w = None if w_arr is None else (w_arr if rows is None else w_arr[rows])
-    if w is not None:
-        if not np.all(np.isfinite(w)):
-            raise DataError(f"weights ({w_src}) must be finite")
-        if np.any(w < 0):
-            raise DataError(f"negative weights not allowed (weights: {w_src})")
     off = None if o_arr is None else (o_arr if rows is None else o_arr[rows])
     for o in f.fixed.offsets:
         ov = values[o]
@@ -240,43 +274,99 @@ def build_design(
             raise DataError(f"offset '{deparse(o)}' must be numeric")
         arr = np.asarray(ov.values if isinstance(ov, Logical) else ov, dtype=np.float64)
         off = arr if off is None else off + arr
+    _check_response(y, off, deparse(f.response))
 
     # ---- random effects (mkReTrms), then lme4's checks
-    re_terms, groups, re_order = _build_re(f, values, n)
+    re_terms, groups, re_order = _build_re(f, values, n, checks)
     X_full, names_full, _ = model_matrix(f.fixed, values, n)
+    if not np.all(np.isfinite(X_full)):
+        bad = [names_full[j] for j in np.flatnonzero(~np.isfinite(X_full).all(axis=0))]
+        raise DataError(f"NA/NaN/Inf in the fixed-effects model matrix, column(s): "
+                        f"{', '.join(bad)} (overflow in a product of columns?)")
 
     # ---- rank deficiency (lme4 chkRank.drop.cols with qr(X, tol=1e-7, LAPACK=FALSE))
-    keep = tuple(range(X_full.shape[1]))
-    dropped: tuple[str, ...] = ()
-    if X_full.shape[1]:
-        rank, pivot = column_rank_pivot(X_full, tol=1e-7)
-        if rank < X_full.shape[1]:
-            keep = tuple(int(i) for i in pivot[:rank])
-            dropped = tuple(names_full[i] for i in sorted(set(range(len(names_full))) - set(keep)))
-            k = len(dropped)
-            warnings.warn(
-                f"fixed-effect model matrix is rank deficient so dropping "
-                f"{_plural(k, 'column')} / {'coefficients' if k != 1 else 'coefficient'}: "
-                + ", ".join(dropped),
-                RankDeficiencyWarning,
-                stacklevel=2,
-            )
-    X = X_full[:, list(keep)] if dropped else X_full
-    x_names = tuple(names_full[i] for i in keep)
+    keep_cols, dropped = _rank_columns(X_full, names_full, checks.check_rankX)
+    X = X_full[:, list(keep_cols)] if dropped else X_full
+    x_names = tuple(names_full[i] for i in keep_cols)
+    check_scale_x(X, checks)
 
     kinds = {v: VarKind.of(values[v]) for v in f.fixed.variables}
     for rt in f.random:
         kinds.update({v: VarKind.of(values[v]) for v in rt.lhs.variables})
     ordered_terms = tuple(f.random[i] for i in re_order)
     spec = DesignSpec(
-        f, kinds, dict(ev.learned), keep, x_names, ordered_terms, groups, names_full
+        f, kinds, dict(ev.learned), keep_cols, x_names, ordered_terms, groups, names_full
     )
     row_labels = data.index if rows is None else data.index[rows]
     return Design(y, X, x_names, dropped, re_terms, w, off, row_labels, n_in, spec)
 
 
+def _first_rows(mask: np.ndarray, labels: pd.Index, k: int = 3) -> str:
+    rows = [repr(labels[i]) for i in np.flatnonzero(mask)[:k]]
+    more = int(mask.sum()) - len(rows)
+    return ", ".join(rows) + (f" and {more} more" if more > 0 else "")
+
+
+def _check_finite_array(arr: np.ndarray, name: str, labels: pd.Index, what: str) -> None:
+    bad = np.isinf(arr)
+    if bad.any():
+        raise DataError(f"NA/NaN/Inf in {what} '{name}': {int(bad.sum())} infinite value(s), "
+                        f"at row(s) {_first_rows(bad, labels)}")
+
+
+def _check_finite(frame: dict[Node, Value], used: np.ndarray, labels: pd.Index) -> None:
+    """lme4 stops on an infinite value in y, X or the offset ("NA/NaN/Inf in 'y'")."""
+    for node, val in frame.items():
+        if isinstance(val, Factor):
+            continue
+        arr = np.asarray(val.values if isinstance(val, Logical) else val)
+        if arr.dtype.kind != "f":
+            continue
+        bad = np.isinf(arr) & (used if arr.ndim == 1 else used[:, None])
+        if bad.ndim > 1:
+            bad = bad.any(axis=1)
+        if bad.any():
+            raise DataError(f"NA/NaN/Inf in '{deparse(node)}': {int(bad.sum())} infinite "
+                            f"value(s), at row(s) {_first_rows(bad, labels)}")
+
+
+def _check_response(y: np.ndarray, offset: np.ndarray | None, name: str) -> None:
+    """A constant response leaves no residual variation: lme4's objective is −∞ there."""
+    if y.size and np.ptp(y) == 0 and (offset is None or np.ptp(offset) == 0):
+        raise DataError(f"response is constant: '{name}' is {y[0]:g} in every row used, so "
+                        "the variance components cannot be estimated")
+
+
+def _rank_columns(X_full: np.ndarray, names_full: Sequence[str],
+                  action: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """lme4's ``chkRank.drop.cols``: which columns of X to keep, which were dropped."""
+    keep = tuple(range(X_full.shape[1]))
+    if not X_full.shape[1] or action == "ignore":
+        return keep, ()
+    rank, pivot = column_rank_pivot(X_full, tol=1e-7)
+    p = X_full.shape[1]
+    if rank == p:
+        return keep, ()
+    if action == "stop.deficient":
+        raise ModelSpecError(
+            f"the fixed-effects model matrix is column rank deficient (rank(X) = {rank} < "
+            f"{p} = p);\nthe fixed effects will be jointly unidentifiable")
+    keep = tuple(int(i) for i in pivot[:rank])
+    dropped = tuple(names_full[i] for i in sorted(set(range(p)) - set(keep)))
+    if action != "silent.drop.cols":
+        k = len(dropped)
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping "
+            f"{_plural(k, 'column')} / {'coefficients' if k != 1 else 'coefficient'}: "
+            + ", ".join(dropped),
+            RankDeficiencyWarning,
+            stacklevel=3,
+        )
+    return keep, dropped
+
+
 def _build_re(
-    f: Formula, values: dict[Node, Value], n: int
+    f: Formula, values: dict[Node, Value], n: int, checks: InputChecks
 ) -> tuple[tuple[ReTerm, ...], tuple[GroupSpec, ...], list[int]]:
     built: list[tuple[ReTerm, GroupSpec]] = []
     group_cache: dict[tuple[str, ...], tuple[np.ndarray, GroupSpec]] = {}
@@ -286,31 +376,20 @@ def _build_re(
             group_cache[rt.group] = make_group(rt.group, facs)
         codes, gspec = group_cache[rt.group]
         Xi, cn, _ = model_matrix(rt.lhs, values, n)
+        if not Xi.shape[1]:
+            raise ModelSpecError(f"random-effects term ({rt.text}) has no columns: give it an "
+                                 "intercept or a variable, e.g. (1 | g)")
+        if not np.all(np.isfinite(Xi)):
+            raise DataError(f"NA/NaN/Inf in the random-effects model matrix of ({rt.text})")
         built.append((ReTerm(rt.group_name, codes, gspec.levels, Xi, cn, rt.text), gspec))
     order = lme4_term_order([len(t.levels) for t, _ in built])
     built = [built[i] for i in order]
     terms = tuple(t for t, _ in built)
-    _check_levels(terms, n)
+    nlevels: dict[str, int] = {}
+    for t in terms:
+        nlevels.setdefault(t.group, t.n_levels)
+    check_nlevels(nlevels, n, checks)
+    check_zdims([(t.text, t.n_levels * t.Xi.shape[1]) for t in terms], n, checks)
+    if checks.check_nobs_vs_rankZ not in ("ignore", "ignoreSmall"):
+        check_zrank(build_Z(terms), n, checks)
     return terms, tuple(g for _, g in built), order
-
-
-def _check_levels(terms: tuple[ReTerm, ...], n: int) -> None:
-    seen: dict[str, int] = {}
-    for t in terms:
-        seen.setdefault(t.group, t.n_levels)
-    if any(k < 2 for k in seen.values()):
-        raise ModelSpecError("grouping factors must have > 1 sampled level")
-    bad = [g for g, k in seen.items() if k >= n]
-    if bad:
-        raise ModelSpecError(
-            "number of levels of each grouping factor must be < number of observations "
-            f"(problems: {', '.join(bad)})"
-        )
-    for t in terms:
-        q = t.n_levels * t.Xi.shape[1]
-        if n <= q:
-            raise ModelSpecError(
-                f"number of observations (={n}) <= number of random effects (={q}) for term "
-                f"({t.text}); the random-effects parameters and the residual variance "
-                "(or scale parameter) are probably unidentifiable"
-            )

@@ -185,7 +185,11 @@ class Evaluator:
         if name not in self._cache:
             if name not in self.data.columns:
                 raise DataError(f"column '{name}' not found in data (used in the formula)")
-            self._cache[name] = column_value(self.data[name])
+            col = self.data[name]
+            if isinstance(col, pd.DataFrame):
+                raise DataError(f"column '{name}' appears {col.shape[1]} times in data; the "
+                                "columns the formula uses must have unique names")
+            self._cache[name] = column_value(col)
         return self._cache[name]
 
     def value(self, node: Node) -> Value:

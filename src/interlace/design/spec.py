@@ -63,7 +63,7 @@ class NewDesign:
         Fixed-effects matrix with the fitted columns (rows with missing values are NaN).
     re : tuple of (codes, Xi)
         Per random-effects term (fitted order): level codes (-1 = unseen or missing
-        level; give those rows zero random effect) and the term's model matrix.
+        level or a missing value in the term's columns) and the term's model matrix.
     offset : ndarray or None
         Sum of the formula's ``offset()`` terms (an ``offset=`` argument is not replayed).
     """
@@ -71,6 +71,12 @@ class NewDesign:
     X: np.ndarray
     re: tuple[tuple[np.ndarray, np.ndarray], ...]
     offset: np.ndarray | None
+    #: per term: rows whose grouping factor is missing (NA) in the new data
+    group_na: tuple[np.ndarray, ...] = ()
+    #: per term: labels of grouping levels not seen when fitting, in order of appearance
+    new_levels: tuple[tuple[str, ...], ...] = ()
+    #: per term: rows with a missing value in the term's own columns (random slopes)
+    term_na: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,18 +173,28 @@ class DesignSpec:
         X = X[:, list(self.keep)]
         if na.any():
             X[na] = np.nan
-        re = []
+        re, group_na, new_levels, term_na = [], [], [], []
         for term, gspec in zip(self.terms, self.groups, strict=True):
             Xi, na_i = self._matrix(ev, term.lhs)
-            codes = map_group(gspec, [as_factor(ev.value(Name(c))) for c in gspec.columns])
-            codes = np.where(na_i, -1, codes)
-            re.append((codes, Xi))
+            facs = [as_factor(ev.value(Name(c))) for c in gspec.columns]
+            codes = map_group(gspec, facs)
+            g_na = np.zeros(len(codes), dtype=bool)
+            for fac in facs:
+                g_na |= fac.codes < 0
+            unseen = (codes < 0) & ~g_na
+            labels = [":".join(f.levels[f.codes[i]] for f in facs)
+                      for i in np.flatnonzero(unseen)]
+            new_levels.append(tuple(dict.fromkeys(labels)))
+            group_na.append(g_na)
+            term_na.append(na_i)
+            re.append((np.where(na_i, -1, codes), Xi))
         offset = None
         for o in self.formula.fixed.offsets:
             val = ev.value(o)
             arr = np.asarray(val.values if isinstance(val, Logical) else val, dtype=np.float64)
             offset = arr if offset is None else offset + arr
-        return NewDesign(X, tuple(re), offset)
+        return NewDesign(X, tuple(re), offset, tuple(group_na), tuple(new_levels),
+                         tuple(term_na))
 
     def fixed_matrix(self, newdata: pd.DataFrame) -> np.ndarray:
         """Fixed-effects model matrix (kept columns) for ``newdata``."""

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.linalg import lapack, solve_triangular
 
 from interlace.covariance import CovarianceLayout
+from interlace.errors import NumericalError
 from interlace.linalg import batched, make_factor
 from interlace.linalg.crossprod import CrossProducts, TermData
 
@@ -120,8 +121,9 @@ class LmmDeviance:
         self.n_evals += len(thetas)
         vals = batched.evaluate(*self._batch, thetas[None])[0]
         if not np.all(np.isfinite(vals)):
-            raise np.linalg.LinAlgError("the fixed-effects cross-product is not positive "
-                                        "definite at some θ")
+            raise NumericalError("Downdated VtV is not positive definite at some θ: the "
+                                 "fixed effects are (nearly) collinear given the random "
+                                 "effects")
         return vals
 
     def _schur(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -130,9 +132,10 @@ class LmmDeviance:
         ldL2, S = self.factor.update(self.layout.templates(np.asarray(theta, dtype=float)))
         R, info = lapack.dpotrf(S, lower=0, clean=1, overwrite_a=1)
         if info != 0:
-            raise np.linalg.LinAlgError(
-                "the fixed-effects cross-product is not positive definite "
-                f"(LAPACK dpotrf info={info})"
+            raise NumericalError(
+                "Downdated VtV is not positive definite: the fixed effects are (nearly) "
+                f"collinear given the random effects (θ = {np.asarray(theta).tolist()}, "
+                f"LAPACK dpotrf info={info})"
             )
         return ldL2, R
 

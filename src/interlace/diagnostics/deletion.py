@@ -205,10 +205,12 @@ def _bobyqa_task(prob: DeletionProblem, sets: list[np.ndarray], start: np.ndarra
     return out
 
 
-def _convergence_messages(g: np.ndarray, H: np.ndarray) -> list[list[str]]:
-    """lme4's checkConv messages per set from the stencil gradient and Hessian (U, k)."""
-    from interlace.optimize.checks import _check_hessian
+def _convergence_messages(g: np.ndarray, H: np.ndarray, f: np.ndarray) -> list[list[str]]:
+    """lme4's checkConv messages per set from the stencil gradient and Hessian (U, k) and
+    the objective f (U,) there (entries at its rounding noise count as 0, as one fit's)."""
+    from interlace.optimize.checks import _check_hessian, below_noise
 
+    g, H = below_noise(g, H, f)
     U = len(g)
     out: list[list[str]] = [[] for _ in range(U)]
     L = batched.chol(H)
@@ -275,7 +277,7 @@ def _refit_sets(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, 
             for j, u in enumerate(c):
                 if nr.status[j] != 0:
                     rest.append(u)
-            msgs = _convergence_messages(nr.gradient[ok], nr.hessian[ok])
+            msgs = _convergence_messages(nr.gradient[ok], nr.hessian[ok], q["objective"])
             for j_ok, j in enumerate(ok):
                 u = int(c[j])
                 out[u] = dict(theta=nr.theta[j], objective=float(q["objective"][j_ok]),
@@ -320,7 +322,7 @@ def _polish(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, out:
         starts = np.array([out[int(u)]["theta"] for u in inner])
         nr, ok, q = _newton_task(prob.struct, prob.blocks([sets[u] for u in inner]), starts,
                                  prob.lower)
-        msgs = _convergence_messages(nr.gradient[ok], nr.hessian[ok])
+        msgs = _convergence_messages(nr.gradient[ok], nr.hessian[ok], q["objective"])
         for j_ok, j in enumerate(ok):
             u = int(inner[j])
             if q["objective"][j_ok] > out[u]["objective"] + 1e-10 * abs(out[u]["objective"]):

@@ -124,9 +124,9 @@ def parse_formula(text: str) -> Formula:
 def _as_list(x: str | Sequence[str] | None) -> list[str]:
     if x is None:
         return []
-    if isinstance(x, str):
-        return [x]
-    return list(x)
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]  # type: ignore[list-item]
 
 
 def compose_formula(
@@ -150,6 +150,12 @@ def compose_formula(
     -------
     Formula
     """
+    if not isinstance(formula, str):
+        raise FormulaError(f"formula must be a string such as 'y ~ x + (1 | g)', got "
+                           f"{type(formula).__name__}")
+    for what, val in (("groups", groups), ("random", random)):
+        if val is not None and not all(isinstance(v, str) for v in _as_list(val)):
+            raise FormulaError(f"{what} must be a column name or a list of them, got {val!r}")
     parts = [formula.strip()]
     for g in _as_list(groups):
         name = g if Name(g) == parse_expression(g) else f"`{g}`"

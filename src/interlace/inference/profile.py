@@ -79,6 +79,9 @@ class Profile:
     def confint(self, level: float = 0.95, parm=None, non_mono_tol: float = 1e-2
                 ) -> pd.DataFrame:
         """Intervals as ``confint.thpr``: the back spline at ζ = qnorm((1 ∓ level)/2)."""
+        from interlace.results.result import check_level
+
+        level = check_level(level)
         names = list(self.backward)
         parm = names if parm is None else _select(parm, names)
         a = np.array([(1 - level) / 2, (1 + level) / 2])

@@ -38,6 +38,8 @@ import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 from scipy.sparse.csgraph import connected_components
 
+from interlace.errors import NumericalError
+
 #: dense blocks smaller than this are factored as they are (ordering costs more than it saves)
 MIN_ORDER = 400
 #: use the arrow form only when its flops are below this fraction of the dense factor's
@@ -231,7 +233,7 @@ class ArrowCholesky:
         for k, blk in enumerate(self._diag):
             L, info = lapack.dpotrf(blk, lower=1, clean=0, overwrite_a=1)
             if info != 0:
-                raise np.linalg.LinAlgError(f"Cholesky of a diagonal block failed (info={info})")
+                raise NumericalError(f"Cholesky of a diagonal block failed (info={info})")
             ld += 2.0 * np.sum(np.log(np.diagonal(L)))
             if self.c:
                 blas.dtrsm(1.0, L, self._cf_cols[k], side=1, lower=1, trans_a=1, overwrite_b=1)
@@ -240,7 +242,7 @@ class ArrowCholesky:
         if self.c:
             _, info = lapack.dpotrf(self._cc, lower=1, clean=0, overwrite_a=1)
             if info != 0:
-                raise np.linalg.LinAlgError(f"Cholesky of the dense block failed (info={info})")
+                raise NumericalError(f"Cholesky of the dense block failed (info={info})")
             ld += 2.0 * np.sum(np.log(np.diagonal(self._cc)))
         return float(ld)
 

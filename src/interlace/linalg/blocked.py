@@ -26,6 +26,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
+from interlace.errors import NumericalError
 from interlace.linalg.arrow import ArrowCholesky
 from interlace.linalg.crossprod import CrossProducts
 
@@ -193,7 +194,7 @@ class BlockedFactor:
                 # view: LAPACK factors it in place as UᵀU with U = L_RRᵀ.
                 URR, info = lapack.dpotrf(MRR.T, lower=0, clean=0, overwrite_a=1)
                 if info != 0:
-                    raise np.linalg.LinAlgError(
+                    raise NumericalError(
                         f"Cholesky of the dense block failed (info={info})")
                 ld += 2.0 * np.sum(np.log(URR[self._diagR]))
                 CR, info = lapack.dtrtrs(URR, rhs, lower=0, trans=1)

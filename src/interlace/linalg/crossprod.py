@@ -23,7 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from interlace.design.zmatrix import build_Z
 from interlace.linalg.centering import shift_response
+
+__all__ = ["CrossProducts", "TermData", "build_Z"]
 
 
 @dataclass(frozen=True)
@@ -43,27 +46,6 @@ class TermData:
     def q(self) -> int:
         """Number of random effects of the term: levels × columns."""
         return self.n_levels * self.p
-
-
-def build_Z(terms: Sequence[TermData], sqrtw: np.ndarray | None = None) -> sp.csr_matrix:
-    """The sparse random-effects model matrix Z (n × q), rows scaled by √w."""
-    n = terms[0].codes.shape[0]
-    rows, cols, vals = [], [], []
-    off = 0
-    for t in terms:
-        base = off + t.codes.astype(np.int64) * t.p
-        for j in range(t.p):
-            rows.append(np.arange(n))
-            cols.append(base + j)
-            vals.append(t.Xi[:, j])
-        off += t.q
-    data = np.concatenate(vals)
-    r = np.concatenate(rows)
-    if sqrtw is not None:
-        data = data * sqrtw[r]
-    Z = sp.csr_matrix((data, (r, np.concatenate(cols))), shape=(n, off))
-    Z.sum_duplicates()
-    return Z
 
 
 @dataclass(frozen=True)

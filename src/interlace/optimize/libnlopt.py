@@ -49,6 +49,7 @@ def _load() -> ctypes.CDLL | None:
                    "nlopt_set_ftol_rel"):
             getattr(lib, fn).argtypes = [ctypes.c_void_p, ctypes.c_double]
         lib.nlopt_set_maxeval.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.nlopt_force_stop.argtypes = [ctypes.c_void_p]
         lib.nlopt_optimize.argtypes = [ctypes.c_void_p, dbl_p, dbl_p]
         lib.nlopt_version.argtypes = [ctypes.POINTER(ctypes.c_int)] * 3
         return lib
@@ -76,10 +77,20 @@ def bobyqa(fun: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray
     n = len(x0)
     opt = _LIB.nlopt_create(NLOPT_LN_BOBYQA, n)
     counter = [0]
+    raised: list[BaseException] = []
 
     def cb(nn, x, grad, data):
+        # an exception must not cross the C frames (ctypes would print it and return 0):
+        # keep it, stop NLopt, and raise it again once nlopt_optimize has returned
+        if raised:
+            return float("nan")
         counter[0] += 1
-        return float(fun(np.ctypeslib.as_array(x, shape=(nn,)).copy()))
+        try:
+            return float(fun(np.ctypeslib.as_array(x, shape=(nn,)).copy()))
+        except BaseException as e:  # noqa: BLE001 - re-raised below, unchanged
+            raised.append(e)
+            _LIB.nlopt_force_stop(opt)
+            return float("nan")
 
     cfun = _FUNC(cb)
     arr = ctypes.c_double * n
@@ -95,6 +106,8 @@ def bobyqa(fun: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray
         x = arr(*x0)
         f = ctypes.c_double()
         code = _LIB.nlopt_optimize(opt, x, ctypes.byref(f))
+        if raised:
+            raise raised[0]
         return np.array(x[:]), f.value, counter[0], int(code)
     finally:
         _LIB.nlopt_destroy(opt)

@@ -2,34 +2,109 @@
 
 ``predict`` re-materializes the fixed- and random-effects model matrices of
 ``newdata`` with the training design's spec (same factor levels, contrasts and
-transforms); a grouping level not seen in training contributes zero, as
-lme4's ``predict(..., allow.new.levels = TRUE)``.  ``simulate`` draws
+transforms); a grouping level not seen in training is an error, as lme4's, unless
+``allow_new_levels=True`` (then it contributes zero, lme4's ``allow.new.levels = TRUE``).
+``simulate`` draws
 ``y* = Xβ̂ + offset + ZΛθ̂ u* σ̂ + ε*`` with ``u* ~ N(0, I)`` and
 ``ε* ~ N(0, σ̂²/w)``, as lme4's ``simulate.merMod`` with ``use.u = FALSE``.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import warnings
+from collections.abc import Mapping
 
+import numpy as np
+import pandas as pd
+
+from interlace.errors import DataError, MissingDataWarning
+from interlace.formula.ast import Name, names_in
 from interlace.results.result import re_contribution
 
 
-def predict(result, newdata=None, include_re: bool = True) -> np.ndarray:
-    """Conditional (``include_re``) or marginal predictions on the response scale."""
+def _as_frame(newdata) -> pd.DataFrame:
+    if isinstance(newdata, pd.DataFrame):
+        return newdata
+    if isinstance(newdata, Mapping):
+        try:
+            return pd.DataFrame(dict(newdata))
+        except ValueError as e:
+            raise DataError(f"newdata: {e}") from None
+    raise DataError(f"newdata must be a pandas DataFrame (or a dict of columns), not "
+                    f"{type(newdata).__name__}: the formula's variables are looked up by name")
+
+
+def _check_levels(result, nd, allow_new_levels: bool) -> None:
+    """lme4's ``predict.merMod`` stops on missing or unseen grouping levels by default."""
+    if allow_new_levels:
+        return
+    for term, g_na, new in zip(result._design.re_terms, nd.group_na, nd.new_levels,
+                               strict=True):
+        if g_na.any():
+            raise DataError(
+                f"NAs are not allowed in prediction data for grouping variables unless "
+                f"allow_new_levels=True: grouping factor '{term.group}' is missing in "
+                f"{int(g_na.sum())} row(s)")
+        if new:
+            shown = ", ".join(new[:10]) + (f" and {len(new) - 10} more" if len(new) > 10 else "")
+            raise DataError(
+                f"new levels detected in newdata: {shown} (grouping factor '{term.group}'); "
+                "use allow_new_levels=True to predict them at the population level")
+
+
+def predict(result, newdata=None, include_re: bool = True,
+            allow_new_levels: bool = False) -> np.ndarray:
+    """Conditional (``include_re``) or marginal predictions on the response scale.
+
+    As lme4's ``predict.merMod``: a grouping level not seen when fitting, or a missing
+    one, is an error unless ``allow_new_levels=True``, which predicts such rows at the
+    population level (zero random effect).  Rows with a missing predictor are NaN, with a
+    :class:`~interlace.errors.MissingDataWarning`.
+    """
     if newdata is None:
         if include_re:
             return np.array(result.fittedvalues)
         d = result._design
         eta = d.X @ result.fe_params.to_numpy()
         return eta if d.offset is None else eta + d.offset
-    nd = result._design.spec.materialize(newdata)
+    frame = _as_frame(newdata)
+    spec = result._design.spec
+    missing = [c for c in _predictor_columns(spec, include_re) if c not in frame.columns]
+    if missing:
+        raise DataError(f"newdata lacks the column(s) {', '.join(missing)} used by the model")
+    if not len(frame):
+        return np.empty(0)
+    nd = spec.materialize(frame)
     eta = nd.X @ result.fe_params.to_numpy()
     if nd.offset is not None:
         eta = eta + nd.offset
     if include_re:
+        _check_levels(result, nd, allow_new_levels)
         eta = eta + re_contribution(nd.re, result._b, len(eta))
+        for na in nd.term_na:
+            eta[na] = np.nan
+    n_na = int(np.isnan(eta).sum())
+    if n_na:
+        warnings.warn(f"{n_na} of {len(eta)} rows of newdata have missing values in the "
+                      "model's variables: their predictions are NaN", MissingDataWarning,
+                      stacklevel=3)
     return eta
+
+
+def _predictor_columns(spec, include_re: bool) -> list[str]:
+    """Data columns the predictions need (not the response)."""
+    f = spec.formula
+    cols: list[str] = []
+    nodes = [*f.fixed.variables, *f.fixed.offsets]
+    if include_re:
+        for rt in f.random:
+            nodes.extend(rt.lhs.variables)
+            nodes.extend(Name(c) for c in rt.group)
+    for node in nodes:
+        for nm in names_in(node):
+            if nm not in cols:
+                cols.append(nm)
+    return cols
 
 
 def simulate(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:

@@ -22,9 +22,21 @@ from scipy import stats
 
 from interlace.covariance import CovarianceLayout
 from interlace.deviance.lmm import LmmDeviance, PLSState
+from interlace.errors import InterlaceError
 from interlace.optimize import ConvCheck, OptSummary
 
 SINGULAR_TOL = 1e-4
+
+
+def check_level(level) -> float:
+    """A confidence level strictly between 0 and 1 (R returns NaN columns otherwise)."""
+    try:
+        lv = float(level)
+    except (TypeError, ValueError):
+        raise InterlaceError(f"level must be a number between 0 and 1, got {level!r}") from None
+    if not 0.0 < lv < 1.0:
+        raise InterlaceError(f"level must be strictly between 0 and 1, got {level!r}")
+    return lv
 
 
 def re_contribution(terms, b: list[np.ndarray], n: int) -> np.ndarray:
@@ -160,7 +172,7 @@ class CrossedLMEResult:
 
     def random_effects_ci(self, level: float = 0.95) -> dict[str, pd.DataFrame]:
         """Normal-approximation intervals BLUP ± z·condsd."""
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = stats.norm.ppf(0.5 + check_level(level) / 2)
         out = {}
         for g, est in self.random_effects.items():
             se = self.random_effects_se[g]
@@ -242,7 +254,7 @@ class CrossedLMEResult:
 
     def fe_conf_int_at(self, level: float = 0.95) -> pd.DataFrame:
         """t-based confidence intervals with Satterthwaite df."""
-        q = stats.t.ppf(0.5 + level / 2, self.fe_df.to_numpy())
+        q = stats.t.ppf(0.5 + check_level(level) / 2, self.fe_df.to_numpy())
         est, se = self.fe_params.to_numpy(), self.fe_bse.to_numpy()
         return pd.DataFrame({"lower": est - q * se, "upper": est + q * se},
                             index=self.fe_params.index)
@@ -259,6 +271,7 @@ class CrossedLMEResult:
         :mod:`interlace.inference.profile`).  ``parm``: names to keep (or "theta_"/"beta_"
         for profile)."""
         kind = str(method).lower()
+        level = check_level(level)
         if kind == "profile":
             from interlace.inference.profile import profile_confint
 
@@ -272,7 +285,14 @@ class CrossedLMEResult:
         lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
         est, se = self.fe_params, self.fe_bse
         out = pd.DataFrame({"estimate": est, lo: est - z * se, hi: est + z * se})
-        return out if parm is None else out.loc[[parm] if isinstance(parm, str) else parm]
+        if parm is None:
+            return out
+        wanted = [parm] if isinstance(parm, str) else list(parm)
+        unknown = [p for p in wanted if p not in out.index]
+        if unknown:
+            raise InterlaceError(f"unknown parameter(s) {unknown}; the fixed effects are "
+                                 f"{list(out.index)}")
+        return out.loc[wanted]
 
     # -- statsmodels aliases ------------------------------------------------------------
     params = property(lambda self: self.fe_params, doc="Alias of fe_params.")
@@ -306,11 +326,13 @@ class CrossedLMEResult:
 
         return Summary(self, correlation=correlation)
 
-    def predict(self, newdata=None, include_re: bool = True) -> np.ndarray:
-        """Predictions; unseen grouping levels get zero random effects."""
+    def predict(self, newdata=None, include_re: bool = True,
+                allow_new_levels: bool = False) -> np.ndarray:
+        """Predictions (lme4's ``predict.merMod``); an unseen or missing grouping level is
+        an error unless ``allow_new_levels=True``, which gives it zero random effect."""
         from interlace.results.predict import predict
 
-        return predict(self, newdata, include_re)
+        return predict(self, newdata, include_re, allow_new_levels)
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
         """Simulate responses from the fitted model, (n, nsim)."""
