@@ -91,6 +91,8 @@ class Design:
     n_input_rows : int
     spec : DesignSpec
         Rebuilds matrices for new data.
+    row_positions : ndarray of int
+        Positions in the input data of the rows used (labels may repeat; positions don't).
     """
 
     y: np.ndarray
@@ -103,6 +105,7 @@ class Design:
     row_labels: pd.Index
     n_input_rows: int
     spec: DesignSpec
+    row_positions: np.ndarray
 
     @property
     def n(self) -> int:
@@ -298,7 +301,8 @@ def build_design(
         f, kinds, dict(ev.learned), keep_cols, x_names, ordered_terms, groups, names_full
     )
     row_labels = data.index if rows is None else data.index[rows]
-    return Design(y, X, x_names, dropped, re_terms, w, off, row_labels, n_in, spec)
+    positions = np.arange(n_in) if rows is None else rows
+    return Design(y, X, x_names, dropped, re_terms, w, off, row_labels, n_in, spec, positions)
 
 
 def _first_rows(mask: np.ndarray, labels: pd.Index, k: int = 3) -> str:

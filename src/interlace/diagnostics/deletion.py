@@ -50,7 +50,7 @@ from interlace.diagnostics.downdate import (
     refusal,
     row_positions,
 )
-from interlace.errors import InterlaceError
+from interlace.errors import InterlaceError, ModelSpecError
 from interlace.linalg import batched
 from interlace.optimize import Control, optimize_theta
 
@@ -125,6 +125,19 @@ class Deletions:
     method: str
     original: FitQuantities
     rows: list[np.ndarray] = field(repr=False, default_factory=list)
+
+    def require_all(self) -> Deletions:
+        """Raise lme4's error when a deleted fit was refused (lme4's ``influence()`` and
+        HLMdiag's ``case_delete()`` stop on the first failing refit); else return self."""
+        failed = np.flatnonzero(self.engine == "failed")
+        if failed.size:
+            what = "observation" if self.level == "1" else f"level of '{self.level}'"
+            shown = ", ".join(repr(self.labels[u]) for u in failed[:5])
+            more = f" and {failed.size - 5} more" if failed.size > 5 else ""
+            raise ModelSpecError(
+                f"{self.warnings[failed[0]][0]}: the model cannot be refitted without "
+                f"{what} {shown}{more}")
+        return self
 
 
 # ---------------------------------------------------------------------------------------

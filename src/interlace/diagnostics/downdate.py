@@ -211,16 +211,7 @@ def loses_rank(prob: DeletionProblem, sets: list[np.ndarray]) -> np.ndarray:
 # -- deletion sets -------------------------------------------------------------------------
 def row_positions(res) -> np.ndarray:
     """Positions in the fitted data frame of the observations the model used."""
-    data, labels = res._data, res._design.row_labels
-    if isinstance(data, pd.DataFrame):
-        if data.index.is_unique:
-            pos = data.index.get_indexer(labels)
-            if np.all(pos >= 0):
-                return pos
-        if len(data) == res.nobs:
-            return np.arange(res.nobs)
-    raise InterlaceError("cannot match the model's rows to its data (duplicate row labels "
-                         "and rows dropped for missing values)")
+    return np.asarray(res._design.row_positions)
 
 
 def observation_sets(res) -> tuple[pd.Index, list[np.ndarray]]:

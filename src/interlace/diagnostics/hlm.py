@@ -45,12 +45,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from interlace.design.evaluate import Evaluator
 from interlace.diagnostics.leverage import LEVERAGE_COLUMNS
 from interlace.diagnostics.leverage import leverage as _leverage
 from interlace.diagnostics.matrices import units
 from interlace.diagnostics.onestep import onestep
 from interlace.diagnostics.residuals import hlm_resid
-from interlace.errors import InterlaceError
+from interlace.errors import DataError, InterlaceError
 
 __all__ = ["cooks_distance", "covratio", "covtrace", "exact_measures", "hlm_augment",
            "hlm_influence", "mdffits", "rvc"]
@@ -91,7 +92,7 @@ def exact_measures(res, level=1, *, n_jobs: int = 1, show_progress: bool = False
     lev = "1" if str(level) == "1" else str(level)
     units(res, lev)  # validates the level
     d = delete_refits(res, lev, method=method, n_jobs=n_jobs, show_progress=show_progress,
-                      **refit_kwargs)
+                      **refit_kwargs).require_all()
     names = list(res.fe_params.index)
     beta0 = res.fe_params.to_numpy()
     V0 = np.asarray(res.fe_cov)
@@ -206,14 +207,54 @@ def rvc(res, level=1, **refit_kwargs) -> pd.DataFrame:
     return out
 
 
-def _model_rows(res, data: pd.DataFrame) -> pd.DataFrame:
-    labels = res._design.row_labels
-    if data.index.is_unique and labels.isin(data.index).all():
-        return data.loc[labels]
-    if len(data) == res.nobs:
-        return data
-    raise InterlaceError("cannot match the model's rows to `data` (give the data the model "
-                         "was fitted to, with its index)")
+def _model_rows(res, data) -> pd.DataFrame:
+    """The rows of ``data`` the model used, in the model's order, checked against the fit.
+
+    Rows are found by label (a unique index holding the model's row labels), else by
+    position (data as long as the fitted data), else ``data`` is taken as the model's rows
+    (as long as the observations used).  Either way the response, fixed-effects matrix and
+    grouping levels rebuilt from those rows must equal the model's, so diagnostics cannot
+    be attached to the wrong rows.
+    """
+    des = res._design
+    if data is res._data:
+        return data.iloc[des.row_positions]
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if data.index.is_unique and des.row_labels.isin(data.index).all():
+        frame = data.loc[des.row_labels]
+    elif len(data) == des.n_input_rows:
+        frame = data.iloc[des.row_positions]
+    elif len(data) == res.nobs:
+        frame = data
+    else:
+        raise DataError(f"cannot match the model's {res.nobs} rows to `data` ({len(data)} rows): "
+                        "give the data the model was fitted to, with its index")
+    _check_same_rows(res, frame)
+    return frame
+
+
+def _check_same_rows(res, frame: pd.DataFrame) -> None:
+    """DataError unless ``frame``'s response, X and grouping levels are the model's."""
+    des = res._design
+    spec = des.spec
+    try:
+        nd = spec.materialize(frame)
+        yv = Evaluator(frame, params=spec.scale_params).value(spec.formula.response)
+    except InterlaceError as e:
+        raise DataError(f"`data` does not hold the variables the model was fitted to: {e}"
+                        ) from None
+    y = np.asarray(getattr(yv, "values", yv), dtype=float)
+    same = (y == des.y) & np.all(nd.X == des.X, axis=1)
+    for (codes, _), term in zip(nd.re, des.re_terms, strict=True):
+        same &= codes == term.codes
+    if not same.all():
+        bad = np.flatnonzero(~same)
+        raise DataError(
+            f"`data` does not hold the rows the model was fitted to: the response, "
+            f"predictors or grouping levels differ in {bad.size} row(s), first at row "
+            f"{frame.index[bad[0]]!r}; give the data the model was fitted to (any row order, "
+            "with its index)")
 
 
 def hlm_augment(res, data=None, level=1, include_ls: bool = True, approx: bool = True,

@@ -146,4 +146,4 @@ def influence(res, groups: str | None = None, n_jobs: int = 1, show_progress: bo
         name = level = groups
     d = delete_sets(res, labels, sets, level=level, method="model", warm_start=True,
                     n_jobs=n_jobs, show_progress=show_progress, control=control, engine=engine)
-    return Influence(res, d, name)
+    return Influence(res, d.require_all(), name)

@@ -317,8 +317,10 @@ def hlm_resid(res, level=1, type: str | None = None,  # noqa: A002 (HLMdiag's na
     xb = res._design.X @ res.fe_params.to_numpy() + (0.0 if offset is None else offset)
     out = pd.DataFrame({eb_name: eb, ".fitted": np.asarray(res.fittedvalues, dtype=float)},
                        index=labels)
-    if include_ls:
-        out = out.join(ls_residuals(res, standardize))
+    if include_ls:  # by position: row labels may repeat (e.g. after pd.concat)
+        ls = ls_residuals(res, standardize)
+        for c in ls.columns:
+            out[c] = ls[c].to_numpy()
     out[mar_name] = mar
     out[".mar.fitted"] = xb
     return out
