@@ -73,10 +73,11 @@ def _r_session(session: nox.Session, module: str, why: str) -> None:
 
 @nox.session(python=PY)
 def fixtures(session: nox.Session) -> None:
-    """Regenerate fixtures/r/*.json, diag/ (HLMdiag ones where installed) and profile/."""
+    """Regenerate fixtures/r/*.json, diag/ (HLMdiag ones where installed), profile/ and floor/."""
     _r_session(session, "parity.fixtures", "fixtures are produced by lme4")
     session.run("python", "-m", "parity.diag_fixtures")
     session.run("python", "-m", "parity.profile_fixtures")
+    session.run("python", "-m", "parity.optimum_floor")
 
 
 @nox.session(python=PY)

@@ -2,8 +2,9 @@
 
 Times the whole ``interlace.fit`` call and the whole ``lme4::lmer`` call (data
 already in memory on both sides), reports medians and the ratio lme4/ours, and
-writes ``reports/bench.json`` and ``reports/bench.md``.  Nothing here asserts a
-timing.
+writes ``reports/bench.json`` and ``reports/bench.md``.  sleepstudy and InstEval are
+timed again, both sides, beside one competing CPU-bound process (a busy loop): a shared
+machine.  Nothing here asserts a timing.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
 #: (case id, repetitions): the issue's targets are on these models
 DEFAULT = [("sleepstudy_slopes_reml", 15), ("penicillin_crossed", 15), ("pastes_nested", 15),
-           ("machines_factor_slope", 7), ("insteval_ml", 3)]
+           ("machines_factor_slope", 7), ("insteval_ml", 5)]
+#: cases timed again beside one competing CPU-bound process (issue 9)
+UNDER_LOAD = ("sleepstudy_slopes_reml", "insteval_ml")
 
 
 def time_python(case: dict, reps: int) -> list[float]:
@@ -71,24 +77,56 @@ def time_r(cases: list[tuple[dict, int]]) -> dict:
         return json.loads(out.read_text())
 
 
+@contextmanager
+def competing_process(active: bool = True) -> Iterator[None]:
+    """One CPU-bound process (a busy loop) running for the duration of the block."""
+    if not active:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let it reach full speed
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def time_both(plan: list[tuple[dict, int]], loaded: bool) -> tuple[list[dict], dict]:
+    """interlace then lme4 on ``plan``, with or without a competing process."""
+    rows = []
+    with competing_process(loaded):
+        for case, reps in plan:
+            py = time_python(case, reps)
+            rows.append(dict(case=case["id"], reps=reps, load=loaded,
+                             python_median_s=statistics.median(py)))
+        r = time_r(plan)
+    for row, rc in zip(rows, r["cases"], strict=True):
+        row["lme4_median_s"] = rc["median_seconds"]
+        row["ratio_lme4_over_ours"] = rc["median_seconds"] / row["python_median_s"]
+    return rows, r
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--case", action="append", help="case id (repeatable)")
     ap.add_argument("--reps", type=int, help="override repetitions")
+    ap.add_argument("--no-load", action="store_true",
+                    help="skip the runs beside a competing CPU-bound process")
     args = ap.parse_args(argv)
     catalog = {c["id"]: c for c in load_catalog()["cases"]}
     plan = [(cid, reps) for cid, reps in DEFAULT if not args.case or cid in args.case]
     plan += [(cid, 10) for cid in args.case or [] if cid not in dict(DEFAULT)]
     plan = [(catalog[cid], args.reps or reps) for cid, reps in plan if cid in catalog]
-    rows = []
-    for case, reps in plan:
-        py = time_python(case, reps)
-        rows.append(dict(case=case["id"], reps=reps, python_median_s=statistics.median(py)))
-    r = time_r(plan)
-    for row, rc in zip(rows, r["cases"], strict=True):
-        row["lme4_median_s"] = rc["median_seconds"]
-        row["ratio_lme4_over_ours"] = rc["median_seconds"] / row["python_median_s"]
+    rows, r = time_both(plan, loaded=False)
+    loaded_plan = [(c, reps) for c, reps in plan if c["id"] in UNDER_LOAD]
+    loaded = [] if args.no_load or not loaded_plan else time_both(loaded_plan, loaded=True)[0]
+    idle = {row["case"]: row for row in rows}
+    for row in loaded:
+        base = idle[row["case"]]
+        row["python_slowdown"] = row["python_median_s"] / base["python_median_s"]
+        row["lme4_slowdown"] = row["lme4_median_s"] / base["lme4_median_s"]
     deletion = None
     if not args.case or "diag_sleepstudy" in args.case:
         deletion = bench_sleepstudy(reps=3)
@@ -97,12 +135,20 @@ def main(argv: list[str] | None = None) -> int:
                machine=platform.machine(), cpus=os.cpu_count() or 0)
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(dict(environment=env, cases=rows,
-                                                        deletion=deletion), indent=1))
+                                                        under_load=loaded, deletion=deletion),
+                                                   indent=1))
     lines = ["| case | reps | interlace median (ms) | lme4 median (ms) | lme4 / interlace |",
              "|---|---:|---:|---:|---:|"]
     for row in rows:
         lines.append(f"| {row['case']} | {row['reps']} | {1e3 * row['python_median_s']:.2f} | "
                      f"{1e3 * row['lme4_median_s']:.2f} | {row['ratio_lme4_over_ours']:.1f}× |")
+    if loaded:
+        lines += ["", "| beside one CPU-bound process | interlace (ms) | slowdown | lme4 (ms) | "
+                  "slowdown | lme4 / interlace |", "|---|---:|---:|---:|---:|---:|"]
+        for row in loaded:
+            lines.append(f"| {row['case']} | {1e3 * row['python_median_s']:.2f} | "
+                         f"{row['python_slowdown']:.2f}× | {1e3 * row['lme4_median_s']:.2f} | "
+                         f"{row['lme4_slowdown']:.2f}× | {row['ratio_lme4_over_ours']:.1f}× |")
     if deletion:
         lines += ["", "| exact case deletion | refits | interlace (ms) | lme4 influence() (ms) | "
                   "lme4 / interlace |", "|---|---:|---:|---:|---:|",

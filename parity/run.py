@@ -40,6 +40,7 @@ from parity.conventions import CONVENTIONS
 from parity.data import load_dataset
 from parity.diag import COOKS_CONVENTIONS, entry_level, run_diag_entry
 from parity.html import write_html
+from parity.optimum_floor import objective_tolerance
 from parity.pyside import fit_case, r_canonical, run_case
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +128,8 @@ def run_one(case: dict, mode: str) -> dict:
             raise FileNotFoundError(f"no stored fixture {path.name} (run nox -s fixtures)")
         fx = stored
         py_opt, py_at_r, _ = run_case(case, fx, data)
-    qs = compare_case(py_opt, py_at_r, r_canonical(fx), exempt_optimum=entry["exempt_optimum"])
+    qs = compare_case(py_opt, py_at_r, r_canonical(fx), exempt_optimum=entry["exempt_optimum"],
+                      objective_tol=objective_tolerance(case, fx["objective"]["value"]))
     entry.update(passed=case_passed(qs), classification=classify(qs),
                  quantities=[q.as_dict() for q in qs])
     if mode == "live" and stored is not None:

@@ -2,7 +2,9 @@
 
 formula (parse) → design (model matrices) → covariance layout (θ) →
 deviance (PLS, lme4's objective) → optimizer (lme4's boundary handling and
-checks) → result.  Each stage can be used and tested on its own, like lme4's
+checks) → result.  Fits run with single-threaded BLAS, except the objective's repeated
+factorization of a large model, which uses threads when they are faster
+(:mod:`interlace.linalg.threads`).  Each stage can be used and tested on its own, like lme4's
 ``lFormula`` → ``mkLmerDevfun`` → ``optimizeLmer`` → ``mkMerMod``.
 """
 
@@ -20,6 +22,7 @@ from interlace.deviance.lmm import LmmDeviance
 from interlace.errors import ConvergenceWarning, InterlaceError, ModelSpecError, SingularFitWarning
 from interlace.formula import compose_formula, update_formula
 from interlace.linalg.crossprod import TermData
+from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import Control, ConvCheck, OptSummary, optimize_theta
 from interlace.results.result import CrossedLMEResult
 
@@ -49,6 +52,7 @@ def build_deviance(design, method: str = "REML", backend: str = "auto"):
     return layout, dev
 
 
+@with_serial_blas
 def fit(
     formula: str,
     data: Any,
@@ -165,6 +169,7 @@ def _prepare(formula, data, groups, random, method, weights, offset, na_action, 
     return f.text, design, layout, dev
 
 
+@with_serial_blas
 def evaluate_at(
     formula: str,
     data: Any,

@@ -25,6 +25,7 @@ from interlace.covariance import CovarianceLayout
 from interlace.errors import NumericalError
 from interlace.linalg import batched, make_factor
 from interlace.linalg.crossprod import CrossProducts, TermData
+from interlace.linalg.threads import AdaptiveThreads
 
 #: largest dense block R for which the batched objective (:meth:`LmmDeviance.many`) is used
 BATCH_MAX_QR = 64
@@ -92,7 +93,20 @@ class LmmDeviance:
         self.factor = make_factor(self.cp, ps, ls, backend)
         self.backend = self.factor.name
         self.n_evals = 0
+        self._threads = AdaptiveThreads()
         self._batch = self._batched_form()
+
+    @classmethod
+    def from_parts(cls, cp: CrossProducts, layout: CovarianceLayout, ldW: float, reml: bool,
+                   factor) -> LmmDeviance:
+        """A deviance on given cross-products and factor (e.g. a deletion's downdate)."""
+        self = cls.__new__(cls)
+        self.layout, self.reml, self.n, self.p = layout, bool(reml), cp.n, cp.p
+        self.cp, self.ldW, self.factor = cp, float(ldW), factor
+        self.backend, self.n_evals = getattr(factor, "name", "blocked"), 0
+        self._threads = AdaptiveThreads()
+        self._batch = None
+        return self
 
     def _batched_form(self):
         """Structure and data for :func:`interlace.linalg.batched.evaluate`, when it applies.
@@ -129,7 +143,10 @@ class LmmDeviance:
     def _schur(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Update the factor in place at θ; return ldL2 and the upper Cholesky of S."""
         self.n_evals += 1
-        ldL2, S = self.factor.update(self.layout.templates(np.asarray(theta, dtype=float)))
+        # the factorization is the one repeated operation where BLAS threads can pay: run
+        # it under one thread or all, whichever is currently faster (machine load)
+        ldL2, S = self._threads(self.factor.update,
+                                self.layout.templates(np.asarray(theta, dtype=float)))
         R, info = lapack.dpotrf(S, lower=0, clean=1, overwrite_a=1)
         if info != 0:
             raise NumericalError(

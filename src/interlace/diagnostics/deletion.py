@@ -52,6 +52,7 @@ from interlace.diagnostics.downdate import (
 )
 from interlace.errors import InterlaceError, ModelSpecError
 from interlace.linalg import batched
+from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import Control, optimize_theta
 
 __all__ = ["Deletions", "FitQuantities", "delete_refits", "delete_sets", "deletions_at",
@@ -404,6 +405,7 @@ def _quantities(prob: DeletionProblem, r: dict, coef_names: list[str]) -> FitQua
 
 
 # -- public ----------------------------------------------------------------------------------
+@with_serial_blas
 def delete_refits(res, level: str | int = "1", *, method: str = "REML", warm_start: bool = True,
                   n_jobs: int = 1, show_progress: bool = False, control=None,
                   engine: str = "newton") -> Deletions:
@@ -531,6 +533,7 @@ def delete_sets(res, labels: pd.Index, sets: list[np.ndarray], *, level: str = "
         method=crit, original=original, rows=list(sets))
 
 
+@with_serial_blas
 def deletions_at(res, theta, level: str | int = "1", *, method: str = "model",
                  labels: pd.Index | None = None, sets: list[np.ndarray] | None = None
                  ) -> Deletions:

@@ -20,6 +20,7 @@ import copy
 import numpy as np
 import pandas as pd
 
+from interlace.deviance.lmm import LmmDeviance
 from interlace.errors import InterlaceError
 from interlace.linalg import batched, make_factor
 from interlace.linalg.blocked import BlockedFactor
@@ -122,7 +123,7 @@ class DeletionProblem:
             cp = CrossProducts(self.cp.ZtZ, self.cp.ZtXy, bd.XX[0], int(bd.n[0]), self.p,
                                self.cp.beta0)
             f.cp = cp
-            return _Deviance(cp, self.layout, float(bd.ldW[0]), self.reml, f)
+            return LmmDeviance.from_parts(cp, self.layout, float(bd.ldW[0]), self.reml, f)
         Zd = self.Z[rows]
         Xyd = self.Xy[rows]
         cp = CrossProducts((self.cp.ZtZ - (Zd.T @ Zd)).tocsc(), self.cp.ZtXy - Zd.T @ Xyd,
@@ -131,7 +132,7 @@ class DeletionProblem:
         cp.ZtZ.sort_indices()
         factor = make_factor(cp, self.ps, self.ls, self.backend, like=self.base)
         ldW = float(self.logw.sum() - self.logw[rows].sum())
-        return _Deviance(cp, self.layout, ldW, self.reml, factor)
+        return LmmDeviance.from_parts(cp, self.layout, ldW, self.reml, factor)
 
     def per_set_floats(self) -> int:
         """Floats held per set and stencil point by the batched objective (temporaries)."""
@@ -141,28 +142,6 @@ class DeletionProblem:
             return int(8 * f.l0 * f.p0 * f.p0 + 4 * m * m + 16)
         return int(6 * f.l0 * f.p0 * (f.p0 + m) + 4 * f.qR * len(f.idx0)
                    + 5 * f.qR * f.qR + 3 * f.qR * m + 3 * m * m + 16)
-
-
-class _Deviance:
-    """lme4's criterion for one deletion set (the arithmetic of ``LmmDeviance``)."""
-
-    def __init__(self, cp, layout, ldW, reml, factor):
-        from interlace.deviance.lmm import LmmDeviance
-
-        self._impl = LmmDeviance.__new__(LmmDeviance)
-        d = self._impl
-        d.layout, d.reml, d.n, d.p, d.cp, d.ldW = layout, reml, cp.n, cp.p, cp, ldW
-        d.factor, d.backend, d.n_evals = factor, getattr(factor, "name", "blocked"), 0
-
-    def __call__(self, theta):
-        return self._impl(theta)
-
-    def pls(self, theta):
-        return self._impl.pls(theta)
-
-    @property
-    def n_evals(self) -> int:
-        return self._impl.n_evals
 
 
 # ---------------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from interlace.diagnostics.matrices import units
 from interlace.diagnostics.onestep import onestep
 from interlace.diagnostics.residuals import hlm_resid
 from interlace.errors import DataError, InterlaceError
+from interlace.linalg.threads import with_serial_blas
 
 __all__ = ["cooks_distance", "covratio", "covtrace", "exact_measures", "hlm_augment",
            "hlm_influence", "mdffits", "rvc"]
@@ -121,6 +122,7 @@ def exact_measures(res, level=1, *, n_jobs: int = 1, show_progress: bool = False
     return out, pd.DataFrame(delta, index=d.labels, columns=names)
 
 
+@with_serial_blas
 def hlm_influence(res, level=1, approx: bool = True,
                   leverage: str | Sequence[str] = ("overall",), n_jobs: int = 1,
                   show_progress: bool = False, method: str = "REML",

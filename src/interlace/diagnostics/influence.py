@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from interlace.diagnostics.deletion import Deletions, delete_sets, group_sets, observation_sets
+from interlace.linalg.threads import with_serial_blas
 
 __all__ = ["Influence", "influence"]
 
@@ -112,6 +113,7 @@ def _var_cov_comps(res, theta: np.ndarray, sigma2: np.ndarray, labels) -> pd.Dat
     return pd.DataFrame(np.column_stack(vals), index=labels, columns=cols)
 
 
+@with_serial_blas
 def influence(res, groups: str | None = None, n_jobs: int = 1, show_progress: bool = False,
               *, engine: str = "newton", control=None) -> Influence:
     """Exact deletion refits with lme4's ``influence.merMod`` conventions.

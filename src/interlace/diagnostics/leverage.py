@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from interlace.diagnostics.matrices import hlm_matrices, units
+from interlace.linalg.threads import with_serial_blas
 
 __all__ = ["LEVERAGE_COLUMNS", "leverage"]
 
@@ -48,6 +49,7 @@ def _observation_leverage(res) -> pd.DataFrame:
                          "ranef.uc": m.zdz_diag}, index=m.labels)
 
 
+@with_serial_blas
 def leverage(res, level=1) -> pd.DataFrame:
     """HLMdiag's ``leverage(model, level)``: columns overall, fixef, ranef, ranef.uc.
 

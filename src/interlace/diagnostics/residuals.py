@@ -70,6 +70,7 @@ from scipy.linalg import solve_triangular
 
 from interlace.diagnostics.matrices import group_codes, hlm_matrices
 from interlace.errors import InterlaceError, RankDeficiencyWarning
+from interlace.linalg.threads import with_serial_blas
 
 __all__ = ["clean_name", "hlm_resid", "ls_residuals", "resid_conditional", "resid_marginal"]
 
@@ -267,6 +268,7 @@ def _group_resid(res, group: str, standardize, include_ls: bool) -> pd.DataFrame
 
 
 # -- the table -----------------------------------------------------------------------------
+@with_serial_blas
 def hlm_resid(res, level=1, type: str | None = None,  # noqa: A002 (HLMdiag's name)
               standardize=False, include_ls: bool = True):
     """HLMdiag's ``hlm_resid`` (table) or ``pull_resid`` (one type).

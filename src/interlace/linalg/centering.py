@@ -59,7 +59,11 @@ def _two_prod(a: np.ndarray, b: float) -> tuple[np.ndarray, np.ndarray]:
 
 def dd_residual(X: np.ndarray, y: np.ndarray, b: np.ndarray,
                 offset: np.ndarray | None = None) -> np.ndarray:
-    """``y − offset − X b`` accumulated in double-double, rounded once to double."""
+    """``y − offset − X b`` accumulated in double-double, rounded once to double.
+
+    A column of zeros and ones (an intercept, a dummy) multiplies exactly, so only its
+    non-zero rows are added, without the product's error term.
+    """
     s = np.array(y, dtype=np.float64, copy=True)
     e = np.zeros_like(s)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -67,6 +71,12 @@ def dd_residual(X: np.ndarray, y: np.ndarray, b: np.ndarray,
             s, e = _two_sum(s, -np.asarray(offset, dtype=np.float64))
         for j in np.flatnonzero(np.asarray(b) != 0.0):
             col, coef = X[:, j], -float(b[j])
+            nz = np.flatnonzero(col)
+            if np.all(col[nz] == 1.0):  # exact products: add -b_j on the non-zero rows
+                sj, ej = _two_sum(s[nz], np.full(nz.size, coef))
+                s[nz] = sj
+                e[nz] += ej
+                continue
             if abs(coef) < _SPLIT_MAX and np.all(np.abs(col) < _SPLIT_MAX):
                 prod, perr = _two_prod(col, coef)
             else:  # pragma: no cover - astronomically large entries
@@ -93,28 +103,37 @@ class ShiftedResponse:
     y0: np.ndarray
 
 
+def _least_squares(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Least squares by the Cholesky factor of AᵀA with two refinement steps (semi-normal
+    equations: as accurate as QR here, and cheaper); a rank-revealing solve if AᵀA is not
+    numerically positive definite."""
+    try:
+        c = sla.cho_factor(A.T @ A, check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):
+        return sla.lstsq(A, rhs, lapack_driver="gelsy", check_finite=False)[0]
+    b = sla.cho_solve(c, A.T @ rhs, check_finite=False)
+    for _ in range(2):
+        b = b + sla.cho_solve(c, A.T @ (rhs - A @ b), check_finite=False)
+    return b
+
+
 def shift_response(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
                    offset: np.ndarray | None = None) -> ShiftedResponse:
     """Shift y by its (weighted) least-squares fit on X (see the module docstring).
 
-    One step of refinement (a least-squares fit of the first residual) makes ``y₀``
-    orthogonal to X to working precision even when ``y`` is dominated by ``X b₀``.
+    ``b₀`` needs no particular accuracy (any ``b₀`` gives the same problem); only
+    ``y₀ = y − offset − X b₀`` must be exact for the ``b₀`` recorded, and it is formed in
+    double-double once ``b₀`` is fixed.
     """
     n, p = X.shape
     y = np.asarray(y, dtype=np.float64)
-    if p == 0 or n == 0:
-        return ShiftedResponse(np.zeros(p), dd_residual(X, y, np.zeros(p), offset))
-    sw = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
-    A = X if sw is None else X * sw[:, None]
     b0 = np.zeros(p)
-    r = dd_residual(X, y, b0, offset)
-    for _ in range(2):
-        rhs = r if sw is None else r * sw
-        if not np.all(np.isfinite(rhs)) or not np.any(rhs):
-            break
-        step = sla.lstsq(A, rhs, lapack_driver="gelsy", check_finite=False)[0]
-        if not np.all(np.isfinite(step)):
-            break
-        b0 = b0 + step
-        r = dd_residual(X, y, b0, offset)
-    return ShiftedResponse(b0, r)
+    if p and n:
+        sw = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+        r = y if offset is None else y - offset
+        A, rhs = (X, r) if sw is None else (X * sw[:, None], r * sw)
+        if np.all(np.isfinite(A)) and np.all(np.isfinite(rhs)):
+            step = _least_squares(A, rhs)
+            if np.all(np.isfinite(step)):
+                b0 = step
+    return ShiftedResponse(b0, dd_residual(X, y, b0, offset))

@@ -23,6 +23,7 @@ from scipy import stats
 from interlace.covariance import CovarianceLayout
 from interlace.deviance.lmm import LmmDeviance, PLSState
 from interlace.errors import InterlaceError
+from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import ConvCheck, OptSummary
 
 SINGULAR_TOL = 1e-4
@@ -146,6 +147,7 @@ class CrossedLMEResult:
         self._dev(self.theta)
 
     @cached_property
+    @with_serial_blas
     def _condvar(self) -> list[np.ndarray]:
         self._restore()
         blocks = self._dev.factor.minv_diag_blocks()
@@ -231,6 +233,7 @@ class CrossedLMEResult:
 
     # -- inference --------------------------------------------------------------------
     @cached_property
+    @with_serial_blas
     def fe_df(self) -> pd.Series:
         """Satterthwaite denominator df per coefficient (lmerTest's method)."""
         from interlace.inference.satterthwaite import satterthwaite_df
@@ -264,6 +267,7 @@ class CrossedLMEResult:
         """95% t-based confidence intervals (columns ``lower``, ``upper``)."""
         return self.fe_conf_int_at(0.95)
 
+    @with_serial_blas
     def confint(self, method: str = "wald", level: float = 0.95, parm=None) -> pd.DataFrame:
         """Confidence intervals: ``"wald"`` for the fixed effects (normal quantiles, as lme4's
         ``method="Wald"``) or ``"profile"``, lme4's profile-likelihood intervals for every
