@@ -54,6 +54,7 @@ def parity(session: nox.Session) -> None:
     """
     _install(session, "test", *_live_extras())
     session.run("python", "-m", "parity.run", *session.posargs)
+    session.run("python", "-m", "parity.robustness", "--report", silent=True)
 
 
 @nox.session(python=PY)
@@ -73,11 +74,13 @@ def _r_session(session: nox.Session, module: str, why: str) -> None:
 
 @nox.session(python=PY)
 def fixtures(session: nox.Session) -> None:
-    """Regenerate fixtures/r/*.json, diag/ (HLMdiag ones where installed), profile/ and floor/."""
+    """Regenerate fixtures/r/*.json, diag/ (HLMdiag ones where installed), profile/, floor/
+    and robustness.json."""
     _r_session(session, "parity.fixtures", "fixtures are produced by lme4")
     session.run("python", "-m", "parity.diag_fixtures")
     session.run("python", "-m", "parity.profile_fixtures")
     session.run("python", "-m", "parity.optimum_floor")
+    session.run("python", "-m", "parity.robustness")
 
 
 @nox.session(python=PY)

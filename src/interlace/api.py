@@ -19,8 +19,15 @@ import numpy as np
 from interlace.covariance import CovarianceLayout
 from interlace.design.checks import InputChecks
 from interlace.deviance.lmm import LmmDeviance
-from interlace.errors import ConvergenceWarning, InterlaceError, ModelSpecError, SingularFitWarning
+from interlace.errors import (
+    ConvergenceWarning,
+    DataError,
+    InterlaceError,
+    ModelSpecError,
+    SingularFitWarning,
+)
 from interlace.formula import compose_formula, update_formula
+from interlace.formula.ast import deparse
 from interlace.linalg.crossprod import TermData
 from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import Control, ConvCheck, OptSummary, optimize_theta
@@ -49,7 +56,20 @@ def build_deviance(design, method: str = "REML", backend: str = "auto"):
     terms = [TermData(t.codes, t.Xi, len(t.levels)) for t in design.re_terms]
     dev = LmmDeviance(design.X, design.y, terms, layout, weights=design.weights,
                       reml=(method == "REML"), backend=backend, offset=design.offset)
+    _check_residual_variation(design, dev)
     return layout, dev
+
+
+def _check_residual_variation(design, dev: LmmDeviance) -> None:
+    """A response that X fits exactly leaves pwrss = 0 at every θ (lme4: logLik +∞)."""
+    y = design.y if design.offset is None else design.y - design.offset
+    scale = float(np.linalg.norm(y))
+    if design.X.shape[1] and scale > 0 and \
+            float(np.linalg.norm(dev.cp.y0)) <= 16 * np.finfo(float).eps * scale:
+        name = deparse(design.spec.formula.response)
+        raise DataError(f"response '{name}' is fitted exactly by the fixed effects (its "
+                        "residuals are rounding noise): the variance components cannot be "
+                        "estimated")
 
 
 @with_serial_blas

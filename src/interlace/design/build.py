@@ -25,6 +25,7 @@ from interlace.design.zmatrix import build_Z
 from interlace.errors import (
     DataError,
     FormulaError,
+    InterlaceError,
     MissingDataWarning,
     ModelSpecError,
     RankDeficiencyWarning,
@@ -216,7 +217,9 @@ def build_design(
         m = na_mask(val)
         if m.any():
             na |= m
-            na_cols.extend(c for c in names_in(node) or [deparse(node)] if c not in na_cols)
+            for c in _na_sources(node, m, ev):
+                if c not in na_cols:
+                    na_cols.append(c)
     for arr, src in ((w_arr, w_src), (o_arr, o_src)):
         if arr is not None and np.isnan(arr).any():
             na |= np.isnan(arr)
@@ -303,6 +306,21 @@ def build_design(
     row_labels = data.index if rows is None else data.index[rows]
     positions = np.arange(n_in) if rows is None else rows
     return Design(y, X, x_names, dropped, re_terms, w, off, row_labels, n_in, spec, positions)
+
+
+def _na_sources(node: Node, mask: np.ndarray, ev: Evaluator) -> list[str]:
+    """What to name for a variable's missing values: its columns where they are missing
+    too, else the expression that made them (``log(Days)`` of a negative ``Days``)."""
+    cols = names_in(node)
+    if isinstance(node, Name) or not cols:
+        return cols or [deparse(node)]
+    in_cols = np.zeros_like(mask)
+    for c in cols:
+        try:
+            in_cols |= na_mask(ev.column(c))
+        except InterlaceError:  # a constant such as pi, not a column
+            continue
+    return [c for c in cols] if np.all(in_cols[mask]) else [deparse(node)]
 
 
 def _first_rows(mask: np.ndarray, labels: pd.Index, k: int = 3) -> str:
