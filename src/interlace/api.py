@@ -10,7 +10,6 @@ factorization of a large model, which uses threads when they are faster
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from interlace.errors import (
     InterlaceError,
     ModelSpecError,
     SingularFitWarning,
+    warn,
 )
 from interlace.formula import compose_formula, update_formula
 from interlace.formula.ast import deparse
@@ -128,13 +128,12 @@ def fit(
         dev, x0, layout.lower(), layout.names(), optimizer=optimizer, method=method, control=ctl
     )
     if checks.singular:
-        warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning,
-                      stacklevel=2)
+        warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
     for msg in checks.warnings:
-        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+        warn(msg, ConvergenceWarning)
     if not summary.converged:
-        warnings.warn(f"optimizer {optimizer} did not converge: {summary.message}",
-                      ConvergenceWarning, stacklevel=2)
+        warn(f"optimizer {optimizer} did not converge: {summary.message}",
+                      ConvergenceWarning)
     return _result(text, data, design, layout, dev, theta, summary, checks,
                    dict(method=method, optimizer=optimizer, weights=weights, offset=offset,
                         na_action=na_action, control=control, backend=backend))

@@ -6,7 +6,22 @@ wording where lme4 has one, so users can search for either.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 import numpy as np
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first caller outside interlace (the user's
+    line), however deep inside the package the warning arises."""
+    frame, level = sys._getframe(1), 2  # stacklevel 2 is warn()'s caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class InterlaceError(ValueError):

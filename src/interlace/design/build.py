@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from interlace.errors import (
     ModelSpecError,
     RankDeficiencyWarning,
     ZeroWeightWarning,
+    warn,
 )
 from interlace.formula.api import Formula, parse_formula
 from interlace.formula.ast import Name, Node, deparse, names_in
@@ -236,10 +236,9 @@ def build_design(
             raise DataError(
                 f"no rows left after removing missing values in: {', '.join(na_cols)}"
             )
-        warnings.warn(
+        warn(
             f"dropped {n_na} of {n_in} rows with missing values in: {', '.join(na_cols)}",
-            MissingDataWarning,
-            stacklevel=2,
+            MissingDataWarning
         )
     if n_in == 0:
         raise DataError("data has no rows")
@@ -255,11 +254,11 @@ def build_design(
         if zero.any():
             if zero.sum() == keep.sum():
                 raise DataError(f"all weights are zero (weights: {w_src})")
-            warnings.warn(
+            warn(
                 f"dropped {int(zero.sum())} of {n_in} rows with zero weight"
                 + ("" if w_src == "weights" else f" (weights: {w_src})")
                 + ": they do not contribute to the likelihood",
-                ZeroWeightWarning, stacklevel=2)
+                ZeroWeightWarning)
             keep &= ~zero
     rows = None if keep.all() else np.flatnonzero(keep)
     values = {node: _subset(v, rows) for node, v in frame.items()}
@@ -354,9 +353,12 @@ def _check_finite(frame: dict[Node, Value], used: np.ndarray, labels: pd.Index) 
 
 def _check_response(y: np.ndarray, offset: np.ndarray | None, name: str) -> None:
     """A constant response leaves no residual variation: lme4's objective is −∞ there."""
-    if y.size and np.ptp(y) == 0 and (offset is None or np.ptp(offset) == 0):
-        raise DataError(f"response is constant: '{name}' is {y[0]:g} in every row used, so "
-                        "the variance components cannot be estimated")
+    r = y if offset is None else y - offset
+    if r.size and np.ptp(r) == 0:
+        what = (f"'{name}' is {y[0]:g}" if offset is None
+                else f"'{name}' minus the offset is {r[0]:g}")
+        raise DataError(f"response is constant: {what} in every row used, so the variance "
+                        "components cannot be estimated")
 
 
 def _rank_columns(X_full: np.ndarray, names_full: Sequence[str],
@@ -377,12 +379,11 @@ def _rank_columns(X_full: np.ndarray, names_full: Sequence[str],
     dropped = tuple(names_full[i] for i in sorted(set(range(p)) - set(keep)))
     if action != "silent.drop.cols":
         k = len(dropped)
-        warnings.warn(
+        warn(
             f"fixed-effect model matrix is rank deficient so dropping "
             f"{_plural(k, 'column')} / {'coefficients' if k != 1 else 'coefficient'}: "
             + ", ".join(dropped),
-            RankDeficiencyWarning,
-            stacklevel=3,
+            RankDeficiencyWarning
         )
     return keep, dropped
 

@@ -24,7 +24,6 @@ Options may be given with R's dotted names too (``"check.scaleX"``).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
@@ -32,7 +31,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from interlace.errors import ModelCheckWarning, ModelSpecError
+from interlace.errors import ModelCheckWarning, ModelSpecError, warn
 
 __all__ = ["InputChecks", "check_nlevels", "check_scale_x", "check_zdims", "check_zrank",
            "apply_action"]
@@ -91,13 +90,13 @@ class InputChecks:
         return cls(**mine), rest
 
 
-def apply_action(action: str, message: str, *, stacklevel: int = 3) -> None:
+def apply_action(action: str, message: str) -> None:
     """lme4's ``switch(cc, warning = warning(...), stop = stop(...))`` for one check."""
     base = action.removesuffix("Small")
     if base == "stop":
         raise ModelSpecError(message)
     if base in ("warning", "message"):
-        warnings.warn(message, ModelCheckWarning, stacklevel=stacklevel)
+        warn(message, ModelCheckWarning)
 
 
 def _wmsg(n: int, cmp_val: int, msg1: str, msg2: str, msg3: str = "") -> tuple[bool, str]:

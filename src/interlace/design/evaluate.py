@@ -195,6 +195,8 @@ class Evaluator:
     def value(self, node: Node) -> Value:
         """Evaluate ``node`` to a length-n Value."""
         out = self._eval(node)
+        if isinstance(out, Logical) and np.ndim(out.values) == 0:
+            out = Logical(np.full(self.n, float(out.values)))
         if isinstance(out, np.ndarray) and out.ndim == 0:
             out = np.full(self.n, float(out))
         if isinstance(out, np.ndarray) and out.dtype == bool:

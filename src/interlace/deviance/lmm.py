@@ -145,8 +145,16 @@ class LmmDeviance:
         self.n_evals += 1
         # the factorization is the one repeated operation where BLAS threads can pay: run
         # it under one thread or all, whichever is currently faster (machine load)
-        ldL2, S = self._threads(self.factor.update,
-                                self.layout.templates(np.asarray(theta, dtype=float)))
+        try:
+            ldL2, S = self._threads(self.factor.update,
+                                    self.layout.templates(np.asarray(theta, dtype=float)))
+        except NumericalError:
+            raise
+        except np.linalg.LinAlgError as e:
+            raise NumericalError(
+                "the random-effects cross-product (ΛᵀZᵀWZΛ + I) is not numerically positive "
+                f"definite at θ = {np.asarray(theta).tolist()}: a random-effects term's "
+                f"columns are on a very large scale? (rescale them) [{e}]") from None
         R, info = lapack.dpotrf(S, lower=0, clean=1, overwrite_a=1)
         if info != 0:
             raise NumericalError(

@@ -62,14 +62,13 @@ scalar); HLMdiag applies no offset.  Prior weights are ignored, as in HLMdiag.
 from __future__ import annotations
 
 import re
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
 
 from interlace.diagnostics.matrices import group_codes, hlm_matrices
-from interlace.errors import InterlaceError, RankDeficiencyWarning
+from interlace.errors import InterlaceError, RankDeficiencyWarning, warn
 from interlace.linalg.threads import with_serial_blas
 
 __all__ = ["clean_name", "hlm_resid", "ls_residuals", "resid_conditional", "resid_marginal"]
@@ -171,8 +170,8 @@ def ls_residuals(res, standardize=False) -> pd.DataFrame:
         if standardize is not False:
             std[rows] = _std_ls(r, f, h, rank, standardize)
     if len(set(ranks.values())) > 1:
-        warnings.warn("LS residuals might be inaccurate as one or more groups are rank "
-                      "deficient (HLMdiag's warning)", RankDeficiencyWarning, stacklevel=2)
+        warn("LS residuals might be inaccurate as one or more groups are rank "
+                      "deficient (HLMdiag's warning)", RankDeficiencyWarning)
     name = {False: ".ls.resid", True: ".std.ls.resid", "semi": ".semi.ls.resid"}[standardize]
     vals = resid if standardize is False else std
     return pd.DataFrame({name: vals, ".ls.fitted": fitted}, index=res._design.row_labels)
@@ -218,9 +217,9 @@ def _group_ls(res, group: str, standardize: bool) -> pd.DataFrame:
     x_names = list(res._design.x_names)
     cols = [c for c in dict.fromkeys(names) if c in x_names]
     if len(cols) < len(dict.fromkeys(names)):
-        warnings.warn("The model contains a random effect term for variables with no fixed "
+        warn("The model contains a random effect term for variables with no fixed "
                       "effect term; some LS group level residuals cannot be calculated "
-                      "(HLMdiag's warning)", UserWarning, stacklevel=3)
+                      "(HLMdiag's warning)", UserWarning)
     idx = [x_names.index(c) for c in cols]
     X, y = res._design.X, _response(res)
     present = np.unique(codes)

@@ -39,8 +39,11 @@ class Token:
     value: object = None
 
 
-_NUM_RE = re.compile(r"(0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)(L?)")
-_NAME_RE = re.compile(r"([A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*|\.")
+_DIGITS = "0123456789"
+_NUM_RE = re.compile(r"(0[xX][0-9a-fA-F]+|([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)(L?)")
+#: R names: a letter (any script, as R in a UTF-8 locale) or a dot not before a digit,
+#: then letters, digits, dots and underscores
+_NAME_RE = re.compile(r"([^\W\d_]|\.(?![0-9]))[\w.]*|\.")
 _OPS = ["||", "&&", "==", "!=", "<=", ">=", "~", "+", "-", "*", "/", "^", ":", "|", "&",
         "<", ">", "!", "="]
 
@@ -94,7 +97,7 @@ def tokenize(text: str) -> list[Token]:
             toks.append(Token("STR", text[i : j + 1], i, "".join(buf)))
             i = j + 1
             continue
-        if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+        if c in _DIGITS or (c == "." and i + 1 < n and text[i + 1] in _DIGITS):
             m = _NUM_RE.match(text, i)
             assert m is not None
             body, is_int = m.group(1), bool(m.group(4))
@@ -102,9 +105,8 @@ def tokenize(text: str) -> list[Token]:
             toks.append(Token("NUM", m.group(0), i, (val, is_int)))
             i = m.end()
             continue
-        if c.isalpha() or c == ".":
-            m = _NAME_RE.match(text, i)
-            assert m is not None
+        m = _NAME_RE.match(text, i) if (c.isalpha() or c == ".") else None
+        if m is not None:
             toks.append(Token("NAME", m.group(0), i, m.group(0)))
             i = m.end()
             continue

@@ -35,14 +35,13 @@ interpolation with lme4's warnings.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.errors import InterlaceError
+from interlace.errors import InterlaceError, warn
 from interlace.inference.devfun2 import MLProblem, sdcor_to_theta, theta_to_sdcor
 from interlace.inference.splines import (
     PolySpline,
@@ -95,14 +94,14 @@ class Profile:
                 rows = self.table[self.table[".par"] == name]
                 z = rows[".zeta"].to_numpy()
                 if np.all(np.isnan(z)):
-                    warnings.warn(f"bad profile for {name}", stacklevel=2)
+                    warn(f"bad profile for {name}")
                     continue
                 d = np.diff(z)
                 if d.size and np.all(d[~np.isnan(d)] < -non_mono_tol):  # R: min(logical)
-                    warnings.warn(f"non-monotonic profile for {name}", stacklevel=2)
+                    warn(f"non-monotonic profile for {name}")
                     continue
-                warnings.warn(f"bad spline fit for {name}: falling back to linear "
-                              "interpolation", stacklevel=2)
+                warn(f"bad spline fit for {name}: falling back to linear "
+                              "interpolation")
                 p = approx_linear(z, rows[name].to_numpy(), zeta)
             if np.isnan(p[0]):
                 p[0] = self.lower.get(name, np.nan)
@@ -219,7 +218,7 @@ class Profiler:
             r = bobyqa(lambda th: pb.fixed(th, j, x)[0], pb.theta, pb.layout.lower(),
                        np.full(self.nth, np.inf))
             if np.isnan(r.fun):
-                warnings.warn("NAs detected in profiling", stacklevel=2)
+                warn("NAs detected in profiling")
                 return np.concatenate([[np.nan], np.full(self.nvp, np.nan),
                                        np.where(np.arange(self.p) == j, x, np.nan)])
             _, pwrss, beta = pb.fixed(r.x, j, x)
@@ -241,12 +240,12 @@ class Profiler:
         pars = np.empty(nvp)
         pars[k], pars[others] = x, v
         if np.isnan(devdiff):
-            warnings.warn("NAs detected in profiling", stacklevel=2)
+            warn("NAs detected in profiling")
             return np.concatenate([[np.nan], pars, np.full(self.p, np.nan)])
         if devdiff < -self.devtol:
             raise InterlaceError("profiling detected new, lower deviance")
         if devdiff < 0:
-            warnings.warn(f"slightly lower deviances (diff={devdiff:g}) detected", stacklevel=2)
+            warn(f"slightly lower deviances (diff={devdiff:g}) detected")
         zz = np.sign(x - opt[k]) * math.sqrt(max(0.0, devdiff))
         return np.concatenate([[zz], pars, pb.beta_at(pb.dd(pars)[1])])
 
@@ -269,13 +268,12 @@ class Profiler:
         (p0, z0), (p1, z1) = ((r[cc], r[0]) for r in rows[-2:])
         num, denom = p1 - p0, z1 - z0
         if np.isnan(denom) or denom == 0:
-            warnings.warn("Last two rows have identical or NA .zeta values: using minstep",
-                          stacklevel=3)
+            warn("Last two rows have identical or NA .zeta values: using minstep")
             step = minstep
         else:
             step = self.delta * num / denom
             if step < 0:
-                warnings.warn("unexpected decrease in profile: using minstep", stacklevel=3)
+                warn("unexpected decrease in profile: using minstep")
                 step = minstep
             elif abs(step) > abs(self.maxmult * num):
                 step = math.copysign(abs(self.maxmult * num), step)
@@ -319,7 +317,7 @@ class Profiler:
             tables.append(df)
             fwd[name], bak[name] = _splines(mat[:, k + 1], mat[:, 0], drop_na=k < nvp)
             if not isinstance(bak[name], PolySpline):
-                warnings.warn(f"non-monotonic profile for {name}", stacklevel=2)
+                warn(f"non-monotonic profile for {name}")
         self.result._restore()
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
         vsel = [n for n in names[:nvp] if n in sel]

@@ -28,14 +28,13 @@ The *evaluator* is any object with ``n``, ``p``, ``reml`` and ``pls(theta)`` ret
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import astuple, dataclass
 from typing import Any, Protocol
 
 import numpy as np
 from scipy import linalg, stats
 
-from interlace.errors import ConvergenceWarning
+from interlace.errors import ConvergenceWarning, warn
 from interlace.inference.numderiv import hessian, jacobian
 
 __all__ = [
@@ -133,18 +132,16 @@ def _eigen_warnings(evals: np.ndarray, tol: float) -> None:
     if neg.any():
         word = "eigenvalues" if neg.sum() > 1 else "eigenvalue"
         vals = " ".join(f"{e:1.1e}" for e in evals[neg])
-        warnings.warn(
+        warn(
             f"Model failed to converge with {int(neg.sum())} negative {word}: {vals}",
-            ConvergenceWarning,
-            stacklevel=3,
+            ConvergenceWarning
         )
     if zero.any():
         word = "eigenvalues" if zero.sum() > 1 else "eigenvalue"
         vals = " ".join(f"{e:1.1e}" for e in evals[zero])
-        warnings.warn(
+        warn(
             f"Model may not have converged with {int(zero.sum())} {word} close to zero: {vals}",
-            ConvergenceWarning,
-            stacklevel=3,
+            ConvergenceWarning
         )
 
 

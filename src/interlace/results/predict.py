@@ -11,13 +11,12 @@ transforms); a grouping level not seen in training is an error, as lme4's, unles
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from interlace.errors import DataError, MissingDataWarning
+from interlace.errors import DataError, MissingDataWarning, warn
 from interlace.formula.ast import Name, names_in
 from interlace.results.result import re_contribution
 
@@ -85,9 +84,8 @@ def predict(result, newdata=None, include_re: bool = True,
             eta[na] = np.nan
     n_na = int(np.isnan(eta).sum())
     if n_na:
-        warnings.warn(f"{n_na} of {len(eta)} rows of newdata have missing values in the "
-                      "model's variables: their predictions are NaN", MissingDataWarning,
-                      stacklevel=3)
+        warn(f"{n_na} of {len(eta)} rows of newdata have missing values in the "
+                      "model's variables: their predictions are NaN", MissingDataWarning)
     return eta
 
 
