@@ -61,6 +61,8 @@ fit_call <- function(case, d) {
   ctl <- case$control
   start <- ctl$start
   ctl$start <- NULL
+  for (nm in grep("^check[.]conv[.]", names(ctl), value = TRUE))  # lme4's list form
+    if (is.list(ctl[[nm]])) ctl[[nm]] <- do.call(lme4:::.makeCC, ctl[[nm]])
   cl <- call("lmer", formula = str2lang(case$formula), data = quote(d),
              REML = !identical(case$REML, FALSE),
              control = as.call(c(list(quote(lmerControl)), ctl)))

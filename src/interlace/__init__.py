@@ -22,6 +22,7 @@ from interlace.diagnostics import (
     rvc,
 )
 from interlace.errors import (
+    ConvergenceError,
     ConvergenceWarning,
     DataError,
     FormulaError,
@@ -40,6 +41,7 @@ def isSingular(result: CrossedLMEResult, tol: float = 1e-4) -> bool:  # noqa: N8
 
 
 __all__ = [
+    "ConvergenceError",
     "ConvergenceWarning",
     "CrossedLMEResult",
     "DataError",

@@ -19,6 +19,7 @@ from interlace.covariance import CovarianceLayout
 from interlace.design.checks import InputChecks
 from interlace.deviance.lmm import LmmDeviance
 from interlace.errors import (
+    ConvergenceError,
     ConvergenceWarning,
     DataError,
     InterlaceError,
@@ -127,10 +128,12 @@ def fit(
     theta, _, summary, checks = optimize_theta(
         dev, x0, layout.lower(), layout.names(), optimizer=optimizer, method=method, control=ctl
     )
-    if checks.singular:
-        warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
-    for msg in checks.warnings:
-        warn(msg, ConvergenceWarning)
+    for msg, kind in zip(checks.messages, checks.kinds, strict=True):
+        action = ctl.action(kind)
+        if action == "stop":
+            raise ConvergenceError(msg)
+        if action != "ignore":
+            warn(msg, SingularFitWarning if kind == "singular" else ConvergenceWarning)
     if not summary.converged:
         warn(f"optimizer {optimizer} did not converge: {summary.message}",
                       ConvergenceWarning)

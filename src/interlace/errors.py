@@ -40,6 +40,10 @@ class ModelSpecError(InterlaceError):
     """The random-effects structure cannot be estimated from these data."""
 
 
+class ConvergenceError(InterlaceError):
+    """A convergence check whose action is "stop" failed (lme4's ``check.conv.*``)."""
+
+
 class NumericalError(InterlaceError, np.linalg.LinAlgError):
     """The objective cannot be evaluated at some θ (a factorization failed).
 

@@ -76,11 +76,19 @@ class ConvCheck:
     singular: bool = False
     gradient: np.ndarray | None = None
     hessian: np.ndarray | None = None
+    #: per message, the check that gave it: "singular", "grad" or "hess" (lme4's
+    #: check.conv.singular, check.conv.grad, check.conv.hess)
+    kinds: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, message: str) -> None:
+        """Record a message of one check."""
+        self.messages.append(message)
+        self.kinds.append(kind)
 
     @property
     def warnings(self) -> list[str]:
         """Messages that lme4 raises as warnings (everything but the singular message)."""
-        return [m for m in self.messages if not m.startswith("boundary (singular)")]
+        return [m for m, k in zip(self.messages, self.kinds, strict=True) if k != "singular"]
 
 
 def _check_hessian(H: np.ndarray, tol: float) -> tuple[int, list[str]]:
@@ -119,13 +127,18 @@ def check_convergence(
     grad_tol: float = 2e-3,
     hess_tol: float = 1e-6,
     calc_derivs: bool = True,
+    grad_reltol: float | None = None,
 ) -> ConvCheck:
-    """Run lme4's checks at the optimum ``theta`` (``fun`` may update state in place)."""
+    """Run lme4's checks at the optimum ``theta`` (``fun`` may update state in place).
+
+    ``grad_reltol``: lme4's ``check.conv.grad``'s ``relTol`` (off by default): also
+    flag ``max|g/θ|`` above it.
+    """
     res = ConvCheck()
     diag = lower == 0
     res.singular = bool(np.any(theta[diag] < singular_tol))
     if res.singular:
-        res.messages.append("boundary (singular) fit: see help('isSingular')")
+        res.add("singular", "boundary (singular) fit: see help('isSingular')")
         return res
     if not calc_derivs:
         return res
@@ -133,7 +146,7 @@ def check_convergence(
     res.gradient, res.hessian = g, H
     if np.any(~np.isfinite(g)):
         res.code = -5
-        res.messages.append("Gradient contains NAs")
+        res.add("grad", "Gradient contains NAs")
         return res
     try:
         R = np.linalg.cholesky(H).T  # upper, as R's chol
@@ -142,15 +155,22 @@ def check_convergence(
         mx = float(np.max(mingrad))
         if mx > grad_tol:
             res.code = -1
-            res.messages.append(
-                f"Model failed to converge with max|grad| = {mx:.6g} (tol = {grad_tol:g}, "
-                f"component {int(np.argmax(mingrad)) + 1})"
-            )
+            res.add("grad",
+                    f"Model failed to converge with max|grad| = {mx:.6g} (tol = {grad_tol:g}, "
+                    f"component {int(np.argmax(mingrad)) + 1})")
     except np.linalg.LinAlgError:
         res.code = -1
-        res.messages.append("unable to evaluate scaled gradient")
+        res.add("grad", "unable to evaluate scaled gradient")
+    if grad_reltol is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = float(np.max(np.abs(g / theta)))
+        if rel > grad_reltol:
+            res.code = -2
+            res.add("grad", f"Model failed to converge with max|relative grad| = {rel:.6g} "
+                            f"(tol = {grad_reltol:g})")
     code, msgs = _check_hessian(H, hess_tol)
     if code != 0:
         res.code = code
-        res.messages.extend(msgs)
+        for m in msgs:
+            res.add("hess", m)
     return res

@@ -22,19 +22,42 @@ from interlace.optimize.backends import BACKENDS, OptResult
 from interlace.optimize.checks import ConvCheck, check_convergence
 from interlace.optimize.summary import OptSummary
 
+#: lme4's check levels for the convergence checks
+CHECK_ACTIONS = ("ignore", "message", "warning", "stop")
+#: lme4's ``.makeCC(action, tol, relTol)`` entries and where they go here
+_CONV_CHECKS = {"check_conv_grad": ("check_grad_tol", "check_grad_reltol"),
+                "check_conv_singular": ("check_singular_tol", None),
+                "check_conv_hess": ("check_hess_tol", None)}
+
 
 @dataclass
 class Control:
-    """Optimizer control, with lme4's ``lmerControl`` defaults."""
+    """Optimizer control, with lme4's ``lmerControl`` defaults.
+
+    ``check_conv_grad``, ``check_conv_singular`` and ``check_conv_hess`` are the actions
+    of lme4's three convergence checks ("ignore", "message", "warning" or "stop"); lme4's
+    list form ``{"action": ..., "tol": ..., "relTol": ...}`` is accepted for them, and R's
+    dotted names (``"check.conv.grad"``) for every setting.
+    """
 
     restart_edge: bool = True
     boundary_tol: float = 1e-5
     calc_derivs: bool = True
     check_singular_tol: float = 1e-4
     check_grad_tol: float = 2e-3
+    check_grad_reltol: float | None = None
     check_hess_tol: float = 1e-6
+    check_conv_grad: str = "warning"
+    check_conv_singular: str = "message"
+    check_conv_hess: str = "warning"
     opt_settings: dict = field(default_factory=dict)
     start: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in _CONV_CHECKS:
+            if getattr(self, name) not in CHECK_ACTIONS:
+                raise InterlaceError(f"invalid control level {getattr(self, name)!r} in {name}: "
+                                     f"valid options are {CHECK_ACTIONS}")
 
     @classmethod
     def from_user(cls, control: dict | Control | None) -> Control:
@@ -43,13 +66,29 @@ class Control:
             return cls()
         if isinstance(control, Control):
             return control
-        unknown = set(control) - set(cls.__dataclass_fields__)
+        args: dict = {}
+        for key, val in dict(control).items():
+            k = str(key).replace(".", "_")
+            if k in _CONV_CHECKS and isinstance(val, dict):
+                tol, reltol = _CONV_CHECKS[k]
+                args[k] = val.get("action", getattr(cls, k))
+                if "tol" in val:
+                    args[tol] = val["tol"]
+                if reltol and val.get("relTol") is not None:
+                    args[reltol] = val["relTol"]
+            else:
+                args[k if k in cls.__dataclass_fields__ else key] = val
+        unknown = set(args) - set(cls.__dataclass_fields__)
         if unknown:
             raise InterlaceError(
                 f"unknown control setting(s): {', '.join(sorted(unknown))}; "
                 f"valid: {', '.join(cls.__dataclass_fields__)}"
             )
-        return cls(**control)
+        return cls(**args)
+
+    def action(self, kind: str) -> str:
+        """The action of a convergence check ("singular", "grad" or "hess")."""
+        return getattr(self, f"check_conv_{kind}")
 
 
 def _known_value(path: list[tuple[np.ndarray, float]], theta: np.ndarray,
@@ -130,6 +169,7 @@ def optimize_theta(
         fun, theta, fval, lower,
         singular_tol=ctl.check_singular_tol, grad_tol=ctl.check_grad_tol,
         hess_tol=ctl.check_hess_tol, calc_derivs=ctl.calc_derivs,
+        grad_reltol=ctl.check_grad_reltol,
     )
     summary.seconds = time.perf_counter() - t0
     summary.path = [(t.tolist(), float(f)) for t, f in path]
