@@ -250,6 +250,30 @@ def _diagnostics_section(cases: list[tuple[int, dict]], notes: list[tuple[str, s
     return out
 
 
+def _robustness_section(rows: list[dict]) -> list[str]:
+    """Bad and awkward inputs: lme4's outcome, interlace's, what interlace said, why."""
+    body = []
+    for r in rows:
+        cls = "pass" if r["passed"] else "fail"
+        verdict = "as catalogued" if r["passed"] else "; ".join(r["problems"])
+        note = r["note"] + (f" (lme4's outcome class {r['drift']})" if r.get("drift") else "")
+        body.append([f"<td>{r['item']}</td>", f"<td>{escape(r['case'])}</td>",
+                     f"<td>{escape(r['lme4'])}</td>", f"<td>{escape(r['interlace'])}</td>",
+                     f'<td class="{cls}" style="color:#fff">{escape(verdict)}</td>',
+                     f'<td class="note">{escape("; ".join(r["says"]))}</td>',
+                     f'<td class="note">{escape(note)}</td>'])
+    return ["<h2>Bad and awkward inputs</h2>",
+            '<p class="note">Each input of parity/robustness.toml (by the issue item it '
+            "tests): lme4's outcome on the same data (error, warning, ok; none where R has no "
+            "counterpart), recorded by parity/r/robustness_reference.R (live in live mode), "
+            "and interlace's (error = an InterlaceError naming the column, term or value; "
+            "warning = a result with warnings; fit). An input passes when both outcomes are "
+            "the catalogued ones, interlace's message has the catalogued words (lme4's "
+            "where lme4 has them) and, where both fit, the numbers agree.</p>",
+            _table(["item", "input", "lme4", "interlace", "result", "interlace says",
+                    "why they differ"], body)]
+
+
 def render_html(report: dict, class_reasons: dict[str, str],
                 conventions: list[tuple[str, str]],
                 cooks_conventions: list[tuple[str, str]] = ()) -> str:
@@ -266,11 +290,16 @@ def render_html(report: dict, class_reasons: dict[str, str],
     lmm = [(i, c) for i, c in enumerate(cases) if c.get("kind") != "diagnostics"]
     diag = [(i, c) for i, c in enumerate(cases) if c.get("kind") == "diagnostics"]
     names = _quantity_names([c for _, c in lmm])
-    ok = "ok" if n_pass == len(cases) else "bad"
+    robust = report.get("robustness", [])
+    n_robust = sum(bool(r["passed"]) for r in robust)
+    ok = "ok" if n_pass == len(cases) and n_robust == len(robust) else "bad"
+    verdict = f"{n_pass} of {len(cases)} cases pass"
+    if robust:
+        verdict += f" · {n_robust} of {len(robust)} bad inputs behave as catalogued"
     html = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
             "<title>interlace ↔ lme4 parity</title>", f"<style>{CSS}</style></head><body>",
             "<h1>interlace ↔ lme4 parity</h1>",
-            f'<p class="verdict {ok}">{n_pass} of {len(cases)} cases pass</p>',
+            f'<p class="verdict {ok}">{verdict}</p>',
             f"<p>Mode: <b>{escape(str(mode))}</b> · Date: {escape(str(date))}</p>"]
     if lmm or not diag:
         html += ["<h2>Summary: worst relative error per case and quantity</h2>",
@@ -290,6 +319,8 @@ def render_html(report: dict, class_reasons: dict[str, str],
             html.append("<p>No quantities to plot.</p>")
     if diag:
         html += _diagnostics_section(diag, list(cooks_conventions))
+    if report.get("robustness"):
+        html += _robustness_section(report["robustness"])
     html.append("<h2>Cases</h2>")
     html += [_detail(i, c) for i, c in enumerate(cases)]
     html.append("<h2>Environment</h2>" + _table(["key", "value"], [

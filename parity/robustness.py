@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import tempfile
 import tomllib
 import warnings
 from collections.abc import Callable
@@ -268,16 +269,120 @@ def load_fixture() -> dict[str, dict]:
     return {c["id"]: c for c in fx["cases"]}
 
 
-def report(cases: list[dict]) -> str:
-    """A Markdown table: every input, lme4's outcome and interlace's."""
-    rec = load_fixture() if FIXTURE.exists() else {}
-    lines = ["| item | case | lme4 | interlace | interlace says |", "|---|---|---|---|---|"]
+def _r_text(rec: dict) -> str:
+    return " | ".join([rec.get("error") or "", *rec.get("warnings", []),
+                       *rec.get("messages", [])])
+
+
+def _near(a: float, b: float, rtol: float, atol: float = 0.0) -> bool:
+    return bool(abs(a - b) <= atol + rtol * abs(b))
+
+
+def _fit_problems(res, r_fit: dict, intercept_shift: float = 0.0) -> list[str]:
+    """θ, fixef, logLik, σ and nobs against lme4's fit, at the optimum-dependent
+    tolerances (θ 1e-4 + 5e-5·|θ|, fixef 1e-5, logLik 1e-8, σ 1e-5 relative)."""
+    out = []
+    theta = dict(zip(res.theta_names, res.theta, strict=True))
+    if set(theta) != set(r_fit["theta"]):
+        return [f"θ names {sorted(theta)} ≠ lme4's {sorted(r_fit['theta'])}"]
+    out += [f"θ {k}: {theta[k]!r} vs lme4 {v!r}" for k, v in r_fit["theta"].items()
+            if not _near(theta[k], v, 5e-5, 1e-4)]
+    if set(res.fe_params.index) != set(r_fit["fixef"]):
+        return out + [f"fixef names {list(res.fe_params.index)} ≠ lme4's {list(r_fit['fixef'])}"]
+    for k, v in r_fit["fixef"].items():
+        v = v + intercept_shift if k == "(Intercept)" else v
+        if not _near(res.fe_params[k], v, 1e-5):
+            out.append(f"fixef {k}: {res.fe_params[k]!r} vs lme4 {v!r}")
+    if not _near(res.llf, r_fit["loglik"], 1e-8):
+        out.append(f"logLik {res.llf!r} vs lme4 {r_fit['loglik']!r}")
+    if not _near(res.sigma, r_fit["sigma"], 1e-5):
+        out.append(f"sigma {res.sigma!r} vs lme4 {r_fit['sigma']!r}")
+    if res.nobs != r_fit["nobs"]:
+        out.append(f"nobs {res.nobs} vs lme4 {r_fit['nobs']}")
+    return out
+
+
+def check_case(case: dict, recorded: dict[str, dict]) -> tuple[Outcome, list[str]]:
+    """Run a case; every way it departs from its catalog entry (empty: as catalogued).
+
+    lme4's recorded outcome must be the catalogued one (and carry ``lme4_match``);
+    interlace's class must be ``expect`` with every ``match`` in its messages; where the
+    case compares numbers, they must agree with lme4's (of ``compare_with`` if given).
+    """
+    problems = []
+    rec = recorded.get(case["id"])
+    if rec is None:
+        problems.append("no recording of lme4's outcome (python -m parity.robustness)")
+    elif rec["outcome"] != case["lme4"]:
+        problems.append(f"lme4's outcome is {rec['outcome']}, catalogued {case['lme4']}: "
+                        f"{_r_text(rec)}")
+    elif case.get("lme4_match") and case["lme4_match"] not in _r_text(rec):
+        problems.append(f"lme4 did not say {case['lme4_match']!r}: {_r_text(rec)}")
+    out = run_case(case)
+    if out.kind != case["expect"]:
+        problems.append(f"interlace's outcome is {out.kind}, expected {case['expect']}: "
+                        + "; ".join(out.messages))
+        return out, problems
+    problems += [f"interlace did not say {w!r}" for w in case.get("match", [])
+                 if not any(w in m for m in out.messages)]
+    other = case.get("compare_with")
+    ref = recorded.get(other or case["id"]) if case.get("compare") or other else None
+    if ref is not None:
+        if case.get("call") == "predict":
+            r = np.array([np.nan if v is None else v for v in ref["predictions"]])
+            got = np.asarray(out.value, dtype=float)
+            if got.shape != r.shape or not np.allclose(got, r, rtol=1e-6, equal_nan=True):
+                problems.append(f"predictions {got.tolist()} vs lme4 {r.tolist()}")
+        else:
+            problems += _fit_problems(out.value, ref["fit"], case.get("intercept_shift", 0.0))
+    return out, problems
+
+
+def record_live(cases: list[dict]) -> dict[str, dict]:
+    """lme4's outcomes recorded now, by the installed R (for live parity runs)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = run_r_json("robustness_reference.R", request(cases), Path(tmp) / "r.json",
+                         label="robustness (live)")
+        return {c["id"]: c for c in json.loads(out.read_text(encoding="utf-8"))["cases"]}
+
+
+def run_all(cases: list[dict] | None = None,
+            recorded: dict[str, dict] | None = None) -> list[dict]:
+    """Every case checked against its entry: one row each for the parity report.
+
+    ``recorded``: lme4's outcomes (default: the stored fixture); a live run passes
+    :func:`record_live`'s, and each row then says whether lme4's outcome class differs
+    from the stored one.
+    """
+    cases = load_cases() if cases is None else cases
+    stored = load_fixture() if FIXTURE.exists() else {}
+    live = recorded is not None
+    recorded = stored if recorded is None else recorded
+    rows = []
     for c in cases:
-        out = run_case(c)
-        r = rec.get(c["id"], {}).get("outcome", "?")
-        said = "; ".join(m.replace("\n", " ").replace("|", "\\|")[:160] for m in out.messages)
-        lines.append(f"| {c['item']} | {c['id']} | {r} | {out.kind} | {said} |")
-    return "\n".join(lines)
+        out, problems = check_case(c, recorded)
+        rows.append({"case": c["id"], "item": c["item"],
+                     "lme4": recorded.get(c["id"], {}).get("outcome", "?"),
+                     "expect": c["expect"], "interlace": out.kind, "passed": not problems,
+                     "problems": problems,
+                     "says": [m.replace("\n", " ") for m in out.messages],
+                     "note": c.get("deviation") or c.get("why") or c.get("note") or ""})
+        if live:
+            before = stored.get(c["id"], {}).get("outcome")
+            rows[-1]["drift"] = "" if before == rows[-1]["lme4"] else f"stored: {before}"
+    return rows
+
+
+def markdown(rows: list[dict]) -> list[str]:
+    """Markdown lines: every input, lme4's outcome, interlace's, and what interlace said."""
+    lines = ["| item | input | lme4 | interlace | result | interlace says | why they differ |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        said = "; ".join(m[:160] for m in r["says"]).replace("|", "\\|")
+        verdict = "as catalogued" if r["passed"] else "FAIL: " + "; ".join(r["problems"])
+        lines.append(f"| {r['item']} | {r['case']} | {r['lme4']} | {r['interlace']} | "
+                     f"{verdict.replace('|', '/')} | {said} | {r['note'].replace('|', '/')} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,10 +393,11 @@ def main(argv: list[str] | None = None) -> int:
     cases = load_cases()
     if args.report:
         REPORT.parent.mkdir(exist_ok=True)
-        text = report(cases)
+        rows = run_all(cases)
+        text = "\n".join(markdown(rows))
         REPORT.write_text("# Bad and awkward inputs: lme4 and interlace\n\n" + text + "\n")
         print(text)
-        return 0
+        return 0 if all(r["passed"] for r in rows) else 1
     run_r_json("robustness_reference.R", request(cases), FIXTURE, label="robustness")
     for c in load_fixture().values():
         print(f"{c['id']:32s} {c['outcome']:8s} {(c.get('error') or '')[:70]}")

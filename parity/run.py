@@ -11,7 +11,9 @@ lme4's θ̂, and compare both against lme4's reference (see :mod:`parity.compare
 Then every selected ``[[diagnostics]]`` entry (:mod:`parity.diag`): influence diagnostics
 against HLMdiag (always the stored fixtures: HLMdiag is not in Debian) and lme4's
 ``influence.merMod`` (live in live mode), with the Cook's distance conventions labelled.
-An entry's quick/full level is its model case's.
+An entry's quick/full level is its model case's.  Then the bad-input catalog
+(:mod:`parity.robustness`; lme4's outcomes recorded now in live mode), unless cases are
+selected by id or tag or ``--no-robustness`` is given.
 
 ``--mode auto`` (default) picks live when it can and says which.  Reports:
 ``reports/parity.json``, ``parity.md`` and ``parity.html``.  Exit status 1 when any
@@ -33,7 +35,7 @@ import scipy
 from tqdm import tqdm
 
 import interlace
-from parity import live
+from parity import live, robustness
 from parity.catalog import load_catalog
 from parity.compare import CLASS_REASONS, case_passed, classify, compare_case, drift
 from parity.conventions import CONVENTIONS
@@ -194,7 +196,7 @@ def _table(results: list[dict], diagnostics: bool = False) -> list[str]:
     return lines
 
 
-def markdown(env: dict, results: list[dict]) -> str:
+def markdown(env: dict, results: list[dict], robust: list[dict] = ()) -> str:
     """Summary tables (LMM cases, then diagnostics entries): case × quantity → worst error,
     tolerance, verdict; drift, tolerance classes, exemptions, Cook's D conventions."""
     lmm = [r for r in results if r.get("kind") != "diagnostics"]
@@ -232,10 +234,23 @@ def markdown(env: dict, results: list[dict]) -> str:
                   "Three Cook's distances, each compared with its own R reference and "
                   "labelled in the quantity names:", ""]
         lines += [f"- **`{name}`**: {text}" for name, text in COOKS_CONVENTIONS]
+    if robust:
+        n_ok = sum(r["passed"] for r in robust)
+        lines += ["", "## Bad and awkward inputs (parity/robustness.toml)", "",
+                  f"{n_ok} of {len(robust)} inputs behave as catalogued: lme4's outcome on "
+                  "the same input (recorded by parity/r/robustness_reference.R) and "
+                  "interlace's, with interlace's words, and the numbers where both fit.", ""]
+        lines += robustness.markdown(list(robust))
     n_pass = sum(r["passed"] for r in results)
     lines += ["", f"**{n_pass} of {len(results)} cases pass** ({len(lmm)} LMM cases, "
               f"{len(diag)} diagnostics entries).", ""]
     return "\n".join(lines)
+
+
+def run_robustness(mode: str) -> list[dict]:
+    """The bad-input catalog: lme4's outcomes recorded now (live) or stored."""
+    recorded = robustness.record_live(robustness.load_cases()) if mode == "live" else None
+    return robustness.run_all(recorded=recorded)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--level", default="all", choices=["quick", "full", "all"])
     ap.add_argument("--mode", default="auto", choices=["auto", "live", "stored"])
     ap.add_argument("--reports", type=Path, default=REPORTS, help="output directory")
+    ap.add_argument("--no-robustness", action="store_true",
+                    help="skip the bad-input catalog (parity/robustness.toml)")
     args = ap.parse_args(argv)
     catalog = load_catalog()
     cases = select(catalog["cases"], args.case, args.tag, args.level)
@@ -258,14 +275,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"parity: {len(cases)} cases and {len(diagnostics)} diagnostics entries, mode: "
           f"{mode} ({why}); lme4 {env['lme4']}, {env['R']}", flush=True)
     results = run(cases, mode, diagnostics)
+    report = {"environment": env, "cases": results}
+    if not (args.no_robustness or args.case or args.tag):
+        report["robustness"] = run_robustness(mode)
     out = args.reports
     out.mkdir(parents=True, exist_ok=True)
-    report = {"environment": env, "cases": results}
     (out / "parity.json").write_text(json.dumps(report, indent=1))
-    (out / "parity.md").write_text(markdown(env, results))
+    (out / "parity.md").write_text(markdown(env, results, report.get("robustness", [])))
     write_html(report, CLASS_REASONS, CONVENTIONS, out / "parity.html", COOKS_CONVENTIONS)
     n_fail = sum(not r["passed"] for r in results)
     print(f"{len(results) - n_fail} passed, {n_fail} failed (mode: {mode})")
+    if "robustness" in report:
+        bad = [r for r in report["robustness"] if not r["passed"]]
+        print(f"bad inputs: {len(report['robustness']) - len(bad)} of "
+              f"{len(report['robustness'])} behave as catalogued"
+              + "".join(f"\n  FAIL {r['case']}: {'; '.join(r['problems'])}" for r in bad))
+        n_fail += len(bad)
     print(f"reports: {', '.join(str(out / f'parity.{x}') for x in ('json', 'md', 'html'))}")
     return 1 if n_fail else 0
 
