@@ -144,3 +144,39 @@ def test_input_checks_take_r_names_and_validate():
     with pytest.raises(ModelSpecError, match="not supported"):
         InputChecks(check_scaleX="warn+rescale")
     assert InputChecks(check_nobs_vs_rankZ="warningSmall").check_nobs_vs_rankZ == "warningSmall"
+
+
+F = "Reaction ~ Days + (1 | Subject)"
+MISUSE = {
+    "simulate negative": lambda m, d: m.simulate(-1),
+    "simulate text": lambda m, d: m.simulate("a"),
+    "simulate seed text": lambda m, d: m.simulate(1, seed="x"),
+    "confint method": lambda m, d: m.confint(method="foo"),
+    "confint parm": lambda m, d: m.confint(parm="nope"),
+    "na_action": lambda m, d: interlace.fit(F, d, na_action="drop"),
+    "backend": lambda m, d: interlace.fit(F, d, backend="gpu"),
+    "method": lambda m, d: interlace.fit(F, d, method="OLS"),
+    "optimizer": lambda m, d: interlace.fit(F, d, optimizer="adam"),
+    "optimizer setting": lambda m, d: interlace.fit(F, d, control={"opt_settings": {"x": 1}}),
+    "weights text": lambda m, d: interlace.fit(F, d, weights=["a"] * len(d)),
+    "weights length": lambda m, d: interlace.fit(F, d, weights=[1, 2]),
+    "control type": lambda m, d: interlace.fit(F, d, control=5),
+    "start text": lambda m, d: interlace.fit(F, d, control={"start": "a"}),
+    "update argument": lambda m, d: m.update(foo=1),
+    "predict flag": lambda m, d: m.predict(d.iloc[:2], include_re="x"),
+    "one row": lambda m, d: interlace.fit(F, d.iloc[:1]),
+    "empty": lambda m, d: interlace.fit(F, d.iloc[:0]),
+    "hlm level": lambda m, d: interlace.hlm_resid(m, level="nope"),
+    "influence groups": lambda m, d: interlace.influence(m, groups="nope"),
+    "evaluate_at nan": lambda m, d: interlace.evaluate_at(F, d, [np.nan]),
+}
+
+
+@pytest.mark.parametrize("name", list(MISUSE))
+def test_api_misuse_is_an_interlace_error(name):
+    d = dataset("sleepstudy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = interlace.fit(F, d)
+        with pytest.raises(InterlaceError):
+            MISUSE[name](m, d)

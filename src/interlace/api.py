@@ -231,5 +231,9 @@ def refit(result: CrossedLMEResult, formula: str | None = None, data: Any = None
     """Refit ``result`` with a new formula (R ``update`` dot syntax), data or arguments."""
     new_formula = (result.formula if formula is None
                    else update_formula(result.formula, formula).text)
+    unknown = set(kwargs) - set(result._fit_kwargs)
+    if unknown:
+        raise InterlaceError(f"unknown argument(s) {', '.join(sorted(unknown))}; update() "
+                             f"takes formula, data and {', '.join(result._fit_kwargs)}")
     args = {**result._fit_kwargs, **kwargs}
     return fit(new_formula, result._data if data is None else data, **args)

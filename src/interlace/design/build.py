@@ -125,7 +125,11 @@ def _numeric_arg(
             raise DataError(f"{what} column '{arg}' must be numeric")
         arr = val.values if isinstance(val, Logical) else val
         return np.asarray(arr, dtype=np.float64), arg
-    arr = np.asarray(arg, dtype=np.float64).reshape(-1)
+    try:
+        arr = np.asarray(arg, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be numeric (a column name or numbers), got "
+                        f"{type(arg).__name__}") from None
     if arr.shape[0] != n:
         raise DataError(f"{what} has length {arr.shape[0]} but data has {n} rows")
     return arr, what
@@ -191,7 +195,7 @@ def build_design(
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if na_action not in ("omit", "fail"):
-        raise ValueError(f"na_action must be 'omit' or 'fail', got {na_action!r}")
+        raise InterlaceError(f"na_action must be 'omit' or 'fail', got {na_action!r}")
     if f.response is None:
         raise DataError(f"the formula needs a response (left-hand side): {f.text!r}")
     checks = checks or InputChecks()
@@ -279,10 +283,10 @@ def build_design(
             raise DataError(f"offset '{deparse(o)}' must be numeric")
         arr = np.asarray(ov.values if isinstance(ov, Logical) else ov, dtype=np.float64)
         off = arr if off is None else off + arr
-    _check_response(y, off, deparse(f.response))
 
     # ---- random effects (mkReTrms), then lme4's checks
     re_terms, groups, re_order = _build_re(f, values, n, checks)
+    _check_response(y, off, deparse(f.response))
     X_full, names_full, _ = model_matrix(f.fixed, values, n)
     if not np.all(np.isfinite(X_full)):
         bad = [names_full[j] for j in np.flatnonzero(~np.isfinite(X_full).all(axis=0))]

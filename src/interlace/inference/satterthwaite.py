@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import linalg, stats
 
-from interlace.errors import ConvergenceWarning, warn
+from interlace.errors import ConvergenceWarning, InterlaceError, warn
 from interlace.inference.numderiv import hessian, jacobian
 
 __all__ = [
@@ -202,7 +202,7 @@ class SatterthwaiteFit:
         p = self.vcov_beta.shape[0]
         L = np.eye(p) if L is None else np.atleast_2d(np.asarray(L, dtype=float))
         if L.shape[1] != p:
-            raise ValueError(
+            raise InterlaceError(
                 f"contrast has {L.shape[1]} columns but the model has {p} coefficients"
             )
         var_con = np.einsum("mi,ij,mj->m", L, self.vcov_beta, L)
@@ -349,11 +349,12 @@ def contest1d(
         contains NaN (as lmerTest).
     """
     if not 0.0 < level < 1.0:
-        raise ValueError("level must be in (0, 1)")
+        raise InterlaceError(f"level must be strictly between 0 and 1, got {level!r}")
     L = np.asarray(L, dtype=float).ravel()
     beta = np.asarray(beta, dtype=float).ravel()
     if L.size != beta.size:
-        raise ValueError(f"contrast has length {L.size} but the model has {beta.size} coefficients")
+        raise InterlaceError(f"contrast has length {L.size} but the model has {beta.size} "
+                             "coefficients")
     if np.isnan(L).any():
         nan = float("nan")
         return Contest1D(nan, nan, nan, nan, nan, nan, nan)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from interlace.errors import InterlaceError
 from interlace.linalg import cholmod as _cholmod_mod
 from interlace.linalg.blocked import BlockedFactor
 from interlace.linalg.crossprod import CrossProducts
@@ -30,7 +31,7 @@ def make_factor(cp: CrossProducts, ps: Sequence[int], ls: Sequence[int], backend
     backend reuses (case-deletion refits).
     """
     if backend not in ("auto", "blocked", "cholmod"):
-        raise ValueError(f"backend must be 'auto', 'blocked' or 'cholmod', not {backend!r}")
+        raise InterlaceError(f"backend must be 'auto', 'blocked' or 'cholmod', not {backend!r}")
     if backend == "cholmod":
         return _cholmod_mod.CholmodFactor(cp, ps, ls)
     blocked = BlockedFactor(cp, ps, ls, like=like)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from interlace.errors import InterlaceError
+
 Objective = Callable[[np.ndarray], float]
 
 
@@ -30,10 +32,19 @@ class OptResult:
     settings: dict = field(default_factory=dict)
 
 
+def _known(settings: dict, allowed: tuple[str, ...], optimizer: str) -> None:
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise InterlaceError(f"unknown {optimizer} setting(s) {', '.join(unknown)}; "
+                             f"valid: {', '.join(allowed)}")
+
+
 def _nlopt_bobyqa(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:
     """NLopt BOBYQA: the system libnlopt (as R's nloptr) if present, else the PyPI wheel."""
     from interlace.optimize import libnlopt
 
+    _known(settings, ("xtol_abs", "ftol_abs", "maxeval", "xtol_rel", "ftol_rel", "library"),
+           "bobyqa")
     # lme4's nloptwrap sets xtol_abs, ftol_abs and maxeval; the rest are nloptr's own
     # defaults (nloptr.get.default.options(): xtol_rel = 1e-4, ftol_rel = 0), and lme4's
     # fits often stop on xtol_rel, so it must be the same here to retrace lme4's steps.
@@ -76,6 +87,7 @@ def _pypi_nlopt(fun: Objective, x0, lower, upper, xtol_abs, ftol_abs, maxeval, x
 def _pybobyqa(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:
     import pybobyqa
 
+    _known(settings, ("rhobeg", "rhoend", "maxfun"), "pybobyqa")
     big = 1e20
     lo = np.where(np.isfinite(lower), lower, -big)
     hi = np.where(np.isfinite(upper), upper, big)

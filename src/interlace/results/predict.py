@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from interlace.errors import DataError, MissingDataWarning, warn
+from interlace.errors import DataError, InterlaceError, MissingDataWarning, warn
 from interlace.formula.ast import Name, names_in
 from interlace.results.result import re_contribution
 
@@ -60,6 +60,9 @@ def predict(result, newdata=None, include_re: bool = True,
     population level (zero random effect).  Rows with a missing predictor are NaN, with a
     :class:`~interlace.errors.MissingDataWarning`.
     """
+    for name, flag in (("include_re", include_re), ("allow_new_levels", allow_new_levels)):
+        if not isinstance(flag, bool | np.bool_):
+            raise InterlaceError(f"{name} must be True or False, got {flag!r}")
     if newdata is None:
         if include_re:
             return np.array(result.fittedvalues)
@@ -107,7 +110,12 @@ def _predictor_columns(spec, include_re: bool) -> list[str]:
 
 def simulate(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:
     """Draw ``nsim`` response vectors from the fitted model; returns (n, nsim)."""
-    rng = np.random.default_rng(seed)
+    if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 0:
+        raise InterlaceError(f"nsim must be a whole number >= 0, got {nsim!r}")
+    if seed is not None and not isinstance(seed, int | np.integer | np.random.Generator):
+        raise InterlaceError(f"seed must be an integer, a numpy Generator or None, got "
+                             f"{type(seed).__name__}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     d = result._design
     mu = predict(result, include_re=False)
     terms = [(t.codes, t.Xi) for t in d.re_terms]

@@ -284,7 +284,7 @@ class CrossedLMEResult:
             raise NotImplementedError("confint(method='boot') (lme4's parametric bootstrap) "
                                       "is not implemented; use 'wald' or 'profile'")
         if kind != "wald":
-            raise ValueError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
+            raise InterlaceError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
         z = stats.norm.ppf(0.5 + level / 2)
         lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
         est, se = self.fe_params, self.fe_bse
