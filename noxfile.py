@@ -54,7 +54,6 @@ def parity(session: nox.Session) -> None:
     """
     _install(session, "test", *_live_extras())
     session.run("python", "-m", "parity.run", *session.posargs)
-    session.run("python", "-m", "parity.robustness", "--report", silent=True)
 
 
 @nox.session(python=PY)

@@ -8,8 +8,11 @@ differ where they do.  Where both fit, the numbers are compared with lme4's.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
-from parity.robustness import check_case, load_cases, load_fixture
+from parity.robustness import CATALOG, FIXTURE, check_case, load_cases, load_fixture
 
 CASES = load_cases()
 RECORDED = load_fixture()
@@ -22,6 +25,15 @@ def test_case_behaves_as_catalogued(case):
     with lme4's where the case compares them (parity.robustness.check_case)."""
     _, problems = check_case(case, RECORDED)
     assert not problems, "\n".join(problems)
+
+
+def test_recording_is_of_this_catalog():
+    """lme4's outcomes were recorded from the catalog as it is (regenerate after edits:
+    python -m parity.robustness), with its provenance."""
+    fx = json.loads(FIXTURE.read_text())
+    assert fx["provenance"]["catalog_sha256"] == hashlib.sha256(CATALOG.read_bytes()).hexdigest()
+    assert fx["provenance"]["lme4"] and fx["provenance"]["R"]
+    assert set(RECORDED) == set(IDS)
 
 
 def test_every_item_of_the_issue_has_cases():
