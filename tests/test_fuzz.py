@@ -60,8 +60,13 @@ def _outcome(call) -> str:
             event(f"error: {type(e).__name__}")
             return "error"
     if isinstance(res, interlace.CrossedLMEResult):
+        with warnings.catch_warnings(record=True) as later:  # quantities computed on use
+            warnings.simplefilter("always")
+            lazy = [res.fe_df.to_numpy(), res.fittedvalues, res.resid,
+                    *(np.ravel(np.asarray(v)) for v in res.random_effects_se.values())]
+        caught = [*caught, *later]
         nums = np.concatenate([res.theta, res.fe_params.to_numpy(), res.fe_bse.to_numpy(),
-                               [res.llf, res.sigma]])
+                               [res.llf, res.sigma], *lazy])
         assert np.all(np.isfinite(nums)) or caught, "non-finite result without a warning"
         event("fit with warnings" if caught else "fit")
     return "fit"

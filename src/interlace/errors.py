@@ -15,11 +15,19 @@ import numpy as np
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
+#: standard-library wrappers between the user's line and ours (cached_property, with)
+_WRAPPERS = (os.sep + "functools.py", os.sep + "contextlib.py")
+
+
+def _inside(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PACKAGE) or filename.endswith(_WRAPPERS)
+
+
 def warn(message: str, category: type[Warning] = UserWarning) -> None:
     """``warnings.warn`` attributed to the first caller outside interlace (the user's
     line), however deep inside the package the warning arises."""
     frame, level = sys._getframe(1), 2  # stacklevel 2 is warn()'s caller
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+    while frame is not None and _inside(frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
 

@@ -22,7 +22,7 @@ from scipy import stats
 
 from interlace.covariance import CovarianceLayout
 from interlace.deviance.lmm import LmmDeviance, PLSState
-from interlace.errors import InterlaceError
+from interlace.errors import ConvergenceWarning, InterlaceError, warn
 from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import ConvCheck, OptSummary
 
@@ -242,7 +242,14 @@ class CrossedLMEResult:
             df = satterthwaite_df(self._dev, self.theta, self.sigma)
         finally:
             self._restore()
-        return pd.Series(np.asarray(df, dtype=float), index=self.fe_params.index, name="df")
+        out = pd.Series(np.asarray(df, dtype=float), index=self.fe_params.index, name="df")
+        bad = out.index[~np.isfinite(out.to_numpy())]
+        if len(bad):
+            warn(f"Satterthwaite df not finite for {', '.join(bad)} ({out[bad].tolist()}): the "
+                 "deviance's Hessian in the variance parameters is singular or indefinite "
+                 "here, so its inverse (the df's denominator) is not determined",
+                 ConvergenceWarning)
+        return out
 
     @property
     def fe_tvalues(self) -> pd.Series:
