@@ -83,5 +83,9 @@ class ZeroWeightWarning(InterlaceWarning):
     """Rows with zero prior weight were left out of the fit (they carry no information)."""
 
 
+class ResponseWarning(InterlaceWarning):
+    """The response has values R's family warns about (non-integer binomial counts)."""
+
+
 class ModelCheckWarning(InterlaceWarning):
     """One of lme4's input checks (``check.scaleX``, ``check.nlev.gtreq.5``, ...) fired."""

@@ -19,6 +19,7 @@ from interlace.design.evaluate import Evaluator, Factor, Logical, Value
 from interlace.design.grouping import GroupSpec, as_factor, lme4_term_order, make_group
 from interlace.design.model_matrix import model_matrix
 from interlace.design.qr import column_rank_pivot
+from interlace.design.response import glm_response
 from interlace.design.spec import DesignSpec, VarKind, na_mask
 from interlace.design.zmatrix import build_Z
 from interlace.errors import (
@@ -31,6 +32,7 @@ from interlace.errors import (
     ZeroWeightWarning,
     warn,
 )
+from interlace.family import Family
 from interlace.formula.api import Formula, parse_formula
 from interlace.formula.ast import Name, Node, deparse, names_in
 
@@ -94,6 +96,10 @@ class Design:
         Rebuilds matrices for new data.
     row_positions : ndarray of int
         Positions in the input data of the rows used (labels may repeat; positions don't).
+    n_trials, mustart : ndarray or None
+        GLMMs only (:mod:`interlace.design.response`): binomial trials per row (1 unless
+        ``cbind``) and R's ``mustart``; ``y`` is then the family's response (proportions)
+        and ``weights`` the prior weights after ``initialize``.
     """
 
     y: np.ndarray
@@ -107,6 +113,8 @@ class Design:
     n_input_rows: int
     spec: DesignSpec
     row_positions: np.ndarray
+    n_trials: np.ndarray | None = None
+    mustart: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -157,6 +165,7 @@ def build_design(
     offset: str | ArrayLike | None = None,
     na_action: str = "omit",
     checks: InputChecks | None = None,
+    family: Family | None = None,
 ) -> Design:
     """Build lme4's fixed- and random-effects design from a formula and data.
 
@@ -174,6 +183,11 @@ def build_design(
         :class:`~interlace.errors.MissingDataWarning`) or raise.
     checks : InputChecks, optional
         lme4's input checks and their actions (default: ``lmerControl()``'s).
+    family : Family, optional
+        A GLMM's family: the response is read by the family (:mod:`~interlace.design.
+        response`: factors, logicals and ``cbind`` for the binomial), zero weights are kept
+        (they carry no information but lme4's likelihood handles them) and no check of a
+        constant response is made here.
 
     Returns
     -------
@@ -255,7 +269,7 @@ def build_design(
         if np.any(w_arr[keep] < 0):
             raise DataError(f"negative weights not allowed (weights: {w_src})")
         zero = keep & (w_arr == 0)
-        if zero.any():
+        if zero.any() and family is None:
             if zero.sum() == keep.sum():
                 raise DataError(f"all weights are zero (weights: {w_src})")
             warn(
@@ -270,9 +284,17 @@ def build_design(
 
     # ---- response
     yv = values[f.response]
-    if isinstance(yv, Factor):
-        raise DataError(f"response '{deparse(f.response)}' must be numeric, not a factor/string")
-    y = np.asarray(yv.values if isinstance(yv, Logical) else yv, dtype=np.float64)
+    if family is None:
+        if isinstance(yv, Factor):
+            raise DataError(f"response '{deparse(f.response)}' must be numeric, not a "
+                            "factor/string (a binomial response needs interlace.glmer)")
+        y = np.asarray(yv.values if isinstance(yv, Logical) else yv, dtype=np.float64)
+        if y.ndim != 1:
+            raise DataError(f"response '{deparse(f.response)}' has two columns: cbind(...) is "
+                            "a binomial response, for interlace.glmer")
+    for v in f.fixed.variables:
+        if "cbind(" in deparse(v):
+            raise FormulaError(f"cbind() is only for the response: '{deparse(v)}'")
 
     # ---- weights / offset
     w = None if w_arr is None else (w_arr if rows is None else w_arr[rows])
@@ -284,9 +306,15 @@ def build_design(
         arr = np.asarray(ov.values if isinstance(ov, Logical) else ov, dtype=np.float64)
         off = arr if off is None else off + arr
 
+    n_trials = mustart = None
+    if family is not None:
+        resp = glm_response(yv, family, w, deparse(f.response))
+        y, n_trials, w, mustart = resp.y, resp.n, resp.weights, resp.mustart
+
     # ---- random effects (mkReTrms), then lme4's checks
     re_terms, groups, re_order = _build_re(f, values, n, checks)
-    _check_response(y, off, deparse(f.response))
+    if family is None:
+        _check_response(y, off, deparse(f.response))
     X_full, names_full, _ = model_matrix(f.fixed, values, n)
     if not np.all(np.isfinite(X_full)):
         bad = [names_full[j] for j in np.flatnonzero(~np.isfinite(X_full).all(axis=0))]
@@ -308,7 +336,8 @@ def build_design(
     )
     row_labels = data.index if rows is None else data.index[rows]
     positions = np.arange(n_in) if rows is None else rows
-    return Design(y, X, x_names, dropped, re_terms, w, off, row_labels, n_in, spec, positions)
+    return Design(y, X, x_names, dropped, re_terms, w, off, row_labels, n_in, spec, positions,
+                  n_trials, mustart)
 
 
 def _na_sources(node: Node, mask: np.ndarray, ev: Evaluator) -> list[str]:

@@ -66,7 +66,7 @@ Value = np.ndarray | Logical | Factor
 
 SUPPORTED_FUNCTIONS = (
     "I", "log", "log10", "log2", "log1p", "exp", "sqrt", "abs", "factor", "as.factor",
-    "ordered", "as.numeric", "as.double", "as.integer", "scale", "offset",
+    "ordered", "as.numeric", "as.double", "as.integer", "scale", "offset", "cbind",
 )
 
 _UNARY_MATH = {
@@ -293,6 +293,12 @@ class Evaluator:
             raise FormulaError(f"'{deparse(node)}' needs an argument")
         if fn in ("I", "offset"):
             return self._eval(args[0])
+        if fn == "cbind":  # a binomial response: successes and failures
+            if len(args) != 2:
+                raise FormulaError(f"cbind() takes successes and failures: '{deparse(node)}'")
+            cols = [self._num(self._eval(a), a) for a in args]
+            return np.column_stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (self.n,))
+                                    for c in cols])
         v = self._eval(args[0])
         if fn in ("factor", "as.factor", "ordered"):
             if isinstance(v, Factor):

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from interlace.design.zmatrix import build_Z
-from interlace.linalg.centering import shift_response
+from interlace.linalg.centering import ShiftedResponse, shift_response
 
 __all__ = ["CrossProducts", "TermData", "build_Z"]
 
@@ -77,9 +77,15 @@ class CrossProducts:
         terms: Sequence[TermData],
         weights: np.ndarray | None = None,
         offset: np.ndarray | None = None,
+        shift: bool = True,
     ) -> CrossProducts:
-        """Form the cross-products of X and the shifted response ``y − offset − X b₀``."""
-        shifted = shift_response(X, y, weights, offset)
+        """Form the cross-products of X and the shifted response ``y − offset − X b₀``
+        (``shift=False``: of ``y − offset`` itself, b₀ = 0)."""
+        if shift:
+            shifted = shift_response(X, y, weights, offset)
+        else:
+            y0 = np.asarray(y, dtype=float) if offset is None else y - offset
+            shifted = ShiftedResponse(np.zeros(X.shape[1]), y0)
         sqrtw = None if weights is None else np.sqrt(weights)
         Xy = np.column_stack([X, shifted.y0])
         if sqrtw is not None:
