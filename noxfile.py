@@ -79,6 +79,7 @@ def fixtures(session: nox.Session) -> None:
     session.run("python", "-m", "parity.diag_fixtures")
     session.run("python", "-m", "parity.profile_fixtures")
     session.run("python", "-m", "parity.optimum_floor")
+    session.run("python", "-m", "parity.glmer_fixtures")
     session.run("python", "-m", "parity.robustness")
 
 

@@ -11,6 +11,17 @@ METHODS = ("REML", "ML")
 LEVELS = ("quick", "full")
 DIAG_REQUIRED = ("id", "model", "level", "sources", "tags", "notes")
 DIAG_SOURCES = ("hlmdiag_onestep", "hlmdiag_refit", "lme4_influence", "brute_force")
+GLMM_REQUIRED = ("id", "dataset", "formula", "family", "link", "nAGQ", "level", "tags", "notes")
+
+
+def _require(entry: dict, keys: tuple[str, ...], kind: str, seen: set[str]) -> None:
+    """An entry has every required key and a new id (added to ``seen``)."""
+    missing = [k for k in keys if k not in entry]
+    if missing:
+        raise ValueError(f"{kind} {entry.get('id')!r} lacks {missing}")
+    if entry["id"] in seen:
+        raise ValueError(f"duplicate case id {entry['id']!r}")
+    seen.add(entry["id"])
 
 
 def load_catalog(path: Path = CATALOG) -> dict:
@@ -21,12 +32,7 @@ def load_catalog(path: Path = CATALOG) -> dict:
     cases = raw.get("case", [])
     seen = set()
     for case in cases:
-        missing = [k for k in REQUIRED if k not in case]
-        if missing:
-            raise ValueError(f"case {case.get('id')!r} lacks {missing}")
-        if case["id"] in seen:
-            raise ValueError(f"duplicate case id {case['id']!r}")
-        seen.add(case["id"])
+        _require(case, REQUIRED, "case", seen)
         if case["method"] not in METHODS or case["level"] not in LEVELS:
             raise ValueError(f"case {case['id']!r}: bad method or level")
         if case["dataset"] not in datasets:
@@ -42,7 +48,12 @@ def load_catalog(path: Path = CATALOG) -> dict:
         bad = set(d["sources"]) - set(DIAG_SOURCES)
         if bad:
             raise ValueError(f"diagnostics {d['id']!r}: unknown sources {sorted(bad)}")
-    return {"datasets": datasets, "cases": cases, "diagnostics": diagnostics}
+    glmm = raw.get("glmm", [])
+    for g in glmm:
+        _require(g, GLMM_REQUIRED, "glmm", seen)
+        if g["dataset"] not in datasets or g["level"] not in LEVELS:
+            raise ValueError(f"glmm {g['id']!r}: unknown dataset or bad level")
+    return {"datasets": datasets, "cases": cases, "diagnostics": diagnostics, "glmm": glmm}
 
 
 def get_case(case_id: str, path: Path = CATALOG) -> dict:

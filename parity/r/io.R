@@ -117,3 +117,12 @@ read_dataset <- function(csv, meta) {
 }
 
 sha256_file <- function(path) digest::digest(file = path, algo = "sha256")
+
+# Evaluate expr, collecting (and muffling) its warnings and messages.
+capture_conditions <- function(expr) {
+  w <- character(); msg <- character()
+  value <- withCallingHandlers(expr,
+    warning = function(c) { w <<- c(w, conditionMessage(c)); invokeRestart("muffleWarning") },
+    message = function(c) { msg <<- c(msg, trimws(conditionMessage(c))); invokeRestart("muffleMessage") })
+  list(value = value, warnings = I(w), messages = I(msg))
+}

@@ -17,6 +17,7 @@ import numpy as np
 
 from interlace.covariance import CovarianceLayout
 from interlace.design.checks import InputChecks
+from interlace.deviance.glmm import GlmmDeviance
 from interlace.deviance.lmm import LmmDeviance
 from interlace.errors import (
     ConvergenceError,
@@ -27,6 +28,7 @@ from interlace.errors import (
     SingularFitWarning,
     warn,
 )
+from interlace.family import Family
 from interlace.formula import compose_formula, update_formula
 from interlace.formula.ast import deparse
 from interlace.linalg.crossprod import TermData
@@ -42,8 +44,8 @@ def _method(method: str) -> str:
     return m
 
 
-def build_deviance(design, method: str = "REML", backend: str = "auto"):
-    """The covariance layout and deviance function of a design (lme4's ``mkLmerDevfun``)."""
+def _layout_and_terms(design) -> tuple[CovarianceLayout, list[TermData]]:
+    """θ's layout and the terms' data of a design (lme4's ``mkReTrms`` output)."""
     if not design.re_terms:
         raise ModelSpecError("No random effects terms specified in formula")
     layout = CovarianceLayout.from_terms(
@@ -51,13 +53,27 @@ def build_deviance(design, method: str = "REML", backend: str = "auto"):
         [t.col_names for t in design.re_terms],
         [len(t.levels) for t in design.re_terms],
     )
+    return layout, [TermData(t.codes, t.Xi, len(t.levels)) for t in design.re_terms]
+
+
+def build_deviance(design, method: str = "REML", backend: str = "auto"):
+    """The covariance layout and deviance function of a design (lme4's ``mkLmerDevfun``)."""
+    layout, terms = _layout_and_terms(design)
     n, p = design.X.shape
     if method == "REML" and n - p <= 0:
         raise ModelSpecError(f"REML needs more observations ({n}) than fixed effects ({p})")
-    terms = [TermData(t.codes, t.Xi, len(t.levels)) for t in design.re_terms]
     dev = LmmDeviance(design.X, design.y, terms, layout, weights=design.weights,
                       reml=(method == "REML"), backend=backend, offset=design.offset)
     _check_residual_variation(design, dev)
+    return layout, dev
+
+
+def build_glmm_deviance(design, family: Family, backend: str = "auto"):
+    """The covariance layout and GLMM deviance functions of a design built with a family
+    (lme4's ``mkGlmerDevfun``; :mod:`interlace.deviance.glmm`)."""
+    layout, terms = _layout_and_terms(design)
+    dev = GlmmDeviance(design.X, design.y, design.n_trials, design.weights, design.offset,
+                       terms, layout, family, backend)
     return layout, dev
 
 

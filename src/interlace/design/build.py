@@ -312,7 +312,7 @@ def build_design(
         y, n_trials, w, mustart = resp.y, resp.n, resp.weights, resp.mustart
 
     # ---- random effects (mkReTrms), then lme4's checks
-    re_terms, groups, re_order = _build_re(f, values, n, checks)
+    re_terms, groups, re_order = _build_re(f, values, n, checks, allow_n=family is not None)
     if family is None:
         _check_response(y, off, deparse(f.response))
     X_full, names_full, _ = model_matrix(f.fixed, values, n)
@@ -422,7 +422,7 @@ def _rank_columns(X_full: np.ndarray, names_full: Sequence[str],
 
 
 def _build_re(
-    f: Formula, values: dict[Node, Value], n: int, checks: InputChecks
+    f: Formula, values: dict[Node, Value], n: int, checks: InputChecks, allow_n: bool = False
 ) -> tuple[tuple[ReTerm, ...], tuple[GroupSpec, ...], list[int]]:
     built: list[tuple[ReTerm, GroupSpec]] = []
     group_cache: dict[tuple[str, ...], tuple[np.ndarray, GroupSpec]] = {}
@@ -444,8 +444,8 @@ def _build_re(
     nlevels: dict[str, int] = {}
     for t in terms:
         nlevels.setdefault(t.group, t.n_levels)
-    check_nlevels(nlevels, n, checks)
-    check_zdims([(t.text, t.n_levels * t.Xi.shape[1]) for t in terms], n, checks)
+    check_nlevels(nlevels, n, checks, allow_n)
+    check_zdims([(t.text, t.n_levels * t.Xi.shape[1]) for t in terms], n, checks, allow_n)
     if checks.check_nobs_vs_rankZ not in ("ignore", "ignoreSmall"):
-        check_zrank(build_Z(terms), n, checks)
+        check_zrank(build_Z(terms), n, checks, allow_n)
     return terms, tuple(g for _, g in built), order

@@ -99,32 +99,39 @@ def apply_action(action: str, message: str) -> None:
         warn(message, ModelCheckWarning)
 
 
-def _wmsg(n: int, cmp_val: int, msg1: str, msg2: str, msg3: str = "") -> tuple[bool, str]:
-    """lme4's ``wmsg`` with ``allow.n = FALSE``."""
+def _wmsg(n: int, cmp_val: int, msg1: str, msg2: str, msg3: str = "",
+          allow_n: bool = False) -> tuple[bool, str]:
+    """lme4's ``wmsg``; ``allow_n`` (GLMMs, no residual variance): n = cmp_val is allowed."""
+    if allow_n:
+        return n < cmp_val, (f"{msg1} (={n}) < {msg2} (={cmp_val}){msg3}; the random-effects "
+                             "parameters are probably unidentifiable")
     text = (f"{msg1} (={n}) <= {msg2} (={cmp_val}){msg3}; the random-effects parameters and "
             "the residual variance (or scale parameter) are probably unidentifiable")
     return n <= cmp_val, text
 
 
-def check_nlevels(nlevels: Mapping[str, int], n: int, checks: InputChecks) -> None:
-    """lme4's ``checkNlevels``: levels per grouping factor against 2, n and 5."""
+def check_nlevels(nlevels: Mapping[str, int], n: int, checks: InputChecks,
+                  allow_n: bool = False) -> None:
+    """lme4's ``checkNlevels``: levels per grouping factor against 2, n and 5
+    (``allow_n``, as lme4 for GLMMs: as many levels as observations is allowed)."""
     if any(k < 2 for k in nlevels.values()):
         apply_action(checks.check_nlev_gtr_1, "grouping factors must have > 1 sampled level")
-    bad = [g for g, k in nlevels.items() if k >= n]
+    bad = [g for g, k in nlevels.items() if (k > n if allow_n else k >= n)]
     if bad:
         apply_action(checks.check_nobs_vs_nlev,
-                     "number of levels of each grouping factor must be < number of "
-                     f"observations (problems: {', '.join(bad)})")
+                     f"number of levels of each grouping factor must be {'<=' if allow_n else '<'}"
+                     f" number of observations (problems: {', '.join(bad)})")
     if any(k < 5 for k in nlevels.values()):
         apply_action(checks.check_nlev_gtreq_5,
                      "grouping factors with < 5 sampled levels may give unreliable estimates")
 
 
-def check_zdims(term_sizes: Sequence[tuple[str, int]], n: int, checks: InputChecks) -> None:
+def check_zdims(term_sizes: Sequence[tuple[str, int]], n: int, checks: InputChecks,
+                allow_n: bool = False) -> None:
     """lme4's ``checkZdims``: observations against random effects, per term (name, q)."""
     for name, q in term_sizes:
         unident, text = _wmsg(n, q, "number of observations", "number of random effects",
-                              f" for term ({name})")
+                              f" for term ({name})", allow_n)
         if unident:
             apply_action(checks.check_nobs_vs_nRE, text)
 
@@ -141,14 +148,14 @@ def _rank(Z: sp.spmatrix) -> int:
     return int(np.sum(d > max(A.shape) * np.finfo(float).eps * d[0])) if d[0] > 0 else 0
 
 
-def check_zrank(Z: sp.spmatrix, n: int, checks: InputChecks) -> None:
+def check_zrank(Z: sp.spmatrix, n: int, checks: InputChecks, allow_n: bool = False) -> None:
     """lme4's ``checkZrank``: observations against rank(Z) (off by default)."""
     action = checks.check_nobs_vs_rankZ
     if action == "ignore" or action == "ignoreSmall":
         return
     if action.endswith("Small") and Z.shape[0] * Z.shape[1] > ZRANK_NONSMALL:
         return
-    unident, text = _wmsg(n, _rank(Z), "number of observations", "rank(Z)")
+    unident, text = _wmsg(n, _rank(Z), "number of observations", "rank(Z)", allow_n=allow_n)
     if unident:
         apply_action(action, text)
 

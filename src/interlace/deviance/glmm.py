@@ -193,7 +193,9 @@ class GlmmDeviance:
             eta = offset + lin
             mu = fam.link.linkinv(eta)
             pdev = float(np.sum(self._deviance_residuals(mu)) + delu @ delu)
-            if abs((oldpdev - pdev) / pdev) < TOL_PWRSS:
+            with np.errstate(over="ignore"):
+                change = abs((oldpdev - pdev) / pdev)
+            if change < TOL_PWRSS:
                 break
             if np.isnan(pdev) or pdev > oldpdev:
                 for _ in range(MAX_STEP_HALVINGS):

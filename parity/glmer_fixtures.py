@@ -1,0 +1,44 @@
+"""Generate the GLMM reference fixtures: ``python -m parity.glmer_fixtures [--case ID]``.
+
+Fits every ``[[glmm]]`` catalog case with lme4::glmer (``parity/r/glmer_reference.R``)
+into ``fixtures/r/glmm/<case>.json``, and writes lme4's Gauss–Hermite table
+(``GHrule(1:25)``) to ``fixtures/r/glmm/ghrule.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from parity.catalog import load_catalog
+from parity.data import DATA_DIR, ROOT
+from parity.rscript import run_r_json
+
+OUT_DIR = ROOT / "fixtures" / "r" / "glmm"
+
+
+def request(case: dict) -> dict:
+    """The request glmer_reference() takes."""
+    return {"id": case["id"], "dataset": case["dataset"], "formula": case["formula"],
+            "family": case["family"], "link": case["link"], "nAGQ": case["nAGQ"],
+            "weights": case.get("weights"), "offset": case.get("offset"),
+            "data_csv": str(DATA_DIR / f"{case['dataset']}.csv"),
+            "data_json": str(DATA_DIR / f"{case['dataset']}.json")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the fixtures of the selected (default: all) GLMM cases and the GH table."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--case", action="append")
+    args = ap.parse_args(argv)
+    for case in load_catalog()["glmm"]:
+        if args.case and case["id"] not in args.case:
+            continue
+        run_r_json("glmer.R", request(case), OUT_DIR / f"{case['id']}.json", label=case["id"])
+        print(f"{case['id']}: written")
+    if not args.case:
+        run_r_json("glmer.R", {}, OUT_DIR / "ghrule.json", label="ghrule", args=["ghrule"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
