@@ -65,6 +65,25 @@ glmer_reference <- function(req, r_dir) {
     e2 <- environment(dv2)
     lp0_2 <- cp(e2$lp0)
     base_offset <- cp(e2$baseOffset)
+    # the stage-1 result stage 2 starts from, and lme4's Nelder-Mead run from it, traced
+    theta1 <- cp(e2$pp$theta)
+    beta1 <- cp(e2$pp$delb)
+    unsc1 <- as.matrix(e2$pp$unsc()) + 0
+    xst <- 0.2 * c(rep.int(0.1, length(theta1)), pmin(sqrt(diag(unsc1)), 10))
+    trace_par <- list(); trace_val <- numeric()
+    tracer <- function(p) {
+      v <- dv2(p)
+      trace_par[[length(trace_par) + 1L]] <<- I(unname(p + 0))
+      trace_val <<- c(trace_val, v)
+      v
+    }
+    nm <- quiet(lme4::Nelder_Mead(tracer, par = c(theta1, beta1), lower = e2$lower,
+                                  upper = rep(Inf, length(e2$lower)),
+                                  control = list(xst = xst, xt = xst * 5e-4)))
+    stage2_nm <- list(theta1 = I(theta1), beta1 = I(beta1), xst = I(xst),
+                      lower = I(e2$lower), par = I(unname(nm$par)), fval = nm$fval,
+                      feval = nm$feval, code = nm$NM.result, trace_par = trace_par,
+                      trace_val = I(trace_val))
     par_hat <- c(unname(theta), unname(beta))
     nth <- length(theta)
     pts2 <- list(par_hat = par_hat,
@@ -81,7 +100,7 @@ glmer_reference <- function(req, r_dir) {
                           mu = I(cp(e2b$resp$mu)), ldL2 = e2b$pp$ldL2(),
                           ldRX2 = e2b$pp$ldRX2(), aic = e2b$resp$aic(),
                           drsum = sum(e2b$resp$devResid()))
-    out <- c(out, list(lp0_stage2 = I(lp0_2), base_offset = I(base_offset),
+    out <- c(out, list(lp0_stage2 = I(lp0_2), base_offset = I(base_offset), stage2_nm = stage2_nm,
                        devfun2_at = devfun2_at, stage2_at_hat = stage2_at_hat))
   }
   vc_hess <- tryCatch(as.matrix(vcov(m)), error = function(e) NULL)
