@@ -17,21 +17,15 @@ import numpy as np
 
 from interlace.covariance import CovarianceLayout
 from interlace.design.checks import InputChecks
-from interlace.deviance.glmm import GlmmDeviance
-from interlace.deviance.lmm import LmmDeviance
+from interlace.deviance.build import build_deviance, build_glmm_deviance  # noqa: F401
 from interlace.errors import (
     ConvergenceError,
     ConvergenceWarning,
-    DataError,
     InterlaceError,
-    ModelSpecError,
     SingularFitWarning,
     warn,
 )
-from interlace.family import Family
-from interlace.formula import compose_formula, update_formula
-from interlace.formula.ast import deparse
-from interlace.linalg.crossprod import TermData
+from interlace.formula import compose_formula
 from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import Control, ConvCheck, OptSummary, optimize_theta
 from interlace.results.result import CrossedLMEResult
@@ -42,51 +36,6 @@ def _method(method: str) -> str:
     if m not in ("REML", "ML"):
         raise InterlaceError(f"method must be 'REML' or 'ML', not {method!r}")
     return m
-
-
-def _layout_and_terms(design) -> tuple[CovarianceLayout, list[TermData]]:
-    """θ's layout and the terms' data of a design (lme4's ``mkReTrms`` output)."""
-    if not design.re_terms:
-        raise ModelSpecError("No random effects terms specified in formula")
-    layout = CovarianceLayout.from_terms(
-        [t.group for t in design.re_terms],
-        [t.col_names for t in design.re_terms],
-        [len(t.levels) for t in design.re_terms],
-    )
-    return layout, [TermData(t.codes, t.Xi, len(t.levels)) for t in design.re_terms]
-
-
-def build_deviance(design, method: str = "REML", backend: str = "auto"):
-    """The covariance layout and deviance function of a design (lme4's ``mkLmerDevfun``)."""
-    layout, terms = _layout_and_terms(design)
-    n, p = design.X.shape
-    if method == "REML" and n - p <= 0:
-        raise ModelSpecError(f"REML needs more observations ({n}) than fixed effects ({p})")
-    dev = LmmDeviance(design.X, design.y, terms, layout, weights=design.weights,
-                      reml=(method == "REML"), backend=backend, offset=design.offset)
-    _check_residual_variation(design, dev)
-    return layout, dev
-
-
-def build_glmm_deviance(design, family: Family, backend: str = "auto"):
-    """The covariance layout and GLMM deviance functions of a design built with a family
-    (lme4's ``mkGlmerDevfun``; :mod:`interlace.deviance.glmm`)."""
-    layout, terms = _layout_and_terms(design)
-    dev = GlmmDeviance(design.X, design.y, design.n_trials, design.weights, design.offset,
-                       terms, layout, family, backend)
-    return layout, dev
-
-
-def _check_residual_variation(design, dev: LmmDeviance) -> None:
-    """A response that X fits exactly leaves pwrss = 0 at every θ (lme4: logLik +∞)."""
-    y = design.y if design.offset is None else design.y - design.offset
-    scale = float(np.linalg.norm(y))
-    if design.X.shape[1] and scale > 0 and \
-            float(np.linalg.norm(dev.cp.y0)) <= 16 * np.finfo(float).eps * scale:
-        name = deparse(design.spec.formula.response)
-        raise DataError(f"response '{name}' is fitted exactly by the fixed effects (its "
-                        "residuals are rounding noise): the variance components cannot be "
-                        "estimated")
 
 
 @with_serial_blas
@@ -163,7 +112,7 @@ def _result(text, data, design, layout, dev, theta, summary, checks, fit_kwargs)
     kwargs = dict(groups=None, random=None, **fit_kwargs)
     return CrossedLMEResult(design=design, layout=layout, deviance=dev, state=dev.pls(theta),
                             opt=summary, checks=checks, method=fit_kwargs["method"],
-                            formula=text, data=data, fit_kwargs=kwargs)
+                            formula=text, data=data, fit_kwargs=kwargs, refit=fit)
 
 
 def _controls(control) -> tuple[InputChecks, Control]:
@@ -240,16 +189,3 @@ def evaluate_at(
     return _result(text, data, design, layout, dev, th, summary, ConvCheck(),
                    dict(method=method, optimizer="bobyqa", weights=weights, offset=offset,
                         na_action=na_action, control=None, backend=backend))
-
-
-def refit(result: CrossedLMEResult, formula: str | None = None, data: Any = None,
-          **kwargs: Any) -> CrossedLMEResult:
-    """Refit ``result`` with a new formula (R ``update`` dot syntax), data or arguments."""
-    new_formula = (result.formula if formula is None
-                   else update_formula(result.formula, formula).text)
-    unknown = set(kwargs) - set(result._fit_kwargs)
-    if unknown:
-        raise InterlaceError(f"unknown argument(s) {', '.join(sorted(unknown))}; update() "
-                             f"takes formula, data and {', '.join(result._fit_kwargs)}")
-    args = {**result._fit_kwargs, **kwargs}
-    return fit(new_formula, result._data if data is None else data, **args)

@@ -139,8 +139,9 @@ class CovarianceLayout:
             seen[t.group] = k + 1
         return out
 
-    def varcorr(self, theta: np.ndarray, sigma: float) -> list[dict]:
-        """Rows of lme4's ``as.data.frame(VarCorr(m))`` (residual row last).
+    def varcorr(self, theta: np.ndarray, sigma: float, residual: bool = True) -> list[dict]:
+        """Rows of lme4's ``as.data.frame(VarCorr(m))`` (residual row last; none when
+        ``residual`` is False: a GLMM without a dispersion parameter).
 
         Each row is a dict with ``grp``, ``var1``, ``var2`` (None on the
         diagonal), ``vcov`` (variance or covariance) and ``sdcor`` (standard
@@ -167,5 +168,6 @@ class CovarianceLayout:
                             sdcor=cor,
                         )
                     )
-        rows.append(dict(grp="Residual", var1=None, var2=None, vcov=sigma**2, sdcor=sigma))
+        if residual:
+            rows.append(dict(grp="Residual", var1=None, var2=None, vcov=sigma**2, sdcor=sigma))
         return rows

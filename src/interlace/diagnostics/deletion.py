@@ -370,9 +370,9 @@ def _n_workers(n_jobs: int) -> int:
 
 
 def _subset_refit(res, rows: np.ndarray, method: str, start: np.ndarray | None) -> dict:
-    """Refit from the data without ``rows`` with :func:`interlace.fit` (rank-deficient X)."""
-    from interlace.api import fit
-
+    """Refit from the data without ``rows`` with the model's own fitting function
+    (:func:`interlace.fit`; rank-deficient X)."""
+    fit = res._refit
     data = res._data
     keep = np.ones(len(data), dtype=bool)
     keep[row_positions(res)[rows]] = False

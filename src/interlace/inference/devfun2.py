@@ -116,7 +116,7 @@ class MLProblem:
     """The ML deviance of a fitted design and its profiled pieces (lme4's devfun2 state)."""
 
     def __init__(self, result, ml_theta=None):
-        from interlace.api import build_deviance
+        from interlace.deviance.build import build_deviance
 
         self.layout = result._layout
         if result.method == "ML" and ml_theta is None:
