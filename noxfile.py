@@ -74,12 +74,14 @@ def _r_session(session: nox.Session, module: str, why: str) -> None:
 @nox.session(python=PY)
 def fixtures(session: nox.Session) -> None:
     """Regenerate fixtures/r/*.json, diag/ (HLMdiag ones where installed), profile/, floor/
-    and robustness.json."""
+    (the LMM exemptions' and every GLMM case's), glmm/, minqa/ and robustness.json."""
     _r_session(session, "parity.fixtures", "fixtures are produced by lme4")
     session.run("python", "-m", "parity.diag_fixtures")
     session.run("python", "-m", "parity.profile_fixtures")
     session.run("python", "-m", "parity.optimum_floor")
     session.run("python", "-m", "parity.glmer_fixtures")
+    session.run("Rscript", "parity/r/minqa_reference.R", "fixtures/r/minqa/bobyqa_paths.json",
+                external=True)
     session.run("python", "-m", "parity.robustness")
 
 
