@@ -129,7 +129,9 @@ class CpuLoad:
         self._last = now
         if t1 - t0 <= 0:
             return None
-        return max(0.0, ((b1 - b0) / self.hz - (c1 - c0)) / (t1 - t0))
+        # /proc/stat counts in clock ticks: over a short interval the quotient can pass
+        # the core count (or 0) by a tick's worth, so it is clamped to what is possible
+        return min(float(self.ncpu), max(0.0, ((b1 - b0) / self.hz - (c1 - c0)) / (t1 - t0)))
 
 
 class AdaptiveThreads:
