@@ -1,8 +1,9 @@
 """``nox -s bench``: interlace vs lme4 on the same models, in one run.
 
-Times the whole ``interlace.fit`` call and the whole ``lme4::lmer`` call (data
-already in memory on both sides), reports medians and the ratio lme4/ours, and
-writes ``reports/bench.json`` and ``reports/bench.md``.  sleepstudy and InstEval are
+Times the whole ``interlace.fit`` call and the whole ``lme4::lmer`` call, and for GLMM
+cases ``interlace.glmer`` against ``lme4::glmer`` (data already in memory on both sides),
+reports medians and the ratio lme4/ours, and writes ``reports/bench.json`` and
+``reports/bench.md``.  sleepstudy and InstEval are
 timed again, both sides, beside one competing CPU-bound process (a busy loop): a shared
 machine.  Nothing here asserts a timing.
 """
@@ -29,12 +30,16 @@ import interlace
 from parity.catalog import load_catalog
 from parity.data import DATA_DIR, load_dataset
 from parity.diag_fixtures import bench_sleepstudy
+from parity.glmm_side import case_formula
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
 #: (case id, repetitions): the issue's targets are on these models
 DEFAULT = [("sleepstudy_slopes_reml", 15), ("penicillin_crossed", 15), ("pastes_nested", 15),
            ("machines_factor_slope", 7), ("insteval_ml", 5)]
+#: GLMM cases (``[[glmm]]``), timed the same way: interlace.glmer against lme4::glmer
+GLMM_DEFAULT = [("cbpp_cbind", 15), ("grouseticks", 7), ("contraception", 7),
+                ("epil_slope", 7), ("verbagg", 3)]
 #: cases timed again beside one competing CPU-bound process (issue 9)
 UNDER_LOAD = ("sleepstudy_slopes_reml", "insteval_ml")
 
@@ -46,29 +51,37 @@ def time_python(case: dict, reps: int) -> list[float]:
     one warm-up), so both sides are measured the same way.
     """
     data = load_dataset(case["dataset"])
-    kw = dict(method=case["method"], optimizer=case.get("optimizer", "bobyqa"))
+    if "family" in case:  # a [[glmm]] case
+        kw = dict(family=case["family"], link=case["link"], nAGQ=case["nAGQ"])
+        formula, fitter = case_formula(case), interlace.glmer
+    else:
+        kw = dict(method=case["method"], optimizer=case.get("optimizer", "bobyqa"))
+        formula, fitter = case["formula"], interlace.fit
     if case.get("weights"):
         kw["weights"] = case["weights"]
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        interlace.fit(case["formula"], data, **kw)
+        fitter(formula, data, **kw)
         inner = max(1, int(np.ceil(0.2 / max(time.perf_counter() - t0, 1e-6))))
         for _ in range(reps):
             t0 = time.perf_counter()
             for _ in range(inner):
-                interlace.fit(case["formula"], data, **kw)
+                fitter(formula, data, **kw)
             out.append((time.perf_counter() - t0) / inner)
     return out
 
 
 def time_r(cases: list[tuple[dict, int]]) -> dict:
     """Median lme4 times from one Rscript run."""
-    req = [dict(id=c["id"], formula=c["formula"], REML=c["method"] == "REML",
+    req = [dict(id=c["id"], formula=c["formula"], REML=c.get("method") == "REML",
                 weights=c.get("weights"), reps=reps,
                 data_csv=str(DATA_DIR / f"{c['dataset']}.csv"),
-                data_json=str(DATA_DIR / f"{c['dataset']}.json")) for c, reps in cases]
+                data_json=str(DATA_DIR / f"{c['dataset']}.json"),
+                **({"kind": "glmm", "family": c["family"], "link": c["link"],
+                    "nAGQ": c["nAGQ"], "offset": c.get("offset")} if "family" in c else {}))
+           for c, reps in cases]
     with tempfile.TemporaryDirectory() as tmp:
         rq, out = Path(tmp, "req.json"), Path(tmp, "out.json")
         rq.write_text(json.dumps(req))
@@ -115,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-load", action="store_true",
                     help="skip the runs beside a competing CPU-bound process")
     args = ap.parse_args(argv)
-    catalog = {c["id"]: c for c in load_catalog()["cases"]}
-    plan = [(cid, reps) for cid, reps in DEFAULT if not args.case or cid in args.case]
-    plan += [(cid, 10) for cid in args.case or [] if cid not in dict(DEFAULT)]
+    cat = load_catalog()
+    catalog = {c["id"]: c for c in cat["cases"] + cat["glmm"]}
+    plan = [(cid, reps) for cid, reps in DEFAULT + GLMM_DEFAULT
+            if not args.case or cid in args.case]
+    plan += [(cid, 10) for cid in args.case or [] if cid not in dict(DEFAULT + GLMM_DEFAULT)]
     plan = [(catalog[cid], args.reps or reps) for cid, reps in plan if cid in catalog]
     rows, r = time_both(plan, loaded=False)
     loaded_plan = [(c, reps) for c, reps in plan if c["id"] in UNDER_LOAD]

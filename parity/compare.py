@@ -34,10 +34,12 @@ REFIT = "refit-dependent"
 
 CLASS_REASONS = {
     EXACT: "Same θ, same formulas: a gap beyond floating-point rounding is a formula bug.",
-    OPTIMUM: "Depends on where each optimizer stopped (lme4: NLopt BOBYQA, xtol_abs = "
-             "ftol_abs = 1e-8); a flat objective lets θ differ while the objective agrees.",
-    NUMDERIV: "Satterthwaite df use numerical Hessians/Jacobians of the deviance "
-              "(lmerTest via numDeriv); rounding in the deviance is amplified by the steps.",
+    OPTIMUM: "Depends on where each optimizer stopped (lmer: NLopt BOBYQA, xtol_abs = "
+             "ftol_abs = 1e-8; glmer: minqa's BOBYQA, then lme4's Nelder–Mead); a flat "
+             "objective lets θ differ while the objective agrees.",
+    NUMDERIV: "Satterthwaite df (lmerTest via numDeriv) and glmer's Hessian-based standard "
+              "errors (lme4's deriv12, step 1e-4) use numerical derivatives of the deviance; "
+              "rounding in the deviance is amplified by the steps.",
     BOUNDARY: "θ components lme4 leaves on their lower bound (0) and the isSingular verdict: "
               "a relative error means nothing at 0, so these are compared absolutely "
               "(θ within 1e-4) and the singular flag must be identical.",

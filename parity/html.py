@@ -190,6 +190,8 @@ def _detail(i: int, c: dict) -> str:
              f'<p>mode: {escape(str(c.get("mode", "")))}; seconds: {c.get("seconds", 0):.2f}</p>']
     if c.get("exempt_optimum"):
         parts.append(f'<p><b>Exempted optimum block:</b> {escape(c["exempt_optimum"])}</p>')
+    if c.get("kind") == "glmm":
+        parts.append(f'<p>model: {escape(str(c.get("model", "")))}</p>')
     if c.get("kind") == "diagnostics":
         parts.append(f'<p>model: {escape(str(c.get("model", "")))}; deletion level: '
                      f'{escape(str(c.get("level", "")))}; references: '
@@ -287,7 +289,8 @@ def render_html(report: dict, class_reasons: dict[str, str],
     mode = env.get("mode") or ", ".join(sorted({str(c.get("mode", "")) for c in cases}))
     date = report.get("date") or env.get("date") or datetime.now(UTC).strftime(
         "%Y-%m-%d %H:%M UTC")
-    lmm = [(i, c) for i, c in enumerate(cases) if c.get("kind") != "diagnostics"]
+    lmm = [(i, c) for i, c in enumerate(cases) if c.get("kind", "lmm") == "lmm"]
+    glmm = [(i, c) for i, c in enumerate(cases) if c.get("kind") == "glmm"]
     diag = [(i, c) for i, c in enumerate(cases) if c.get("kind") == "diagnostics"]
     names = _quantity_names([c for _, c in lmm])
     robust = report.get("robustness", [])
@@ -301,7 +304,7 @@ def render_html(report: dict, class_reasons: dict[str, str],
             "<h1>interlace ↔ lme4 parity</h1>",
             f'<p class="verdict {ok}">{verdict}</p>',
             f"<p>Mode: <b>{escape(str(mode))}</b> · Date: {escape(str(date))}</p>"]
-    if lmm or not diag:
+    if lmm or not (diag or glmm):
         html += ["<h2>Summary: worst relative error per case and quantity</h2>",
                  '<p class="note">Green: within tolerance; red: fails and gates the verdict; '
                  "grey: not gating (exempted optimum block). Hover a cell for the absolute "
@@ -317,6 +320,18 @@ def render_html(report: dict, class_reasons: dict[str, str],
                      "edge.</p>"]
         else:
             html.append("<p>No quantities to plot.</p>")
+    if glmm:
+        gnames = _quantity_names([c for _, c in glmm])
+        html += ["<h2>GLMMs (lme4::glmer): worst relative error per case and quantity</h2>",
+                 '<p class="note">*_at_r_theta: interlace evaluated at lme4\'s (θ̂, β̂) from '
+                 "lme4's PIRLS start; the rest: interlace.glmer's own fit (stage 1 minqa's "
+                 "BOBYQA, stage 2 lme4's Nelder–Mead). se: from the finite-difference "
+                 "Hessian, as lme4's vcov(); se_rx: from RX (use.hessian = FALSE). Green: "
+                 "within tolerance; red: fails and gates the verdict; grey: exempted.</p>",
+                 _summary(glmm, gnames)]
+        if gnames:
+            html.append(f'<div style="overflow-x:auto">'
+                        f'{_plot([c for _, c in glmm], gnames)}</div>')
     if diag:
         html += _diagnostics_section(diag, list(cooks_conventions))
     if report.get("robustness"):

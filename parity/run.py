@@ -8,9 +8,12 @@ lme4's θ̂, and compare both against lme4's reference (see :mod:`parity.compare
   at our θ̂; the report shows the drift between live R and the stored fixture;
 * **stored** mode: ``fixtures/r/<case>.json`` (committed with their provenance).
 
-Then every selected ``[[diagnostics]]`` entry (:mod:`parity.diag`): influence diagnostics
-against HLMdiag (always the stored fixtures: HLMdiag is not in Debian) and lme4's
-``influence.merMod`` (live in live mode), with the Cook's distance conventions labelled.
+Then every selected ``[[glmm]]`` case (:mod:`parity.glmm_parity`: interlace.glmer
+against lme4::glmer, at lme4's parameters and at the optimum; live or stored as above,
+``fixtures/r/glmm/<case>.json``).  Then every selected ``[[diagnostics]]`` entry
+(:mod:`parity.diag`): influence diagnostics against HLMdiag (always the stored fixtures:
+HLMdiag is not in Debian) and lme4's ``influence.merMod`` (live in live mode), with the
+Cook's distance conventions labelled.
 An entry's quick/full level is its model case's.  Then the bad-input catalog
 (:mod:`parity.robustness`; lme4's outcomes recorded now in live mode), unless cases are
 selected by id or tag or ``--no-robustness`` is given.
@@ -41,6 +44,7 @@ from parity.compare import CLASS_REASONS, case_passed, classify, compare_case, d
 from parity.conventions import CONVENTIONS
 from parity.data import load_dataset
 from parity.diag import COOKS_CONVENTIONS, entry_level, run_diag_entry
+from parity.glmm_parity import run_glmm_case
 from parity.html import write_html
 from parity.optimum_floor import objective_tolerance
 from parity.pyside import fit_case, r_canonical, run_case
@@ -141,17 +145,21 @@ def run_one(case: dict, mode: str) -> dict:
     return entry
 
 
-def run(cases: list[dict], mode: str, diagnostics: list[dict] = ()) -> list[dict]:
-    """Every case, then every diagnostics entry, with a progress bar (on a terminal) and
-    one line per case."""
+def run(cases: list[dict], mode: str, diagnostics: list[dict] = (),
+        glmm: list[dict] = ()) -> list[dict]:
+    """Every LMM case, then every GLMM case, then every diagnostics entry, with a progress
+    bar (on a terminal) and one line per case."""
     out = []
-    jobs = [("lmm", c) for c in cases] + [("diagnostics", e) for e in diagnostics]
+    jobs = ([("lmm", c) for c in cases] + [("glmm", c) for c in glmm]
+            + [("diagnostics", e) for e in diagnostics])
+    runners = {"lmm": run_one, "diagnostics": run_diag_entry,
+               "glmm": lambda c, m: run_glmm_case(c, m, FIXTURES / "glmm")}
     bar = tqdm(jobs, desc="parity", unit="case", file=sys.stderr, disable=None)
     for i, (kind, case) in enumerate(bar, 1):
         bar.set_postfix_str(case["id"])
         t0 = time.perf_counter()
         try:
-            entry = run_one(case, mode) if kind == "lmm" else run_diag_entry(case, mode)
+            entry = runners[kind](case, mode)
         except Exception as exc:  # a case that cannot run is a failure, reported as such
             entry = {"case": case["id"], "kind": kind, "passed": False, "mode": mode,
                      "classification": f"error: {type(exc).__name__}: {exc}",
@@ -199,13 +207,23 @@ def _table(results: list[dict], diagnostics: bool = False) -> list[str]:
 def markdown(env: dict, results: list[dict], robust: list[dict] = ()) -> str:
     """Summary tables (LMM cases, then diagnostics entries): case × quantity → worst error,
     tolerance, verdict; drift, tolerance classes, exemptions, Cook's D conventions."""
-    lmm = [r for r in results if r.get("kind") != "diagnostics"]
+    lmm = [r for r in results if r.get("kind", "lmm") == "lmm"]
+    glmm = [r for r in results if r.get("kind") == "glmm"]
     diag = [r for r in results if r.get("kind") == "diagnostics"]
     lines = ["# interlace ↔ lme4 parity", "",
              f"Mode: **{env['mode']}** ({env['mode_reason']}).", "",
              "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()
                                          if k not in ("mode", "mode_reason")), ""]
     lines += _table(lmm)
+    if glmm:
+        lines += ["", "## GLMMs (lme4::glmer)", "",
+                  "`*_at_r_theta`: interlace evaluated at lme4's (θ̂, β̂) from lme4's PIRLS "
+                  "start; the rest: interlace.glmer's own fit (stage 1 minqa's BOBYQA, stage 2 "
+                  "lme4's Nelder–Mead). `se`: from the finite-difference Hessian, as lme4's "
+                  "vcov(); `se_rx`: from RX (use.hessian = FALSE).", ""]
+        lines += [f"- **{r['case']}** ({r.get('model', '')}; {r['mode']}): "
+                  f"{r['classification']}" for r in glmm]
+        lines += ["", *_table(glmm)]
     if diag:
         lines += ["", "## Influence diagnostics (HLMdiag and lme4 influence.merMod)", "",
                   "Quantity names label the convention (see *Cook's distance conventions*). "
@@ -243,7 +261,7 @@ def markdown(env: dict, results: list[dict], robust: list[dict] = ()) -> str:
         lines += robustness.markdown(list(robust))
     n_pass = sum(r["passed"] for r in results)
     lines += ["", f"**{n_pass} of {len(results)} cases pass** ({len(lmm)} LMM cases, "
-              f"{len(diag)} diagnostics entries).", ""]
+              f"{len(glmm)} GLMM cases, {len(diag)} diagnostics entries).", ""]
     return "\n".join(lines)
 
 
@@ -267,14 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     catalog = load_catalog()
     cases = select(catalog["cases"], args.case, args.tag, args.level)
     diagnostics = select_diagnostics(catalog["diagnostics"], args.case, args.tag, args.level)
-    if not cases and not diagnostics:
+    glmm = select(catalog["glmm"], args.case, args.tag, args.level)
+    if not cases and not diagnostics and not glmm:
         print("no catalog case matches the selection", file=sys.stderr)
         return 2
     mode, why = resolve_mode(args.mode)
     env = environment(mode, why, json.loads((FIXTURES / "MANIFEST.json").read_text()))
-    print(f"parity: {len(cases)} cases and {len(diagnostics)} diagnostics entries, mode: "
+    print(f"parity: {len(cases)} LMM cases, {len(glmm)} GLMM cases and {len(diagnostics)} "
+          "diagnostics entries, mode: "
           f"{mode} ({why}); lme4 {env['lme4']}, {env['R']}", flush=True)
-    results = run(cases, mode, diagnostics)
+    results = run(cases, mode, diagnostics, glmm)
     report = {"environment": env, "cases": results}
     if not (args.no_robustness or args.case or args.tag):
         report["robustness"] = run_robustness(mode)

@@ -1,8 +1,10 @@
-# Time lme4::lmer on catalog cases, for `nox -s bench` (whole lmer() call, data loaded).
+# Time lme4::lmer and lme4::glmer on catalog cases, for `nox -s bench` (the whole lmer() or
+# glmer() call, data loaded).
 # Each sample is the mean of a batch of fits lasting >= 0.2 s; the median over samples is
 # reported.
 # Usage: Rscript parity/r/bench.R request.json out.json
-# request: list of {id, formula, REML, weights|null, data_csv, data_json, reps}
+# request: list of {id, formula, REML, weights|null, data_csv, data_json, reps}; GLMM cases
+# add kind = "glmm", family, link, nAGQ, offset|null (and no REML).
 self <- normalizePath(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
 source(file.path(dirname(self), "io.R"))
 suppressPackageStartupMessages(library(lme4))
@@ -11,7 +13,14 @@ req <- jsonlite::fromJSON(args[1], simplifyVector = FALSE)
 out <- lapply(req, function(case) {
   d <- read_dataset(case$data_csv, jsonlite::fromJSON(case$data_json, simplifyVector = FALSE))
   f <- as.formula(case$formula)
-  run <- if (is.null(case$weights)) {
+  run <- if (identical(case$kind, "glmm")) {
+    fam <- do.call(case$family, list(link = case$link))
+    cl <- call("glmer", formula = f, data = quote(d), family = quote(fam),
+               nAGQ = as.integer(case$nAGQ))
+    if (!is.null(case$weights)) cl$weights <- as.name(case$weights)
+    if (!is.null(case$offset)) cl$offset <- str2lang(case$offset)
+    function() suppressMessages(suppressWarnings(eval(cl)))
+  } else if (is.null(case$weights)) {
     function() suppressMessages(suppressWarnings(lmer(f, data = d, REML = case$REML)))
   } else {
     d$.w <- d[[case$weights]]

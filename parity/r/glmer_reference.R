@@ -1,6 +1,6 @@
 # glmer_reference(req, r_dir): fit one GLMM catalog case with lme4::glmer and return the
 # canonical GLMM fixture (schema: parity/README.md). Used by glmer.R (Rscript, stored
-# fixtures); the live mode will call the same function through rpy2.
+# fixtures) and, through glmer_reference_json(), by the live mode (rpy2).
 # req: {id, dataset, formula, family, link, nAGQ, weights|null, offset|null, data_csv,
 #       data_json}.
 # lme4's reference-class fields live in C++ memory and change in place: every field is
@@ -59,7 +59,26 @@ glmer_reference <- function(req, r_dir) {
                           eta = I(cp(e1$resp$eta)), mu = I(cp(e1$resp$mu)),
                           ldL2 = e1$pp$ldL2(), ldRX2 = e1$pp$ldRX2(), aic = e1$resp$aic())
 
-  out <- list(case = req$id, dataset = req$dataset)
+  # lme4's stage 1 retraced: minqa's bobyqa on the stage-1 devfun from the same start and
+  # with the same control as optwrap (start zeros become 0.001), every call recorded
+  f1t <- quiet(eval(call_for(0L, dev_only = TRUE)))
+  lower1 <- environment(f1t)$lower
+  x1 <- unname(th0)
+  if (all(x1 == 0)) x1[] <- 0.001
+  t1_par <- list(); t1_val <- numeric()
+  tracer1 <- function(p) {
+    v <- f1t(p)
+    t1_par[[length(t1_par) + 1L]] <<- I(unname(p + 0))
+    t1_val <<- c(t1_val, v)
+    v
+  }
+  bq <- quiet(minqa::bobyqa(x1, tracer1, lower = lower1, upper = rep(Inf, length(x1)),
+                            control = list(iprint = 0L)))
+  stage1_bobyqa <- list(x0 = I(x1), lower = I(lower1), par = I(unname(bq$par)),
+                        fval = bq$fval, feval = bq$feval, ierr = bq$ierr, msg = bq$msg,
+                        trace_par = t1_par, trace_val = I(t1_val))
+
+  out <- list(case = req$id, dataset = req$dataset, stage1_bobyqa = stage1_bobyqa)
   if (nAGQ > 0) {
     dv2 <- quiet(eval(call_for(nAGQ, dev_only = TRUE)))
     e2 <- environment(dv2)
@@ -105,6 +124,10 @@ glmer_reference <- function(req, r_dir) {
   }
   vc_hess <- tryCatch(as.matrix(vcov(m)), error = function(e) NULL)
   vc_rx <- quiet(as.matrix(vcov(m, use.hessian = FALSE)))
+  rows <- rownames(model.frame(m))
+  by_row <- function(v) setNames(as.list(unname(v)), rows)       # keyed by data row name
+  by_name <- function(V) setNames(lapply(seq_len(nrow(V)), function(i)
+    setNames(as.list(unname(V[i, ])), colnames(V))), rownames(V))
   re <- as.data.frame(ranef(m, condVar = TRUE))
   pkgv <- function(p) as.character(packageVersion(p))
   si <- sessionInfo()
@@ -132,13 +155,20 @@ glmer_reference <- function(req, r_dir) {
     final = list(u = I(cp(getME(m, "u"))), eta = I(cp(m@resp$eta)), mu = I(cp(m@resp$mu)),
                  weights_prior = I(cp(m@resp$weights)), n = I(cp(m@resp$n)),
                  y = I(cp(m@resp$y)), working_weights = I(unname(weights(m, type = "working")))),
-    residuals = list(deviance = I(unname(residuals(m, type = "deviance"))),
-                     pearson = I(unname(residuals(m, type = "pearson"))),
-                     working = I(unname(residuals(m, type = "working"))),
-                     response = I(unname(residuals(m, type = "response")))),
-    fitted = I(unname(fitted(m))),
-    vcov_hessian = if (is.null(vc_hess)) NULL else lapply(seq_len(nrow(vc_hess)), function(i) I(unname(vc_hess[i, ]))),
-    vcov_rx = lapply(seq_len(nrow(vc_rx)), function(i) I(unname(vc_rx[i, ]))),
+    row_names = I(rows),
+    summary_text = I(capture.output(print(summary(m)))),
+    residuals = list(deviance = by_row(residuals(m, type = "deviance")),
+                     pearson = by_row(residuals(m, type = "pearson")),
+                     working = by_row(residuals(m, type = "working")),
+                     response = by_row(residuals(m, type = "response"))),
+    fitted = by_row(fitted(m)),
+    # predict() on the fitting data without the random effects (re.form = NA), both scales
+    predict_population = list(
+      link = by_row(predict(m, newdata = dat[rows, , drop = FALSE], re.form = NA)),
+      response = by_row(predict(m, newdata = dat[rows, , drop = FALSE], re.form = NA,
+                                type = "response"))),
+    vcov_hessian = if (is.null(vc_hess)) NULL else by_name(vc_hess),
+    vcov_rx = by_name(vc_rx),
     ranef = lapply(seq_len(nrow(re)), function(i) list(group = as.character(re$grpvar[i]),
       term = as.character(re$term[i]), level = as.character(re$grp[i]),
       value = re$condval[i], condsd = re$condsd[i])),
@@ -149,8 +179,13 @@ glmer_reference <- function(req, r_dir) {
                    fit_warnings = fit$warnings, fit_messages = fit$messages)))
 }
 
-# The GH rule table lme4 ships (GHrule(1:25)), once.
-ghrule_table <- function() lapply(1:25, function(k) {
+# The GH rule table lme4 ships (GHrule(1:100)), once.
+ghrule_table <- function() lapply(1:100, function(k) {
   g <- lme4::GHrule(k)
   list(k = k, z = I(unname(g[, "z"])), w = I(unname(g[, "w"])))
 })
+
+# The live mode's entry point (rpy2): the same reference, as JSON text.
+glmer_reference_json <- function(req_json, r_dir) {
+  to_json(glmer_reference(jsonlite::fromJSON(req_json, simplifyVector = FALSE), r_dir))
+}

@@ -6,7 +6,7 @@ objective (Bates, Mächler, Bolker & Walker 2015, JSS 67(1)) and returns a
 and keyed as lme4 names them.
 """
 
-from interlace.api import evaluate_at, fit
+from interlace.api import evaluate_at, evaluate_glmm_at, fit, glmer
 from interlace.diagnostics import (
     cooks_distance,
     covratio,
@@ -32,6 +32,7 @@ from interlace.errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
+from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
 
 
@@ -44,6 +45,7 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "CrossedLMEResult",
+    "GlmmResult",
     "DataError",
     "FormulaError",
     "InterlaceError",
@@ -55,7 +57,9 @@ __all__ = [
     "covratio",
     "covtrace",
     "evaluate_at",
+    "evaluate_glmm_at",
     "fit",
+    "glmer",
     "hlm_augment",
     "hlm_influence",
     "hlm_resid",

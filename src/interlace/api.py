@@ -16,18 +16,23 @@ from typing import Any
 import numpy as np
 
 from interlace.covariance import CovarianceLayout
+from interlace.design import build_design
 from interlace.design.checks import InputChecks
 from interlace.deviance.build import build_deviance, build_glmm_deviance  # noqa: F401
 from interlace.errors import (
     ConvergenceError,
     ConvergenceWarning,
     InterlaceError,
+    ModelSpecError,
     SingularFitWarning,
     warn,
 )
+from interlace.family import Family, make_family
 from interlace.formula import compose_formula
 from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import Control, ConvCheck, OptSummary, optimize_theta
+from interlace.optimize.glmm import optimize_glmm
+from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
 
 
@@ -147,8 +152,6 @@ def _start(ctl: Control, layout: CovarianceLayout) -> np.ndarray:
 
 def _prepare(formula, data, groups, random, method, weights, offset, na_action, backend,
              checks: InputChecks | None = None):
-    from interlace.design import build_design
-
     f = compose_formula(formula, groups=groups, random=random)
     design = build_design(f, data, weights=weights, offset=offset, na_action=na_action,
                           checks=checks)
@@ -189,3 +192,141 @@ def evaluate_at(
     return _result(text, data, design, layout, dev, th, summary, ConvCheck(),
                    dict(method=method, optimizer="bobyqa", weights=weights, offset=offset,
                         na_action=na_action, control=None, backend=backend))
+
+
+#: glmer's optimizers: stage 1 (θ) and stage 2 (θ, β), as lme4's default glmerControl
+GLMER_OPTIMIZERS = ("bobyqa", "Nelder_Mead")
+
+
+@with_serial_blas
+def glmer(
+    formula: str,
+    data: Any,
+    *,
+    family: str | Family = "binomial",
+    link: str | None = None,
+    groups: str | Sequence[str] | None = None,
+    random: str | Sequence[str] | None = None,
+    weights: Any = None,
+    offset: Any = None,
+    nAGQ: int = 1,  # noqa: N803 (lme4's name)
+    optimizer: tuple[str, str] | str = GLMER_OPTIMIZERS,
+    control: dict | Control | None = None,
+    na_action: str = "omit",
+    backend: str = "auto",
+) -> GlmmResult:
+    """Fit a generalized linear mixed model as lme4's ``glmer`` does.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula; a binomial response may be ``cbind(successes, failures)``, 0/1, a
+        logical, a two-level factor, or a proportion with ``weights`` = totals.
+    data : pandas.DataFrame
+    family : str or Family
+        "binomial", "poisson", "Gamma", "inverse.gaussian" or "gaussian" (non-identity
+        link), or a :class:`interlace.family.Family`.
+    link : str, optional
+        The link (default: the family's canonical link as R's).
+    groups, random, weights, offset, na_action, backend
+        As :func:`fit`.
+    nAGQ : int
+        1: Laplace (default); k > 1: adaptive Gauss–Hermite with k nodes (one scalar
+        random-effects term only); 0: lme4's nAGQ = 0 (β by PIRLS, stage 1 only).
+    optimizer : (str, str)
+        The two stages' optimizers; lme4's default ("bobyqa", "Nelder_Mead") — minqa's
+        BOBYQA then lme4's Nelder–Mead — is the one available.
+    control : dict or Control, optional
+        lme4's glmerControl: input checks, convergence-check actions and tolerances,
+        ``boundary_tol``, ``calc_derivs``, ``start`` (θ).
+
+    Returns
+    -------
+    GlmmResult
+    """
+    fam = make_family(family, link)
+    if fam.name == "gaussian" and fam.link.name == "identity":
+        warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() "
+             "is deprecated; please call lmer() directly", FutureWarning)
+        return fit(formula, data, groups=groups, random=random, weights=weights,
+                   offset=offset, control=control, na_action=na_action, backend=backend)
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, int | np.integer) or not 0 <= nAGQ < 101:
+        raise InterlaceError(f"nAGQ must be a whole number from 0 to 100, got {nAGQ!r}")
+    opt = (optimizer, optimizer) if isinstance(optimizer, str) else tuple(optimizer)
+    if opt != GLMER_OPTIMIZERS:
+        raise InterlaceError(f"glmer's optimizers are {GLMER_OPTIMIZERS} (lme4's default); "
+                             f"{opt!r} is not available")
+    input_checks, ctl = _controls(control)
+    f = compose_formula(formula, groups=groups, random=random)
+    design = build_design(f, data, weights=weights, offset=offset, na_action=na_action,
+                          checks=input_checks, family=fam)
+    layout, dev = build_glmm_deviance(design, fam, backend)
+    if nAGQ > 1 and (len(design.re_terms) != 1 or design.re_terms[0].Xi.shape[1] != 1):
+        raise ModelSpecError("nAGQ > 1 is only available for models with a single, scalar "
+                             "random-effects term")
+    x0 = _start(ctl, layout)
+    res = optimize_glmm(dev, x0, layout.lower(), layout.names(), list(design.x_names),
+                        design.mustart, int(nAGQ), ctl)
+    for msg in res.warnings:
+        warn(msg, ConvergenceWarning)
+    for msg, kind in zip(res.checks.messages, res.checks.kinds, strict=True):
+        action = ctl.action(kind)
+        if action == "stop":
+            raise ConvergenceError(msg)
+        if action != "ignore":
+            warn(msg, SingularFitWarning if kind == "singular" else ConvergenceWarning)
+    kwargs = dict(family=fam, groups=None, random=None, weights=weights, offset=offset,
+                  nAGQ=nAGQ, optimizer=optimizer, control=control, na_action=na_action,
+                  backend=backend)
+    return GlmmResult(design=design, layout=layout, deviance=dev, state=res.state,
+                      theta=res.theta, beta=res.beta, objective=res.objective, family=fam,
+                      nagq=int(nAGQ), hessian=res.hessian, opt=res.stages[-1],
+                      checks=res.checks, stages=res.stages, formula=f.text, data=data,
+                      fit_kwargs=kwargs, refit=glmer, optimizer_warnings=res.warnings)
+
+
+@with_serial_blas
+def evaluate_glmm_at(
+    formula: str,
+    data: Any,
+    theta: Sequence[float],
+    beta: Sequence[float],
+    lp0: Sequence[float] | None = None,
+    *,
+    family: str | Family = "binomial",
+    link: str | None = None,
+    weights: Any = None,
+    offset: Any = None,
+    nAGQ: int = 1,  # noqa: N803 (lme4's name)
+    na_action: str = "omit",
+    backend: str = "auto",
+) -> GlmmResult:
+    """Every GLMM result quantity at given (θ, β), without optimizing (e.g. at lme4's).
+
+    ``lp0`` is the PIRLS start (η − offset; lme4's stage-2 ``lp0``, which its fixtures
+    record); by default the nAGQ = 0 PIRLS result at θ from ``mustart``.  The vcov is the
+    RX-based one (no Hessian is computed).
+    """
+    fam = make_family(family, link)
+    design = build_design(compose_formula(formula), data, weights=weights, offset=offset,
+                          na_action=na_action, family=fam)
+    layout, dev = build_glmm_deviance(design, fam, backend)
+    th, b = np.asarray(theta, dtype=float), np.asarray(beta, dtype=float)
+    if th.shape != (layout.n_theta,) or b.shape != (design.X.shape[1],):
+        raise InterlaceError(f"theta must have length {layout.n_theta} and beta "
+                             f"{design.X.shape[1]}")
+    start = (dev.initial_lp0(th, design.mustart).lin if lp0 is None
+             else np.asarray(lp0, dtype=float))
+    value = dev.laplace(th, b, start) if nAGQ == 1 else (
+        dev.agq(th, b, start, int(nAGQ)) if nAGQ > 1 else dev.stage1(th, start).laplace)
+    summary = OptSummary("none", {}, layout.names(), th.tolist(), layout.lower().tolist(),
+                         f"glmer at given parameters (nAGQ={nAGQ})", theta=th.tolist(),
+                         objective=value, converged=True)
+    kwargs = dict(family=fam, groups=None, random=None, weights=weights, offset=offset,
+                  nAGQ=nAGQ, optimizer=GLMER_OPTIMIZERS, control=None, na_action=na_action,
+                  backend=backend)
+    return GlmmResult(design=design, layout=layout, deviance=dev, state=dev.last_state,
+                      theta=th, beta=b if nAGQ else dev.last_state.beta, objective=value,
+                      family=fam, nagq=int(nAGQ), hessian=None, opt=summary, checks=ConvCheck(),
+                      stages=[summary], formula=compose_formula(formula).text, data=data,
+                      fit_kwargs=kwargs, refit=glmer)

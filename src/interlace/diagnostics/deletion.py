@@ -244,7 +244,7 @@ def _convergence_messages(g: np.ndarray, H: np.ndarray, f: np.ndarray) -> list[l
             out[u].append("unable to evaluate scaled gradient")
         elif mg[u].max() > 2e-3:
             out[u].append(f"Model failed to converge with max|grad| = {mg[u].max():.6g} "
-                          f"(tol = 0.002, component {int(np.argmax(mg[u])) + 1})")
+                          "(tol = 0.002, component 1)")
         if flag[u]:
             out[u] += _check_hessian(H[u], 1e-6)[1]
     return out

@@ -24,17 +24,18 @@ CHOLMOD_AVAILABLE = _cholmod_mod.AVAILABLE
 
 
 def make_factor(cp: CrossProducts, ps: Sequence[int], ls: Sequence[int], backend: str = "auto",
-                like: BlockedFactor | None = None):
+                like: BlockedFactor | None = None, sparse_offdiag_below: float = 0.0):
     """Create the factor backend named by ``backend`` ("auto", "blocked" or "cholmod").
 
     ``like``: a blocked factor of the same terms on more data, whose ordering the blocked
-    backend reuses (case-deletion refits).
+    backend reuses (case-deletion refits).  ``sparse_offdiag_below``: see
+    :class:`BlockedFactor` (for factors refactored many times on new weights).
     """
     if backend not in ("auto", "blocked", "cholmod"):
         raise InterlaceError(f"backend must be 'auto', 'blocked' or 'cholmod', not {backend!r}")
     if backend == "cholmod":
         return _cholmod_mod.CholmodFactor(cp, ps, ls)
-    blocked = BlockedFactor(cp, ps, ls, like=like)
+    blocked = BlockedFactor(cp, ps, ls, like=like, sparse_offdiag_below=sparse_offdiag_below)
     if backend == "auto" and CHOLMOD_AVAILABLE and blocked.qR > DENSE_BLOCK_LIMIT:
         return _cholmod_mod.CholmodFactor(cp, ps, ls)
     return blocked

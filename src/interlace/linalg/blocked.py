@@ -79,6 +79,23 @@ class BlockDiagPattern:
             ]
         )
 
+    def apply(self, templates: Sequence[np.ndarray], u: np.ndarray) -> np.ndarray:
+        """Λu without forming Λ, summing each row in the order a CSR product of
+        :meth:`matrix` does (column by column from 0), so the result is the same to the
+        bit."""
+        out = np.empty(self.q)
+        off = 0
+        for T, p, n_lev in zip(templates, self.ps, self.ls, strict=True):
+            U = u[off:off + p * n_lev].reshape(n_lev, p)
+            V = out[off:off + p * n_lev].reshape(n_lev, p)
+            for r in range(p):
+                acc = 0.0 + T[r, 0] * U[:, 0]
+                for c in range(1, r + 1):
+                    acc = acc + T[r, c] * U[:, c]
+                V[:, r] = acc
+            off += p * n_lev
+        return out
+
     def matrix(self, templates: Sequence[np.ndarray]) -> sp.csr_matrix:
         """Λ as a sparse matrix."""
         return sp.csr_matrix((self._data(templates), (self._rows, self._cols)),
@@ -105,10 +122,13 @@ class BlockedFactor:
     like : BlockedFactor, optional
         A factor of the same terms on more data (case deletion): its block-arrow ordering
         is reused instead of planned again.
+    sparse_offdiag_below : float
+        With scalar terms, hold A_R0 sparse (the block-arrow path) when its density is below
+        this even where it is small enough to be dense (0: by size only).
     """
 
     def __init__(self, cp: CrossProducts, ps: Sequence[int], ls: Sequence[int],
-                 like: BlockedFactor | None = None):
+                 like: BlockedFactor | None = None, sparse_offdiag_below: float = 0.0):
         self.cp = cp
         self.ps, self.ls = list(ps), list(ls)
         offs = np.concatenate([[0], np.cumsum([p * n for p, n in zip(ps, ls, strict=True)])])
@@ -141,8 +161,14 @@ class BlockedFactor:
             self.ARm = cp.ZtXy[idxR]
             self._diagR = np.diag_indices(self.qR)
             self._arrow: ArrowCholesky | None = None
-            # small off-diagonal blocks are cheaper dense than through scipy.sparse objects
-            self.dense_offdiag = self.qR * len(idx0) <= DENSE_OFFDIAG_LIMIT
+            # small off-diagonal blocks are cheaper dense than through scipy.sparse objects,
+            # unless they are nearly empty and refactored many times (PIRLS): then scalar
+            # terms take the sparse Gram pattern below the given density
+            nnz = AR0.nnz if sp.issparse(AR0) else np.count_nonzero(AR0)
+            sparse_wanted = (nnz < sparse_offdiag_below * self.qR * len(idx0)
+                             and self.lamR.diagonal and p0 == 1)
+            self.dense_offdiag = (self.qR * len(idx0) <= DENSE_OFFDIAG_LIMIT
+                                  and not sparse_wanted)
             if self.dense_offdiag:
                 self.AR0 = AR0.toarray() if sp.issparse(AR0) else AR0
             else:
@@ -151,6 +177,33 @@ class BlockedFactor:
                 self._AR0_rows = np.repeat(np.arange(self.qR), np.diff(self.AR0.indptr))
                 if self.lamR.diagonal and p0 == 1:
                     self._gram_pattern(getattr(like, "_arrow", None))
+
+    def refresh(self, A00, A0m, AR0, ARR, ARm, XX) -> None:
+        """New cross-product values on the same structure (in place; PIRLS reweighting).
+
+        The blocks are as :class:`~interlace.linalg.weighted.WeightedBlocks` gives them; a
+        sparse A_R0 must have this factor's pattern.  The block-arrow plan is kept and the
+        Gram products of A_R0 are recomputed.
+        """
+        self.A00, self.A0m = A00, A0m
+        self.cp = CrossProducts(self.cp.ZtZ, self.cp.ZtXy, XX, self.cp.n, self.cp.p)
+        if not self.qR:
+            return
+        self.ARR, self.ARm = ARR, ARm
+        if self.dense_offdiag:
+            self.AR0 = AR0
+            return
+        self.AR0 = AR0
+        if self._arrow is not None:
+            if self._csr_src is None:  # where each CSC-ordered value sits in A_R0's CSR data
+                order = sp.csr_matrix((np.arange(1, AR0.nnz + 1, dtype=float), AR0.indices,
+                                       AR0.indptr), shape=AR0.shape).tocsc()
+                order.sort_indices()
+                to_csr = order.data.astype(np.int64) - 1
+                self._csr_src = (to_csr[self._gram_src_i], to_csr[self._gram_src_j])
+            i, j = self._csr_src
+            self._gram_P.data[:] = AR0.data[i] * AR0.data[j]
+            self._gram_ARR = self.ARR.ravel()[self._gram_targets]
 
     # -- per-θ update ---------------------------------------------------------------
     def update(self, templates: Sequence[np.ndarray]) -> tuple[float, np.ndarray]:
@@ -231,6 +284,8 @@ class BlockedFactor:
         idx_t = np.int32 if self.qR * self.qR < 2**31 else np.int64
         flat = np.empty(indptr[-1], dtype=idx_t)
         vals = np.empty(indptr[-1])
+        src_i = np.empty(indptr[-1], dtype=np.int64)  # positions in A.data of each product
+        src_j = np.empty(indptr[-1], dtype=np.int64)
         bounds = np.searchsorted(cs, np.arange(cs.max() + 2) if len(cs) else [0])
         for c in range(1, len(bounds) - 1):  # columns with c nonzeros, all at once
             a, b = bounds[c], bounds[c + 1]
@@ -241,8 +296,12 @@ class BlockedFactor:
             rows_i, rows_j = A.indices[start + ii[None, :]], A.indices[start + jj[None, :]]
             lo, hi = indptr[a], indptr[b]
             flat[lo:hi] = (rows_i.astype(idx_t) * self.qR + rows_j).ravel()
-            vals[lo:hi] = (A.data[start + ii[None, :]] * A.data[start + jj[None, :]]).ravel()
+            src_i[lo:hi] = (start + ii[None, :]).ravel()
+            src_j[lo:hi] = (start + jj[None, :]).ravel()
+            vals[lo:hi] = A.data[src_i[lo:hi]] * A.data[src_j[lo:hi]]
         self._gram_order = order
+        self._gram_src_i, self._gram_src_j = src_i, src_j
+        self._csr_src = None  # the same positions in CSR order (refresh), made on first use
         # the lower triangle of M_RR that can be nonzero: the Gram pattern, A_RR's own
         # pattern (cross-products of different terms) and the diagonal
         present = np.zeros(self.qR * self.qR, dtype=bool)  # dedupe by a bitmap, not a sort
@@ -256,6 +315,7 @@ class BlockedFactor:
         self._gram_P = sp.csc_matrix((vals, rank[flat], indptr), shape=(len(targets), A.shape[1]))
         self._gram_rows, self._gram_cols = np.divmod(targets, self.qR)
         self._gram_diag = np.flatnonzero(self._gram_rows == self._gram_cols)
+        self._gram_targets = targets
         self._gram_ARR = self.ARR.ravel()[targets]
         self._arrow = ArrowCholesky.plan(self._gram_rows, self._gram_cols, self.qR,
                                          like=like)

@@ -28,22 +28,11 @@ class Summary:
         if crit:
             lines.append(f"{crit}: {r.objective:.1f}")
         else:
-            # lme4's .prt.aictab: round(, 1), one format(), df.resid formatted alone
-            t4 = [round(float(v), 1) for v in (r.aic, r.bic, r.llf, -2 * r.llf,
-                                                r.nobs - r.nparams)]
-            vals = format_num(t4) [:4] + format_num(t4[4:])
-            lines.extend(named_vector_lines(
-                ["AIC", "BIC", "logLik", "deviance", "df.resid"], vals))
+            lines.extend(aictab_lines(r))
         lines.append("")
         w = r._design.weights
-        scaled = r.resid / r.sigma * (1.0 if w is None else np.sqrt(w))
-        q = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1.0])  # R's quantile type 7
-        mx = float(np.max(np.abs(q)))  # R 4.2's zapsmall(q, 5): round(q, 5 − log10(mx)),
-        dec = max(0, int(np.floor(5 - np.log10(mx) + 0.5))) if mx > 0 else 5  # R rounds digits
-        q = [round(float(v), dec) for v in q]
-        lines.append("Scaled residuals: ")
-        lines.extend(named_vector_lines(["Min", "1Q", "Median", "3Q", "Max"],
-                                        format_num(q, 4)))
+        lines.extend(scaled_residual_lines(r.resid / r.sigma
+                                           * (1.0 if w is None else np.sqrt(w))))
         return lines
 
     def _random(self) -> list[str]:
@@ -59,14 +48,19 @@ class Summary:
         lines = ["", "Fixed effects:"]
         lines.extend(coef_lines(list(r.fe_params.index), np.column_stack([
             r.fe_params, r.fe_bse, r.fe_df, r.fe_tvalues, r.fe_pvalues])))
+        lines.extend(self._correlation())
+        return lines
+
+    def _correlation(self) -> list[str]:
+        r = self.result
         p = len(r.fe_params)
         show = p <= COR_MAX if self.correlation is None else self.correlation
-        if p > 1 and show:
-            se = r.fe_bse.to_numpy()
-            corr = r.fe_cov / np.outer(se, se)
-            lines.extend(["", "Correlation of Fixed Effects:"])
-            lines.extend(correlation_lines(list(r.fe_params.index), corr))
-        return lines
+        if p <= 1 or not show:
+            return []
+        se = r.fe_bse.to_numpy()
+        corr = r.fe_cov / np.outer(se, se)
+        return ["", "Correlation of Fixed Effects:",
+                *correlation_lines(list(r.fe_params.index), corr)]
 
     def _footer(self) -> list[str]:
         r = self.result
@@ -84,6 +78,57 @@ class Summary:
     def as_text(self) -> str:
         """The summary as a string."""
         return str(self)
+
+
+class GlmmSummary(Summary):
+    """Renders a :class:`~interlace.results.glmm.GlmmResult` as lme4's
+    ``summary(glmerMod)`` prints it (without the call-specific ``Data:`` line)."""
+
+    def _header(self) -> list[str]:
+        r = self.result
+        how = ("(Laplace Approximation)" if r.nAGQ == 1 else
+               f"(Adaptive Gauss-Hermite Quadrature, nAGQ = {r.nAGQ})")
+        lines = title_lines(f"Generalized linear mixed model fit by maximum likelihood {how}",
+                            "glmerMod")
+        lines += [f" Family: {r.family.name}  ( {r.family.link.name} )",
+                  f"Formula: {r.formula}", ""]
+        lines += aictab_lines(r)
+        lines.append("")
+        lines += scaled_residual_lines(r.resid("pearson") / r.sigma)
+        return lines
+
+    def _random(self) -> list[str]:
+        r = self.result
+        lines = ["", "Random effects:"]
+        lines.extend(varcorr_lines(r._layout, r.theta, r.sigma, residual=r.has_residual))
+        ng = "; ".join(f"{g}, {n}" for g, n in r.ngroups.items())
+        lines.append(f"Number of obs: {r.nobs}, groups:  {ng}")
+        return lines
+
+    def _fixed(self) -> list[str]:
+        r = self.result
+        stat = "t value" if r.has_residual else "z value"
+        lines = ["", "Fixed effects:"]
+        lines.extend(coef_lines(list(r.fe_params.index), np.column_stack([
+            r.fe_params, r.fe_bse, r.fe_tvalues, r.fe_pvalues]),
+            columns=("Estimate", "Std. Error", stat, "Pr(>|z|)")))
+        lines.extend(self._correlation())
+        return lines
+
+    def _footer(self) -> list[str]:
+        """lme4's ``.prt.warn``: the optimizer's code and the convergence messages."""
+        r = self.result
+        msgs, warned = list(r.conv_messages), list(r.optimizer_warnings)
+        code = 4 if any(m.startswith("failure to converge") for m in warned) else 0
+        if not (code or msgs or warned):
+            return []
+        out = [f"optimizer (Nelder_Mead) convergence code: {code} "
+               f"({'OK' if code == 0 else r.optinfo.message}) "]
+        if msgs:
+            out += (("\n".join(msgs)) + " ").split("\n")
+        if warned:
+            out += (("\n".join(warned)) + " ").split("\n")
+        return out
 
 
 #: R's default ``getOption("width")``
@@ -107,7 +152,8 @@ def correlation_lines(names: list[str], corr: np.ndarray) -> list[str]:
                         width=R_WIDTH)
 
 
-def varcorr_lines(layout, theta: np.ndarray, sigma: float, digits: int = 4) -> list[str]:
+def varcorr_lines(layout, theta: np.ndarray, sigma: float, digits: int = 4,
+                  residual: bool = True) -> list[str]:
     """lme4's "Random effects" table character for character (``formatVC`` + print).
 
     As lme4's ``formatVC`` with ``print.summary.merMod``'s ``digits = 4``: variances and
@@ -132,10 +178,11 @@ def varcorr_lines(layout, theta: np.ndarray, sigma: float, digits: int = 4) -> l
         cells = np.array(cells).reshape(k, k)
         corr_rows += [[cells[i, j] if j < i else "" for j in range(width)][:width - 1]
                       for i in range(k)]
-    groups.append("Residual")
-    terms.append("")
-    sds.append(float(sigma))
-    corr_rows.append([""] * (width - 1))
+    if residual:
+        groups.append("Residual")
+        terms.append("")
+        sds.append(float(sigma))
+        corr_rows.append([""] * (width - 1))
     cols = {"Groups": groups, "Name": terms,
             "Variance": format_num([x * x for x in sds], digits),
             "Std.Dev.": format_num(sds, digits)}
@@ -149,33 +196,36 @@ COEF_COLUMNS = ("Estimate", "Std. Error", "df", "t value", "Pr(>|t|)")
 SIGNIF_LEGEND = "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"
 
 
-def coef_lines(names: list[str], xm: np.ndarray, digits: int = 4) -> list[str]:
-    """lmerTest's coefficient table as R's ``printCoefmat`` prints it (lme4's digits = 4).
+def coef_lines(names: list[str], xm: np.ndarray, digits: int = 4,
+               columns: tuple[str, ...] = COEF_COLUMNS) -> list[str]:
+    """A coefficient table as R's ``printCoefmat`` prints it (lme4's digits = 4).
 
-    Estimate, Std. Error and df are rounded together to ``digits − ⌊log10 min|x|⌋ − 1``
-    decimals and formatted as one; t values rounded to 3 decimals; P values by
-    ``format.pval(digits = 3)``; stars from ``symnum`` when some p < 0.1, then the legend.
-    Right-justified columns, as R's ``print.default(right = TRUE)``.
+    ``xm`` holds the coefficient columns (Estimate, Std. Error and, for lmerTest, df),
+    then the test statistic and the P value.  The coefficient columns are rounded
+    together to ``digits − ⌊log10 min|x|⌋ − 1`` decimals and formatted as one; the
+    statistic rounded to 3 decimals; P values by ``format.pval(digits = 3)``; stars from
+    ``symnum`` when some p < 0.1, then the legend.  Right-justified columns, as R's
+    ``print.default(right = TRUE)``.
     """
-    n, _ = xm.shape
+    n, ncol = xm.shape
+    k = ncol - 2  # coefficient columns
     dig_tst = max(1, min(5, digits - 1))
-    cs = xm[:, :3]
+    cs = xm[:, :k]
     acs = np.abs(cs[np.isfinite(cs) & (cs != 0)])
     digmin = 1 + (np.floor(np.log10([acs.min(), acs.max()])) if acs.size else np.zeros(2))
     dec = int(max(1, digits - digmin[0], digits - digmin[1]))
     cells = np.array(format_num([round(float(v), dec) for v in cs.ravel()], digits),
-                     dtype=object).reshape(n, 3)
-    zero = [(i, j) for i in range(n) for j in range(3)
+                     dtype=object).reshape(n, k)
+    zero = [(i, j) for i in range(n) for j in range(k)
             if cs[i, j] != 0 and float(cells[i, j]) == 0]
     if zero:  # printCoefmat re-formats entries that would print as 0 with one digit fewer
         redo = format_num([cs[i, j] for i, j in zero], max(1, digits - 1))
         for (i, j), txt in zip(zero, redo, strict=True):
             cells[i, j] = txt
-    tvals = format_num([round(float(v), dig_tst) for v in xm[:, 3]], digits)
-    pv = xm[:, 4]
-    cols = [list(cells[:, 0]), list(cells[:, 1]), list(cells[:, 2]), tvals,
-            format_pval(pv, dig_tst)]
-    header = list(COEF_COLUMNS)
+    tvals = format_num([round(float(v), dig_tst) for v in xm[:, k]], digits)
+    pv = xm[:, k + 1]
+    cols = [*(list(cells[:, j]) for j in range(k)), tvals, format_pval(pv, dig_tst)]
+    header = list(columns)
     stars = bool(np.any(pv[np.isfinite(pv)] < 0.1))
     if stars:
         sym = [next((s for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, "."))
@@ -221,6 +271,48 @@ def format_pval(pv: np.ndarray, digits: int, eps: float = 2.220446049250313e-16)
         for i in np.flatnonzero(is0):
             out[i] = txt
     return out
+
+
+def aictab_lines(r) -> list[str]:
+    """lme4's ``.prt.aictab``: AIC, BIC, logLik, deviance (−2 logLik), df.resid, each
+    rounded to 1 decimal, the first four formatted together and df.resid alone."""
+    t4 = [round(float(v), 1) for v in (r.aic, r.bic, r.llf, -2 * r.llf, r.nobs - r.nparams)]
+    vals = format_num(t4)[:4] + format_num(t4[4:])
+    return named_vector_lines(["AIC", "BIC", "logLik", "deviance", "df.resid"], vals)
+
+
+def scaled_residual_lines(scaled: np.ndarray) -> list[str]:
+    """lme4's ``.prt.resids``: quantiles (R's type 7), R 4.2's ``zapsmall(q, 5)``
+    (round to 5 − log10 max|q| decimals) and the print of a named vector."""
+    q = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1.0])
+    mx = float(np.max(np.abs(q)))
+    dec = max(0, int(np.floor(5 - np.log10(mx) + 0.5))) if mx > 0 else 5  # R rounds digits
+    q = [round(float(v), dec) for v in q]
+    return ["Scaled residuals: ", *named_vector_lines(["Min", "1Q", "Median", "3Q", "Max"],
+                                                      format_num(q, 4))]
+
+
+def title_lines(title: str, cls: str) -> list[str]:
+    """lme4's ``.prt.methTit``: the title and ``[class]``, wrapped as R's ``strwrap``
+    (width 78, exdent 2) then ``cat(fill = TRUE)`` at width 80 wrap them."""
+    if len(title) + 5 + len(cls) <= R_WIDTH:
+        return [f"{title} ['{cls}']"]
+    words, wrapped, cur = title.split(), [], ""
+    for word in words:  # strwrap: lines shorter than the width
+        cand = word if not cur else f"{cur} {word}"
+        if len(cand) < R_WIDTH - 2 or not cur:
+            cur = cand
+        else:
+            wrapped.append(cur)
+            cur = "  " + word
+    wrapped.append(cur)
+    lines, line = [], ""
+    for item in [*wrapped, " [", cls, "]"]:  # cat(..., sep = "", fill = TRUE)
+        if line and len(line) + len(item) > R_WIDTH:
+            lines.append(line)
+            line = ""
+        line += item
+    return [*lines, line]
 
 
 def named_vector_lines(names: list[str], cells: list[str]) -> list[str]:

@@ -60,15 +60,27 @@ def predict(result, newdata=None, include_re: bool = True,
     population level (zero random effect).  Rows with a missing predictor are NaN, with a
     :class:`~interlace.errors.MissingDataWarning`.
     """
+    if newdata is None and include_re is True:
+        return np.array(result.fittedvalues)
+    return linear_predictor(result, newdata, include_re, allow_new_levels)
+
+
+def linear_predictor(result, newdata=None, include_re: bool = True,
+                     allow_new_levels: bool = False) -> np.ndarray:
+    """Xβ̂ + offset (+ Zb̂ with ``include_re``) for ``newdata`` or the fitted rows.
+
+    With new data only the formula's ``offset()`` terms apply (an ``offset=`` argument is
+    not replayed, as lme4); levels as :func:`predict`.
+    """
     for name, flag in (("include_re", include_re), ("allow_new_levels", allow_new_levels)):
         if not isinstance(flag, bool | np.bool_):
             raise InterlaceError(f"{name} must be True or False, got {flag!r}")
     if newdata is None:
-        if include_re:
-            return np.array(result.fittedvalues)
         d = result._design
         eta = d.X @ result.fe_params.to_numpy()
-        return eta if d.offset is None else eta + d.offset
+        if d.offset is not None:
+            eta = eta + d.offset
+        return eta + result._Zb() if include_re else eta
     frame = _as_frame(newdata)
     spec = result._design.spec
     missing = [c for c in _predictor_columns(spec, include_re) if c not in frame.columns]

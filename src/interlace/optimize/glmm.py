@@ -1,0 +1,177 @@
+"""glmer's two optimization stages, as lme4 1.1-31 runs them (``glmer``, ``optimizeGlmer``,
+``optwrap``, ``check.boundary``, ``checkConv``).
+
+1. **Start.** η from ``mustart``; one PIRLS at the start θ in nAGQ = 0 mode (u and β);
+   its ``η − offset`` is the stage-1 start ``lp0``.
+2. **Stage 1** (θ only; u and β by PIRLS from ``lp0``): Powell's BOBYQA with minqa's
+   settings (npt = n + 2, ρ_beg = min(0.95, 0.2·max|θ₀|), ρ_end = 1e-6·ρ_beg; a start of
+   all zeros becomes 0.001), then one evaluation at θ̂₁.  For nAGQ = 0 that is the fit:
+   lme4's ``check.boundary`` (θ within 1e-5 of its bound is set to the bound when that
+   lowers the objective) and no derivatives.
+3. **Stage 2** (θ and β; u by PIRLS from the stage-1 result's ``η − offset``): lme4's
+   Nelder–Mead from (θ̂₁, β̂₁) with steps 0.2·(0.1 for θ, min(SE₁, 10) for β), SE₁ from
+   the stage-1 RX; then the finite-difference gradient and Hessian at the optimum
+   (lme4's ``deriv12``, step 1e-4, its centre evaluated again), one evaluation at the
+   optimum, and ``check.boundary``.
+4. **Checks**: lme4's ``checkConv`` on (θ, β) — the singular check on θ, the gradient and
+   Hessian checks (lme4's "fixed-effect Hessian" check is not reached in 1.1-31: its
+   parameter count equals the number of bounds).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from interlace.deviance.glmm import GlmmDeviance, PirlsState
+from interlace.optimize.checks import ConvCheck, below_noise, check_derivatives, deriv12
+from interlace.optimize.driver import Control
+from interlace.optimize.nelder_mead import nelder_mead
+from interlace.optimize.summary import OptSummary
+
+__all__ = ["GlmmFit", "optimize_glmm"]
+
+@dataclass
+class GlmmFit:
+    """The outcome of :func:`optimize_glmm`.
+
+    ``theta``, ``beta``, ``objective`` (lme4's ``opt$fval``) and ``state`` (the PIRLS state
+    of the last evaluation, at the optimum); ``stages`` the OptSummary of each stage;
+    ``gradient``/``hessian`` over (θ, β) for nAGQ ≥ 1; ``checks`` lme4's checkConv;
+    ``warnings`` the optimizers' own convergence warnings (optwrap's).
+    """
+
+    theta: np.ndarray
+    beta: np.ndarray
+    objective: float
+    state: PirlsState
+    stages: list[OptSummary]
+    checks: ConvCheck
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _record(fun: Callable[[np.ndarray], float], path: list):
+    def run(x: np.ndarray) -> float:
+        f = float(fun(np.asarray(x, dtype=float)))
+        path.append((np.array(x, dtype=float).tolist(), f))
+        return f
+
+    return run
+
+
+def _check_boundary(fun, par: np.ndarray, fval: float, lower: np.ndarray, k: int,
+                    tol: float) -> tuple[np.ndarray, float, bool]:
+    """lme4's ``check.boundary``: θ within ``tol`` of its bound goes to the bound when the
+    objective drops; then the objective is evaluated at the result (only if any θ moved
+    close to a bound)."""
+    bdiff = par[:k] - lower[:k]
+    edge = np.flatnonzero((bdiff > 0) & (bdiff < tol))
+    if not edge.size:
+        return par, fval, False
+    pp = par.copy()
+    for i in edge:
+        tmp = pp.copy()
+        tmp[i] = lower[i]
+        if fun(tmp) < fval:
+            pp[i] = tmp[i]
+    return pp, float(fun(pp)), True
+
+
+def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
+                  theta_names: list[str], x_names: list[str], mustart: np.ndarray,
+                  nagq: int = 1, control: Control | None = None,
+                  beta_start: np.ndarray | None = None) -> GlmmFit:
+    """Fit a GLMM's parameters as lme4's ``glmer`` does (see the module docstring)."""
+    from interlace.optimize.powell import bobyqa
+
+    ctl = control or Control()
+    k, p = len(theta0), dev.p
+    warn_msgs: list[str] = []
+    t0 = time.perf_counter()
+    lp0_1 = dev.initial_lp0(theta0, mustart).lin
+
+    def f1(th: np.ndarray) -> float:
+        return dev.stage1(th, lp0_1).laplace
+
+    path1: list = []
+    x0 = np.array(theta0, dtype=float)
+    if np.all(x0 == 0):
+        x0[:] = 0.001
+    res1 = bobyqa(_record(f1, path1), x0, lower, np.full(k, np.inf),
+                  **dict(ctl.opt_settings.get("stage1", {})))
+    if not res1.converged:
+        warn_msgs.append(f"convergence code {res1.settings.get('ierr')} from bobyqa: "
+                         f"{res1.message}")
+    theta1 = np.asarray(res1.x, dtype=float)
+    fval1 = f1(theta1)  # optwrap's final evaluation: the state at θ̂₁
+    st1 = dev.last_state
+    sum1 = OptSummary("bobyqa (minqa, Powell)", dict(res1.settings), list(theta_names),
+                      list(map(float, x0)), list(map(float, lower)), "glmer stage 1 (nAGQ=0)",
+                      path=path1, theta=theta1.tolist(), objective=fval1,
+                      n_evals=res1.n_evals, message=res1.message, converged=res1.converged)
+    if nagq == 0:
+        theta1, fval1, moved = _check_boundary(f1, theta1, fval1, lower, k, ctl.boundary_tol)
+        if moved:
+            sum1.boundary_adjusted = [theta_names[i] for i in range(k)
+                                      if theta1[i] == lower[i] and res1.x[i] != lower[i]]
+        checks = ConvCheck()
+        if np.any(theta1[lower == 0] < ctl.check_singular_tol):
+            checks.singular = True
+            checks.add("singular", "boundary (singular) fit: see help('isSingular')")
+        sum1.seconds = time.perf_counter() - t0
+        sum1.check_messages, sum1.check_code = list(checks.messages), checks.code
+        last = dev.last_state
+        return GlmmFit(theta1, last.beta, fval1, last, [sum1], checks, warnings=warn_msgs)
+
+    # -- stage 2 ----------------------------------------------------------------------
+    lp0_2 = st1.lin
+    start_beta = st1.beta if beta_start is None else np.asarray(beta_start, dtype=float)
+    unsc = np.linalg.inv(st1.RX.T @ st1.RX)
+    xst = 0.2 * np.r_[np.full(k, 0.1), np.minimum(np.sqrt(np.diag(unsc)), 10.0)]
+    lower2 = np.r_[lower, np.full(p, -np.inf)]
+
+    def f2(par: np.ndarray) -> float:
+        th, beta = par[:k], par[k:]
+        if nagq == 1:
+            return dev.laplace(th, beta, lp0_2)
+        return dev.agq(th, beta, lp0_2, nagq)
+
+    path2: list = []
+    nm_settings = dict(ctl.opt_settings.get("stage2", {}))
+    res2 = nelder_mead(_record(f2, path2), np.r_[theta1, start_beta], lower2, np.inf,
+                       nm_settings.pop("xst", xst), **nm_settings)
+    if res2.message.startswith("failure to converge"):
+        warn_msgs.append(res2.message)
+        warn_msgs.append(f"convergence code 4 from Nelder_Mead: {res2.message}")
+    par, fval = np.asarray(res2.x, dtype=float), float(res2.fun)
+    g = H = None
+    if ctl.calc_derivs:
+        f0 = f2(par)  # lme4's deriv12 evaluates the centre again (optwrap gives no fx)
+        g, H = deriv12(f2, par, f0)
+    f2(par)  # optwrap's final evaluation at the optimum
+    par, fval, moved = _check_boundary(f2, par, fval, lower2, k, ctl.boundary_tol)
+    sum2 = OptSummary("Nelder_Mead (lme4)", dict(res2.settings),
+                      list(theta_names) + list(x_names), np.r_[theta1, start_beta].tolist(),
+                      [float(v) for v in lower2], f"glmer stage 2 (nAGQ={nagq})", path=path2,
+                      theta=par.tolist(), objective=fval, n_evals=res2.n_evals,
+                      message=res2.message, converged=res2.converged)
+    if moved:
+        sum2.boundary_adjusted = [theta_names[i] for i in range(k)
+                                  if par[i] == lower[i] and res2.x[i] != lower[i]]
+    checks = ConvCheck()
+    if np.any(par[:k][lower == 0] < ctl.check_singular_tol):
+        checks.singular = True
+        checks.add("singular", "boundary (singular) fit: see help('isSingular')")
+    elif g is not None:
+        gg, HH = below_noise(g, H, fval)
+        check_derivatives(checks, gg, HH, par, grad_tol=ctl.check_grad_tol,
+                          hess_tol=ctl.check_hess_tol, grad_reltol=ctl.check_grad_reltol)
+    sum2.seconds = time.perf_counter() - t0
+    sum2.check_messages, sum2.check_code = list(checks.messages), checks.code
+    return GlmmFit(par[:k], par[k:], fval, dev.last_state, [sum1, sum2], checks, g, H,
+                   warn_msgs)
