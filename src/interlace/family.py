@@ -238,31 +238,47 @@ class Family:
                 return wt * (y - mu) ** 2 / (y * mu * mu)
         return wt * (y - mu) ** 2
 
-    def aic(self, y, n, mu, wt, dev: float) -> float:
-        """lme4's ``aic()`` of the family at μ (−2 log-likelihood, up to its constants)."""
-        y, n, mu, wt = (np.asarray(a, dtype=float) for a in (y, n, mu, wt))
+    def aic_constants(self, y, n, wt) -> dict:
+        """The parts of :meth:`aic` that do not depend on μ, for a response evaluated many
+        times (PIRLS); :meth:`aic` with them gives the same bits as without."""
+        y, n, wt = (np.asarray(a, dtype=float) for a in (y, n, wt))
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.name == "binomial":
                 m = np.rint(n if np.any(n > 1) else wt)
                 k = np.rint(m * y)
-                ld = (special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)
-                      + special.xlogy(k, mu) + special.xlog1py(m - k, -mu))
-                return float(-2.0 * np.sum(np.where(m <= 0, 0.0, wt / np.where(m > 0, m, 1)
-                                                    * ld)))
+                return {"k": k, "m_k": m - k, "zero": m <= 0,
+                        "scale": wt / np.where(m > 0, m, 1),
+                        "lchoose": (special.gammaln(m + 1) - special.gammaln(k + 1)
+                                    - special.gammaln(m - k + 1))}
             if self.name == "poisson":
-                ld = special.xlogy(y, mu) - mu - special.gammaln(y + 1)
-                ld = np.where(y == np.rint(y), ld, -np.inf)  # R's dpois of a non-integer
+                return {"lgamma": special.gammaln(y + 1), "integer": y == np.rint(y)}
+            if self.name in ("Gamma", "inverse.gaussian"):
+                return {"logy": np.log(y), "sw": float(np.sum(wt))}
+        return {}
+
+    def aic(self, y, n, mu, wt, dev: float, constants: dict | None = None) -> float:
+        """lme4's ``aic()`` of the family at μ (−2 log-likelihood, up to its constants);
+        ``constants`` from :meth:`aic_constants` of the same (y, n, wt) save their work."""
+        y, n, mu, wt = (np.asarray(a, dtype=float) for a in (y, n, mu, wt))
+        c = self.aic_constants(y, n, wt) if constants is None else constants
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.name == "binomial":
+                ld = c["lchoose"] + special.xlogy(c["k"], mu) + special.xlog1py(c["m_k"], -mu)
+                return float(-2.0 * np.sum(np.where(c["zero"], 0.0, c["scale"] * ld)))
+            if self.name == "poisson":
+                ld = special.xlogy(y, mu) - mu - c["lgamma"]
+                ld = np.where(c["integer"], ld, -np.inf)  # R's dpois of a non-integer
                 return float(-2.0 * np.sum(wt * ld))
             if self.name == "Gamma":
-                disp = dev / np.sum(wt)
+                disp = dev / c["sw"]
                 shape, scale = 1.0 / disp, mu * disp
-                ld = ((shape - 1.0) * np.log(y) - y / scale - special.gammaln(shape)
+                ld = ((shape - 1.0) * c["logy"] - y / scale - special.gammaln(shape)
                       - shape * np.log(scale))
                 return float(-2.0 * np.sum(wt * ld) + 2.0)
             if self.name == "inverse.gaussian":
-                sw = float(np.sum(wt))
+                sw = c["sw"]
                 return float(sw * (math.log(2 * math.pi * dev / sw) + 1.0)
-                             + 3.0 * np.sum(wt * np.log(y)) + 2.0)
+                             + 3.0 * np.sum(wt * c["logy"]) + 2.0)
             nobs = y.size
             return float(nobs * (math.log(2 * math.pi * dev / nobs) + 1.0) + 2.0
                          - np.sum(np.log(wt)))

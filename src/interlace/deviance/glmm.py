@@ -136,6 +136,7 @@ class GlmmDeviance:
         self.y = np.asarray(y, dtype=float)
         self.n_trials = np.asarray(n_trials, dtype=float)
         self.weights = np.asarray(weights, dtype=float)
+        self._aic_constants = family.aic_constants(self.y, self.n_trials, self.weights)
         self.offset = np.zeros(self.n) if offset is None else np.asarray(offset, dtype=float)
         self.terms = list(terms)
         self.layout = layout
@@ -246,7 +247,7 @@ class GlmmDeviance:
         ldRX2 = float(2.0 * np.sum(np.log(np.abs(np.diag(RX))))) if p else 0.0
         dres = self._deviance_residuals(mu)
         drsum = float(np.sum(dres))
-        aic = fam.aic(self.y, self.n_trials, mu, self.weights, drsum)
+        aic = fam.aic(self.y, self.n_trials, mu, self.weights, drsum, self._aic_constants)
         self.last_state = PirlsState(self._theta, delu, delb, eta, mu, lin, ldL2, RX, ldRX2,
                                      drsum, aic, iterations, factor)
         return self.last_state

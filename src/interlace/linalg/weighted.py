@@ -38,6 +38,8 @@ class WeightedBlocks:
         self.f = factor
         self.X = X
         self.n, self.p = X.shape
+        self._M = np.empty((self.n, self.p + 1))  # [X z], z filled in per call
+        self._M[:, :-1] = X
         t0 = terms[factor.k0]
         self.codes0, self.x0 = t0.codes.astype(np.int64), t0.Xi
         self.l0, self.p0 = factor.l0, factor.p0
@@ -85,7 +87,8 @@ class WeightedBlocks:
         """Blocks of √W[Z X z] for weights W (n,) and response z (n,): a
         :class:`~interlace.linalg.crossprod.CrossProducts`-like tuple
         ``(A00, A0m, AR0, ARR, ARm, XX)``."""
-        M = np.column_stack([self.X, z])
+        M = self._M
+        M[:, -1] = z
         WM = M * W[:, None]
         m = M.shape[1]
         l0, p0, c0 = self.l0, self.p0, self.codes0
