@@ -30,6 +30,7 @@ import interlace
 from parity.catalog import load_catalog
 from parity.data import DATA_DIR, load_dataset
 from parity.diag_fixtures import bench_sleepstudy
+from parity.glmm_parity import glmer_kwargs
 from parity.glmm_side import case_formula
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,13 +53,13 @@ def time_python(case: dict, reps: int) -> list[float]:
     """
     data = load_dataset(case["dataset"])
     if "family" in case:  # a [[glmm]] case
-        kw = dict(family=case["family"], link=case["link"], nAGQ=case["nAGQ"])
+        kw = glmer_kwargs(case)
         formula, fitter = case_formula(case), interlace.glmer
     else:
         kw = dict(method=case["method"], optimizer=case.get("optimizer", "bobyqa"))
+        if case.get("weights"):
+            kw["weights"] = case["weights"]
         formula, fitter = case["formula"], interlace.fit
-    if case.get("weights"):
-        kw["weights"] = case["weights"]
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -149,7 +149,8 @@ def r_canonical(fx: dict) -> dict:
     return out
 
 
-def _kwargs(case: dict) -> dict:
+def glmer_kwargs(case: dict) -> dict:
+    """The keyword arguments of interlace.glmer for a catalog case (its formula aside)."""
     return dict(family=case["family"], link=case["link"], nAGQ=case["nAGQ"],
                 weights=case.get("weights"))
 
@@ -159,7 +160,7 @@ def fit_case(case: dict, data=None) -> interlace.GlmmResult:
     data = load_dataset(case["dataset"]) if data is None else data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return interlace.glmer(case_formula(case), data, **_kwargs(case))
+        return interlace.glmer(case_formula(case), data, **glmer_kwargs(case))
 
 
 def lme4_point(case: dict, fx: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +182,7 @@ def evaluate_at_lme4(case: dict, fx: dict, data=None, **overrides) -> interlace.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return interlace.evaluate_glmm_at(formula, data, par[:k], par[k:], lp0,
-                                          **{**_kwargs(case), **overrides})
+                                          **{**glmer_kwargs(case), **overrides})
 
 
 def at_lme4(case: dict, fx: dict, data=None) -> dict:
@@ -308,5 +309,5 @@ def live_reference(case: dict) -> dict:
 
 
 __all__ = ["AT_OPTIMUM", "AT_R_PARAMS", "DATA_DIR", "at_lme4", "canonical", "compare_case",
-           "evaluate_at_lme4", "lme4_point",
+           "evaluate_at_lme4", "glmer_kwargs", "lme4_point",
            "fit_case", "live_reference", "r_canonical", "run_glmm_case"]

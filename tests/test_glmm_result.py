@@ -19,14 +19,12 @@ from functools import cache
 import numpy as np
 import pytest
 from parity.catalog import load_catalog
-from parity.glmm_parity import evaluate_at_lme4, se_tolerances
+from parity.glmm_parity import at_lme4, evaluate_at_lme4, se_tolerances
 from parity.optimum_floor import glmm_floor
 
 import interlace
 from conftest import ROOT, dataset
 from interlace.errors import InterlaceError, ModelSpecError
-from interlace.optimize.checks import deriv12
-from interlace.results.glmm import _hessian_vcov
 
 GLMM = ROOT / "fixtures" / "r" / "glmm"
 CASES = [c for c in load_catalog()["glmm"] if c["nAGQ"] > 0]
@@ -114,22 +112,11 @@ def test_predict_at_lme4_parameters(case_id):
 @pytest.mark.parametrize("case_id", [c["id"] for c in CASES if c["level"] == "quick"])
 def test_hessian_vcov_at_lme4_parameters(case_id):
     """lme4's default vcov: 2·(H⁻¹)[β,β] from deriv12 of the deviance at (θ̂, β̂)."""
-    case, fx, res = _at_lme4(case_id)
+    case, fx, _ = _at_lme4(case_id)
     if fx["vcov_hessian"] is None:
         pytest.skip("lme4 has no Hessian vcov here")
-    dev, k = res._dev, len(fx["theta"])
-    lp0 = np.asarray(fx["lp0_stage2"])
-    par = np.asarray(fx["devfun2_at"][0]["par"])
-
-    def f(x):
-        return (dev.laplace(x[:k], x[k:], lp0) if case["nAGQ"] == 1
-                else dev.agq(x[:k], x[k:], lp0, case["nAGQ"]))
-
-    _, H = deriv12(f, par, f(par))
-    V = _hessian_vcov(H, k)
+    ours = at_lme4(case, fx, dataset(case["dataset"]))["se"]  # deriv12 at lme4's point
     rtol, why, _, _ = se_tolerances(fx, glmm_floor(case_id))
-    names = list(res.fe_params.index)
-    ours = dict(zip(names, np.sqrt(np.diag(V)), strict=True))
     theirs = {a: np.sqrt(row[a]) for a, row in fx["vcov_hessian"].items()}
     _keyed(ours, theirs, f"Hessian SEs ({why})", rtol=rtol)
 

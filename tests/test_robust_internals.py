@@ -180,3 +180,25 @@ def test_api_misuse_is_an_interlace_error(name):
         m = interlace.fit(F, d)
         with pytest.raises(InterlaceError):
             MISUSE[name](m, d)
+
+
+def test_check_boundary_moves_near_bound_parameters_that_lower_the_objective():
+    """lme4's check.boundary: θ within tol above 0 goes to 0 when the objective drops
+    there; β (beyond ``lower``) is never touched; the objective is evaluated again."""
+    from interlace.optimize.driver import check_boundary
+
+    calls = []
+
+    def f(x):
+        calls.append(np.array(x))
+        return float(x[0] + (x[1] - 0.5) ** 2 - 10 * x[2] + (x[3] + 2e-6) ** 2)
+
+    par = np.array([3e-6, 4e-6, 2e-6, 1e-6])  # θ₀ wants 0, θ₁ is interior, θ₂ wants up
+    fval = f(par)
+    new, val, moved = check_boundary(f, par, fval, np.zeros(3), 1e-5)
+    assert moved == [0]
+    np.testing.assert_array_equal(new, [0.0, 4e-6, 2e-6, 1e-6])
+    assert val == f(new)
+    assert len(calls) == 1 + 3 + 1 + 1  # the call above, three trials, the re-evaluation
+    far = np.array([1.0, 0.5, 1.0, 0.0])
+    assert check_boundary(f, far, f(far), np.zeros(3), 1e-5) == (far, f(far), [])

@@ -117,6 +117,17 @@ def _check_hessian(H: np.ndarray, tol: float) -> tuple[int, list[str]]:
     return code, msgs
 
 
+def check_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> ConvCheck:
+    """lme4's first check: a θ with lower bound 0 (a relative SD) below ``tol`` is a
+    boundary (singular) fit; the other checks are then skipped."""
+    res = ConvCheck()
+    theta = np.asarray(theta)[:len(lower)]
+    res.singular = bool(np.any(theta[np.asarray(lower) == 0] < tol))
+    if res.singular:
+        res.add("singular", "boundary (singular) fit: see help('isSingular')")
+    return res
+
+
 def check_convergence(
     fun: Callable[[np.ndarray], float],
     theta: np.ndarray,
@@ -134,13 +145,8 @@ def check_convergence(
     ``grad_reltol``: lme4's ``check.conv.grad``'s ``relTol`` (off by default): also
     flag ``max|g/θ|`` above it.
     """
-    res = ConvCheck()
-    diag = lower == 0
-    res.singular = bool(np.any(theta[diag] < singular_tol))
-    if res.singular:
-        res.add("singular", "boundary (singular) fit: see help('isSingular')")
-        return res
-    if not calc_derivs:
+    res = check_singular(theta, lower, singular_tol)
+    if res.singular or not calc_derivs:
         return res
     g, H = below_noise(*deriv12(fun, theta, fval), fval)
     return check_derivatives(res, g, H, theta, grad_tol=grad_tol, hess_tol=hess_tol,

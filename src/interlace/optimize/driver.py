@@ -100,6 +100,27 @@ def _known_value(path: list[tuple[np.ndarray, float]], theta: np.ndarray,
     return fun(theta)
 
 
+def check_boundary(fun: Callable[[np.ndarray], float], par: np.ndarray, fval: float,
+                   lower: np.ndarray, tol: float) -> tuple[np.ndarray, float, list[int]]:
+    """lme4's ``check.boundary``: each parameter within ``tol`` above its lower bound goes
+    to the bound when that lowers the objective (``lower`` may cover only the first
+    parameters, θ before β); if any was that close, the objective is evaluated again at
+    the result.  Returns (par, objective, indices moved to their bound)."""
+    k = len(lower)
+    gap = par[:k] - lower
+    edge = np.flatnonzero((gap > 0) & (gap < tol))
+    if not edge.size:
+        return par, fval, []
+    pp, moved = par.copy(), []
+    for i in edge:
+        tmp = pp.copy()
+        tmp[i] = lower[i]
+        if fun(tmp) < fval:
+            pp[i] = lower[i]
+            moved.append(int(i))
+    return pp, float(fun(pp)), moved
+
+
 def optimize_theta(
     fun: Callable[[np.ndarray], float],
     x0: np.ndarray,
@@ -153,18 +174,8 @@ def optimize_theta(
                 theta = np.maximum(res.x, lower)
                 fval = _known_value(path, theta, fun)
     if ctl.boundary_tol > 0:
-        gap = theta - lower
-        edge = (gap > 0) & (gap < ctl.boundary_tol)
-        if np.any(edge):
-            pp = theta.copy()
-            for i in np.flatnonzero(edge):
-                tmp = pp.copy()
-                tmp[i] = lower[i]
-                if fun(tmp) < fval:
-                    pp[i] = lower[i]
-                    summary.boundary_adjusted.append(theta_names[i])
-            theta = pp
-            fval = fun(theta)
+        theta, fval, moved = check_boundary(fun, theta, fval, lower, ctl.boundary_tol)
+        summary.boundary_adjusted += [theta_names[i] for i in moved]
     checks = check_convergence(
         fun, theta, fval, lower,
         singular_tol=ctl.check_singular_tol, grad_tol=ctl.check_grad_tol,

@@ -27,8 +27,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from interlace.deviance.glmm import GlmmDeviance, PirlsState
-from interlace.optimize.checks import ConvCheck, below_noise, check_derivatives, deriv12
-from interlace.optimize.driver import Control
+from interlace.optimize.checks import (
+    ConvCheck,
+    below_noise,
+    check_derivatives,
+    check_singular,
+    deriv12,
+)
+from interlace.optimize.driver import Control, check_boundary
 from interlace.optimize.nelder_mead import nelder_mead
 from interlace.optimize.summary import OptSummary
 
@@ -64,24 +70,6 @@ def _record(fun: Callable[[np.ndarray], float], path: list):
     return run
 
 
-def _check_boundary(fun, par: np.ndarray, fval: float, lower: np.ndarray, k: int,
-                    tol: float) -> tuple[np.ndarray, float, bool]:
-    """lme4's ``check.boundary``: θ within ``tol`` of its bound goes to the bound when the
-    objective drops; then the objective is evaluated at the result (only if any θ moved
-    close to a bound)."""
-    bdiff = par[:k] - lower[:k]
-    edge = np.flatnonzero((bdiff > 0) & (bdiff < tol))
-    if not edge.size:
-        return par, fval, False
-    pp = par.copy()
-    for i in edge:
-        tmp = pp.copy()
-        tmp[i] = lower[i]
-        if fun(tmp) < fval:
-            pp[i] = tmp[i]
-    return pp, float(fun(pp)), True
-
-
 def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
                   theta_names: list[str], x_names: list[str], mustart: np.ndarray,
                   nagq: int = 1, control: Control | None = None,
@@ -115,14 +103,9 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
                       path=path1, theta=theta1.tolist(), objective=fval1,
                       n_evals=res1.n_evals, message=res1.message, converged=res1.converged)
     if nagq == 0:
-        theta1, fval1, moved = _check_boundary(f1, theta1, fval1, lower, k, ctl.boundary_tol)
-        if moved:
-            sum1.boundary_adjusted = [theta_names[i] for i in range(k)
-                                      if theta1[i] == lower[i] and res1.x[i] != lower[i]]
-        checks = ConvCheck()
-        if np.any(theta1[lower == 0] < ctl.check_singular_tol):
-            checks.singular = True
-            checks.add("singular", "boundary (singular) fit: see help('isSingular')")
+        theta1, fval1, moved = check_boundary(f1, theta1, fval1, lower, ctl.boundary_tol)
+        sum1.boundary_adjusted = [theta_names[i] for i in moved]
+        checks = check_singular(theta1, lower, ctl.check_singular_tol)
         sum1.seconds = time.perf_counter() - t0
         sum1.check_messages, sum1.check_code = list(checks.messages), checks.code
         last = dev.last_state
@@ -154,20 +137,15 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
         f0 = f2(par)  # lme4's deriv12 evaluates the centre again (optwrap gives no fx)
         g, H = deriv12(f2, par, f0)
     f2(par)  # optwrap's final evaluation at the optimum
-    par, fval, moved = _check_boundary(f2, par, fval, lower2, k, ctl.boundary_tol)
+    par, fval, moved = check_boundary(f2, par, fval, lower, ctl.boundary_tol)
     sum2 = OptSummary("Nelder_Mead (lme4)", dict(res2.settings),
                       list(theta_names) + list(x_names), np.r_[theta1, start_beta].tolist(),
                       [float(v) for v in lower2], f"glmer stage 2 (nAGQ={nagq})", path=path2,
                       theta=par.tolist(), objective=fval, n_evals=res2.n_evals,
                       message=res2.message, converged=res2.converged)
-    if moved:
-        sum2.boundary_adjusted = [theta_names[i] for i in range(k)
-                                  if par[i] == lower[i] and res2.x[i] != lower[i]]
-    checks = ConvCheck()
-    if np.any(par[:k][lower == 0] < ctl.check_singular_tol):
-        checks.singular = True
-        checks.add("singular", "boundary (singular) fit: see help('isSingular')")
-    elif g is not None:
+    sum2.boundary_adjusted = [theta_names[i] for i in moved]
+    checks = check_singular(par, lower, ctl.check_singular_tol)
+    if not checks.singular and g is not None:
         gg, HH = below_noise(g, H, fval)
         check_derivatives(checks, gg, HH, par, grad_tol=ctl.check_grad_tol,
                           hess_tol=ctl.check_hess_tol, grad_reltol=ctl.check_grad_reltol)
