@@ -7,6 +7,7 @@
 # add kind = "glmm", family, link, nAGQ, offset|null (and no REML).
 self <- normalizePath(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
 source(file.path(dirname(self), "io.R"))
+source(file.path(dirname(self), "glmer_reference.R"))  # glmer_call()
 suppressPackageStartupMessages(library(lme4))
 args <- commandArgs(TRUE)
 req <- jsonlite::fromJSON(args[1], simplifyVector = FALSE)
@@ -15,10 +16,7 @@ out <- lapply(req, function(case) {
   f <- as.formula(case$formula)
   run <- if (identical(case$kind, "glmm")) {
     fam <- do.call(case$family, list(link = case$link))
-    cl <- call("glmer", formula = f, data = quote(d), family = quote(fam),
-               nAGQ = as.integer(case$nAGQ))
-    if (!is.null(case$weights)) cl$weights <- as.name(case$weights)
-    if (!is.null(case$offset)) cl$offset <- str2lang(case$offset)
+    cl <- glmer_call(case, quote(d))
     function() suppressMessages(suppressWarnings(eval(cl)))
   } else if (is.null(case$weights)) {
     function() suppressMessages(suppressWarnings(lmer(f, data = d, REML = case$REML)))

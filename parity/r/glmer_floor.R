@@ -10,7 +10,7 @@
 self <- normalizePath(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
 r_dir <- dirname(self)
 source(file.path(r_dir, "io.R"))
-suppressPackageStartupMessages(library(lme4))
+source(file.path(r_dir, "glmer_reference.R"))  # glmer_call(), and lme4
 
 glmer_floor <- function(req) {
   meta <- jsonlite::fromJSON(req$data_json, simplifyVector = FALSE)
@@ -20,12 +20,7 @@ glmer_floor <- function(req) {
   fam <- do.call(req$family, list(link = req$link))
   nAGQ <- as.integer(req$nAGQ)
   fit <- function(d, dev_only = FALSE) {
-    cl <- call("glmer", formula = str2lang(req$formula), data = quote(d), family = quote(fam),
-               nAGQ = nAGQ)
-    if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
-    if (!is.null(req$offset)) cl$offset <- str2lang(req$offset)
-    if (dev_only) cl$devFunOnly <- TRUE
-    suppressWarnings(suppressMessages(eval(cl)))
+    suppressWarnings(suppressMessages(eval(glmer_call(req, quote(d), nAGQ, dev_only))))
   }
   # the Hessian-based standard errors lme4's vcov() gives (deriv12, step 1e-4; 2*H^-1 on
   # beta, symmetrised as calc.vcov.hess does), at a given point, from data d's devfun

@@ -7,6 +7,18 @@
 # copied (x + 0) the moment it is read.
 suppressPackageStartupMessages(library(lme4))
 
+# The glmer() call of a catalog case on the data frame named `data` (a symbol); it is
+# evaluated where `fam` holds the case's family object. Shared by glmer_floor.R and
+# bench.R, so every script fits the same model.
+glmer_call <- function(req, data, nagq = as.integer(req$nAGQ), dev_only = FALSE) {
+  cl <- call("glmer", formula = str2lang(req$formula), data = data, family = quote(fam),
+             nAGQ = as.integer(nagq))
+  if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
+  if (!is.null(req$offset)) cl$offset <- str2lang(req$offset)
+  if (dev_only) cl$devFunOnly <- TRUE
+  cl
+}
+
 glmer_reference <- function(req, r_dir) {
   script_sha <- sha256_file(file.path(r_dir, "glmer_reference.R"))
   io_sha <- sha256_file(file.path(r_dir, "io.R"))
@@ -19,14 +31,7 @@ glmer_reference <- function(req, r_dir) {
   cp <- function(x) if (is.null(x)) NULL else x + 0
 
   quiet <- function(expr) suppressWarnings(suppressMessages(expr))
-  call_for <- function(nagq, dev_only = FALSE) {
-    cl <- call("glmer", formula = str2lang(req$formula), data = quote(dat), family = quote(fam),
-               nAGQ = nagq)
-    if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
-    if (!is.null(req$offset)) cl$offset <- str2lang(req$offset)
-    if (dev_only) cl$devFunOnly <- TRUE
-    cl
-  }
+  call_for <- function(nagq, dev_only = FALSE) glmer_call(req, quote(dat), nagq, dev_only)
 
   t0 <- Sys.time()
   fit <- capture_conditions(eval(call_for(nAGQ)))
