@@ -37,22 +37,25 @@ def load_catalog(path: Path = CATALOG) -> dict:
             raise ValueError(f"case {case['id']!r}: bad method or level")
         if case["dataset"] not in datasets:
             raise ValueError(f"case {case['id']!r}: dataset {case['dataset']!r} not in [datasets]")
-    diagnostics = raw.get("diagnostics", [])
-    ids = {c["id"] for c in cases}
-    for d in diagnostics:
-        missing = [k for k in DIAG_REQUIRED if k not in d]
-        if missing:
-            raise ValueError(f"diagnostics {d.get('id')!r} lacks {missing}")
-        if d["model"] not in ids:
-            raise ValueError(f"diagnostics {d['id']!r}: model {d['model']!r} is not a case")
-        bad = set(d["sources"]) - set(DIAG_SOURCES)
-        if bad:
-            raise ValueError(f"diagnostics {d['id']!r}: unknown sources {sorted(bad)}")
     glmm = raw.get("glmm", [])
     for g in glmm:
         _require(g, GLMM_REQUIRED, "glmm", seen)
         if g["dataset"] not in datasets or g["level"] not in LEVELS:
             raise ValueError(f"glmm {g['id']!r}: unknown dataset or bad level")
+    diagnostics = raw.get("diagnostics", [])
+    ids, glmm_ids = {c["id"] for c in cases}, {g["id"] for g in glmm}
+    for d in diagnostics:
+        missing = [k for k in DIAG_REQUIRED if k not in d]
+        if missing:
+            raise ValueError(f"diagnostics {d.get('id')!r} lacks {missing}")
+        if d["model"] not in ids | glmm_ids:
+            raise ValueError(f"diagnostics {d['id']!r}: model {d['model']!r} is not a case")
+        bad = set(d["sources"]) - set(DIAG_SOURCES)
+        if bad:
+            raise ValueError(f"diagnostics {d['id']!r}: unknown sources {sorted(bad)}")
+        if d["model"] in glmm_ids and set(d["sources"]) != {"lme4_influence"}:
+            raise ValueError(f"diagnostics {d['id']!r}: a GLMM model has lme4's influence "
+                             "only (sources = [\"lme4_influence\"])")
     return {"datasets": datasets, "cases": cases, "diagnostics": diagnostics, "glmm": glmm}
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 from parity.compare import REFIT, QuantityResult, drift
 from parity.diag_compare import entries, get_entry, model_case, stored
 from parity.diag_fixtures import live_lme4
+from parity.diag_glmm import glmm_case, glmm_influence_quantities, is_glmm_entry
 from parity.diag_hlm import (
     influence_table_quantity,
     leverage_quantity,
@@ -62,7 +63,8 @@ COOKS_CONVENTIONS = [
 
 def entry_level(entry: dict) -> str:
     """quick/full of a diagnostics entry: its model case's level."""
-    return "full" if model_case(entry["model"])["level"] == "full" else "quick"
+    case = glmm_case(entry["model"]) if is_glmm_entry(entry) else model_case(entry["model"])
+    return "full" if case["level"] == "full" else "quick"
 
 
 def classify(qs: list[QuantityResult]) -> str:
@@ -110,7 +112,8 @@ def run_diag_entry(entry: dict, mode: str) -> dict:
     live = mode == "live" and "lme4_influence" in src
     if "lme4_influence" in src:
         fx = live_lme4(entry) if live else stored(eid, "lme4")
-        qs += lme4_quantities(entry, fx, "live R" if live else f"{eid}.lme4.json")
+        compare = glmm_influence_quantities if is_glmm_entry(entry) else lme4_quantities
+        qs += compare(entry, fx, "live R" if live else f"{eid}.lme4.json")
     if "brute_force" in src:
         qs += [brute_force_quantity(entry, at) for at in ("at_r_theta", "optimum")]
     out = {"case": eid, "kind": "diagnostics", "model": entry["model"],

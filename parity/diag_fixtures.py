@@ -33,6 +33,7 @@ from pathlib import Path
 
 from parity.catalog import load_catalog
 from parity.data import ROOT, sha256_file
+from parity.glmer_fixtures import request as glmer_request
 from parity.live import request as live_request
 from parity.rscript import R_DIR, run_r_json
 
@@ -44,13 +45,15 @@ FLOOR_ENTRIES = ("diag_sleepstudy", "diag_pastes", "diag_orthodont_subject")
 
 def request(entry: dict, case: dict) -> dict:
     """The request influence_reference() / influence_floor() take: the model case's
-    lmer request (:func:`parity.live.request`) plus the entry's id and deletion level."""
-    return {**live_request(case), "id": entry["id"], "model": entry["model"],
-            "level": str(entry["level"])}
+    lmer request (:func:`parity.live.request`) or, for a GLMM, its glmer request
+    (:func:`parity.glmer_fixtures.request`), plus the entry's id and deletion level."""
+    base = glmer_request(case) if "family" in case else live_request(case)
+    return {**base, "id": entry["id"], "model": entry["model"], "level": str(entry["level"])}
 
 
 def _case(entry: dict) -> dict:
-    return {c["id"]: c for c in load_catalog()["cases"]}[entry["model"]]
+    cat = load_catalog()
+    return {c["id"]: c for c in cat["cases"] + cat["glmm"]}[entry["model"]]
 
 
 def _run_r(entry: dict, mode: str, out: Path) -> Path:
@@ -77,6 +80,7 @@ def _session():
     import rpy2.robjects as ro
 
     ro.r["source"](str(R_DIR / "io.R"))
+    ro.r["source"](str(R_DIR / "glmer_reference.R"))
     ro.r["source"](str(R_DIR / "influence_reference.R"))
     return ro
 

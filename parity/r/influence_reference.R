@@ -4,7 +4,11 @@
 #
 # req: {id, model, dataset, formula, REML, weights|null, level ("1" or a factor name),
 #       data_csv, data_json}. The model is fitted from our CSV + JSON sidecar exactly as
-# lmer_reference.R fits it (lmer, default lmerControl()).
+# lmer_reference.R fits it (lmer, default lmerControl()). A GLMM model's request has
+# family, link, nAGQ and offset|null instead of REML: it is fitted by glmer_call()
+# (glmer_reference.R, sourced first) as the GLMM fixtures are, with the family object
+# itself in the call, so that influence.merMod's update() finds it; influence.merMod then
+# refits it with glmerControl(optCtrl = list(maxfun = 1000)) from (theta-hat, fixef-hat).
 #
 # influence_reference(req, r_dir) -> list (schema below); influence_floor(req, r_dir) ->
 # list. Units are keyed by R's row names (level "1") or level labels (groups).
@@ -38,10 +42,15 @@ suppressPackageStartupMessages(library(lme4))
   data_sha <- sha256_file(req$data_csv)
   if (!identical(data_sha, meta$csv_sha256)) stop("data CSV sha256 does not match its sidecar")
   dat <- read_dataset(req$data_csv, meta)
-  ctrl <- lmerControl()
-  cl <- call("lmer", formula = str2lang(req$formula), data = quote(dat),
-             REML = isTRUE(req$REML), control = quote(ctrl))
-  if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
+  if (!is.null(req$family)) {
+    cl <- glmer_call(req, quote(dat))
+    cl$family <- do.call(req$family, list(link = req$link))
+  } else {
+    ctrl <- lmerControl()
+    cl <- call("lmer", formula = str2lang(req$formula), data = quote(dat),
+               REML = isTRUE(req$REML), control = quote(ctrl))
+    if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
+  }
   fit <- .infl_capture(eval(cl))
   list(m = fit$value, dat = dat, data_sha = data_sha, fit_warnings = fit$warnings,
        meta = meta)
@@ -125,7 +134,10 @@ influence_reference <- function(req, r_dir) {
     provenance = .provenance(r_dir, "influence_reference.R", f$data_sha),
     call = list(formula = req$formula, REML = isTRUE(req$REML),
                 groups = if (level == "1") NULL else level, maxfun = 1000,
-                influence_control = "lmerControl(optCtrl = list(maxfun = 1000)), start = theta-hat",
+                influence_control = if (is.null(req$family))
+                  "lmerControl(optCtrl = list(maxfun = 1000)), start = theta-hat"
+                else "glmerControl(optCtrl = list(maxfun = 1000)), start = list(theta = theta-hat, fixef = fixef-hat)",
+                family = req$family, link = req$link, nAGQ = req$nAGQ,
                 fit_warnings = f$fit_warnings),
     fit = list(theta = getME(m, "theta"), fixef = fixef(m), sigma = sigma(m),
                vcov = .rows_named(V), var_cov_comps = inf[[3]]),

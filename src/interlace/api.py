@@ -10,10 +10,12 @@ factorization of a large model, which uses threads when they are faster
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from interlace.covariance import CovarianceLayout
 from interlace.design import build_design
@@ -212,6 +214,7 @@ def glmer(
     nAGQ: int = 1,  # noqa: N803 (lme4's name)
     optimizer: tuple[str, str] | str = GLMER_OPTIMIZERS,
     control: dict | Control | None = None,
+    start: Any = None,
     na_action: str = "omit",
     backend: str = "auto",
 ) -> GlmmResult:
@@ -238,7 +241,13 @@ def glmer(
         BOBYQA then lme4's Nelder–Mead — is the one available.
     control : dict or Control, optional
         lme4's glmerControl: input checks, convergence-check actions and tolerances,
-        ``boundary_tol``, ``calc_derivs``, ``start`` (θ).
+        ``boundary_tol``, ``calc_derivs``, ``start`` (θ), ``opt_settings``
+        (``{"stage1": {...}, "stage2": {...}}``, e.g. ``maxfun``).
+    start : sequence or dict, optional
+        lme4's ``start``: θ, or ``{"theta": θ, "fixef": β}`` (either key may be left
+        out; β as a sequence in the fixed effects' order or a mapping by name).  θ starts
+        stage 1 and β stage 2 (default: stage 1's β); the initial PIRLS runs at lme4's
+        default θ whatever the start, as lme4's.
 
     Returns
     -------
@@ -264,9 +273,11 @@ def glmer(
     if nAGQ > 1 and (len(design.re_terms) != 1 or design.re_terms[0].Xi.shape[1] != 1):
         raise ModelSpecError("nAGQ > 1 is only available for models with a single, scalar "
                              "random-effects term")
+    ctl, beta0 = _glmer_start(start, ctl, list(design.x_names), int(nAGQ))
     x0 = _start(ctl, layout)
     res = optimize_glmm(dev, x0, layout.lower(), layout.names(), list(design.x_names),
-                        design.mustart, int(nAGQ), ctl)
+                        design.mustart, int(nAGQ), ctl, beta_start=beta0,
+                        theta_init=layout.start())
     for msg in res.warnings:
         warn(msg, ConvergenceWarning)
     for msg, kind in zip(res.checks.messages, res.checks.kinds, strict=True):
@@ -276,13 +287,51 @@ def glmer(
         if action != "ignore":
             warn(msg, SingularFitWarning if kind == "singular" else ConvergenceWarning)
     kwargs = dict(family=fam, groups=None, random=None, weights=weights, offset=offset,
-                  nAGQ=nAGQ, optimizer=optimizer, control=control, na_action=na_action,
-                  backend=backend)
+                  nAGQ=nAGQ, optimizer=optimizer, control=control, start=start,
+                  na_action=na_action, backend=backend)
     return GlmmResult(design=design, layout=layout, deviance=dev, state=res.state,
                       theta=res.theta, beta=res.beta, objective=res.objective, family=fam,
                       nagq=int(nAGQ), hessian=res.hessian, opt=res.stages[-1],
                       checks=res.checks, stages=res.stages, formula=f.text, data=data,
                       fit_kwargs=kwargs, refit=glmer, optimizer_warnings=res.warnings)
+
+
+def _glmer_start(start: Any, ctl: Control, x_names: list[str],
+                 nagq: int) -> tuple[Control, np.ndarray | None]:
+    """lme4's glmer ``start`` (θ, or a dict of ``theta`` and ``fixef``): the control with
+    θ as its start, and the stage-2 β start (None: stage 1's β)."""
+    if start is None:
+        return ctl, None
+    if not isinstance(start, Mapping):
+        start = {"theta": start}
+    bad = sorted(set(start) - {"theta", "fixef"})
+    if bad:
+        raise InterlaceError(f"bad name(s) for start vector ({', '.join(map(str, bad))}); "
+                             "should be 'theta' and/or 'fixef'")
+    if start.get("theta") is not None:
+        if ctl.start is not None:
+            raise InterlaceError("give the start θ once: as start= or as control's start, "
+                                 "not both")
+        ctl = replace(ctl, start=start["theta"])
+    fixef = start.get("fixef")
+    if fixef is None:
+        return ctl, None
+    if nagq == 0:
+        raise InterlaceError("should not specify both start$fixef and nAGQ==0")
+    if isinstance(fixef, Mapping | pd.Series):
+        missing = [nm for nm in x_names if nm not in fixef]
+        if missing:
+            raise InterlaceError(f"start fixef lacks {missing} (fixed effects: {x_names})")
+        fixef = [fixef[nm] for nm in x_names]
+    try:
+        beta0 = np.asarray(fixef, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InterlaceError(f"start fixef must be numbers, got {fixef!r}") from None
+    if beta0.shape != (len(x_names),):
+        raise InterlaceError(f"incorrect number of fixef components (!={len(x_names)})")
+    if not np.all(np.isfinite(beta0)):
+        raise InterlaceError(f"start fixef must be finite, got {beta0.tolist()}")
+    return ctl, beta0
 
 
 @with_serial_blas

@@ -369,10 +369,9 @@ def _n_workers(n_jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
 
 
-def _subset_refit(res, rows: np.ndarray, method: str, start: np.ndarray | None) -> dict:
-    """Refit from the data without ``rows`` with the model's own fitting function
-    (:func:`interlace.fit`; rank-deficient X)."""
-    fit = res._refit
+def subset_arguments(res, rows: np.ndarray) -> tuple[pd.DataFrame, dict]:
+    """The fitted data without the model rows ``rows``, and the model's fitting keyword
+    arguments with vector weights and offsets subset to match (for ``res._refit``)."""
     data = res._data
     keep = np.ones(len(data), dtype=bool)
     keep[row_positions(res)[rows]] = False
@@ -381,11 +380,18 @@ def _subset_refit(res, rows: np.ndarray, method: str, start: np.ndarray | None) 
         v = kw.get(key)
         if v is not None and not isinstance(v, str):
             kw[key] = np.asarray(v)[keep]
+    return data.iloc[np.flatnonzero(keep)], kw
+
+
+def _subset_refit(res, rows: np.ndarray, method: str, start: np.ndarray | None) -> dict:
+    """Refit from the data without ``rows`` with the model's own fitting function
+    (:func:`interlace.fit`; rank-deficient X)."""
+    data, kw = subset_arguments(res, rows)
     kw.update(method=method, optimizer="bobyqa",
               control=Control(start=None if start is None else np.array(start)))
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
-        r = fit(res.formula, data.iloc[np.flatnonzero(keep)], **kw)
+        r = res._refit(res.formula, data, **kw)
     names = list(res.fe_params.index)
     beta = r.fe_params.reindex(names).to_numpy()
     vcov = pd.DataFrame(r.fe_cov, index=r.fe_params.index, columns=r.fe_params.index)

@@ -13,7 +13,11 @@ values of a column in order of first appearance.  From the refits:
   full fit, p fixed effects and n the number of deleted **units** (observations, or
   groups with ``groups=``), as ``cooks.distance.influence.merMod`` computes it.
 
-Here the refits are exact deletion refits (:mod:`interlace.diagnostics.deletion`), which
+A GLMM (``glmerMod``) is refitted by the whole ``glmer`` from (θ̂, β̂), as lme4 does
+(:mod:`interlace.diagnostics.glmm_deletion`); its σ² is 1 for binomial and Poisson
+families and the deleted fits' vcov is lme4's default, from the Hessian.
+
+For LMMs the refits are exact deletion refits (:mod:`interlace.diagnostics.deletion`), which
 reach each deleted fit's optimum; lme4's own refits stop where its optimizer's
 tolerances stop them (see the reproducibility floor in the parity report).  Units are
 the observations the model used (lme4 also lists rows dropped for missing values, whose
@@ -26,7 +30,9 @@ import numpy as np
 import pandas as pd
 
 from interlace.diagnostics.deletion import Deletions, delete_sets, group_sets, observation_sets
+from interlace.diagnostics.glmm_deletion import glmm_deletions
 from interlace.linalg.threads import with_serial_blas
+from interlace.results.glmm import GlmmResult
 
 __all__ = ["Influence", "influence"]
 
@@ -120,7 +126,10 @@ def influence(res, groups: str | None = None, n_jobs: int = 1, show_progress: bo
 
     Parameters
     ----------
-    res : CrossedLMEResult
+    res : CrossedLMEResult or GlmmResult
+        A GLMM is refitted by ``glmer`` itself, from (θ̂, β̂) with ``maxfun`` 1000, as
+        lme4 refits a ``glmerMod`` (:mod:`interlace.diagnostics.glmm_deletion`);
+        ``engine`` and ``control`` apply to LMMs only.
     groups : str, optional
         Delete whole groups: a column of the model's data or a grouping factor of the
         model (``"plate"``, ``"batch"``, ``"cask:batch"``); units in order of first
@@ -146,6 +155,9 @@ def influence(res, groups: str | None = None, n_jobs: int = 1, show_progress: bo
     else:
         labels, sets = group_sets(res, groups, order="appearance")
         name = level = groups
+    if isinstance(res, GlmmResult):
+        d = glmm_deletions(res, labels, sets, level, n_jobs=n_jobs, show_progress=show_progress)
+        return Influence(res, d.require_all(), name)
     d = delete_sets(res, labels, sets, level=level, method="model", warm_start=True,
                     n_jobs=n_jobs, show_progress=show_progress, control=control, engine=engine)
     return Influence(res, d.require_all(), name)

@@ -1,8 +1,9 @@
 """glmer's two optimization stages, as lme4 1.1-31 runs them (``glmer``, ``optimizeGlmer``,
 ``optwrap``, ``check.boundary``, ``checkConv``).
 
-1. **Start.** η from ``mustart``; one PIRLS at the start θ in nAGQ = 0 mode (u and β);
-   its ``η − offset`` is the stage-1 start ``lp0``.
+1. **Start.** η from ``mustart``; one PIRLS at lme4's default θ (``mkGlmerDevfun`` runs
+   it before any user start is looked at) in nAGQ = 0 mode (u and β); its ``η − offset``
+   is the stage-1 start ``lp0``.
 2. **Stage 1** (θ only; u and β by PIRLS from ``lp0``): Powell's BOBYQA with minqa's
    settings (npt = n + 2, ρ_beg = min(0.95, 0.2·max|θ₀|), ρ_end = 1e-6·ρ_beg; a start of
    all zeros becomes 0.001), then one evaluation at θ̂₁.  For nAGQ = 0 that is the fit:
@@ -73,15 +74,21 @@ def _record(fun: Callable[[np.ndarray], float], path: list):
 def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
                   theta_names: list[str], x_names: list[str], mustart: np.ndarray,
                   nagq: int = 1, control: Control | None = None,
-                  beta_start: np.ndarray | None = None) -> GlmmFit:
-    """Fit a GLMM's parameters as lme4's ``glmer`` does (see the module docstring)."""
+                  beta_start: np.ndarray | None = None,
+                  theta_init: np.ndarray | None = None) -> GlmmFit:
+    """Fit a GLMM's parameters as lme4's ``glmer`` does (see the module docstring).
+
+    ``theta0`` starts stage 1 and ``beta_start`` (default: the stage-1 β) stage 2, as
+    lme4's ``start = list(theta, fixef)``; the initial PIRLS that gives ``lp0`` runs at
+    ``theta_init`` (default ``theta0``), lme4's default θ whatever the start.
+    """
     from interlace.optimize.powell import bobyqa
 
     ctl = control or Control()
     k, p = len(theta0), dev.p
     warn_msgs: list[str] = []
     t0 = time.perf_counter()
-    lp0_1 = dev.initial_lp0(theta0, mustart).lin
+    lp0_1 = dev.initial_lp0(theta0 if theta_init is None else theta_init, mustart).lin
 
     def f1(th: np.ndarray) -> float:
         return dev.stage1(th, lp0_1).laplace
