@@ -1,7 +1,10 @@
 """``nox -s optimizers``: every catalog case under every optimizer, against lme4's objective.
 
 Each selected case is fitted with each optimizer interlace offers; our objective is compared
-with R's (``objective.value`` of ``fixtures/r/<case>.json``).  A pair passes when ours ≤ R's
+with R's (``objective.value`` of ``fixtures/r/<case>.json``).  Each ``[[glmm]]`` case is
+fitted by ``interlace.glmer`` with each pair of stage optimizers in
+:data:`GLMM_OPTIMIZERS` (lme4's ``glmerControl(optimizer = c(stage1, stage2))``) against
+lme4's default fit (``fixtures/r/glmm/<case>.json``).  A pair passes when ours ≤ R's
 + 1e-6·|R's|; an exception fails it.  Optimizers whose package is missing are reported as
 unavailable, with the reason.  Writes ``reports/optimizers.{json,md}``; exit 1 on any FAIL.
 """
@@ -32,6 +35,10 @@ FIXTURES = ROOT / "fixtures" / "r"
 REPORTS = ROOT / "reports"  # module constant: tests point it elsewhere
 RTOL = 1e-6
 PACKAGES = {"bobyqa": "nlopt", "pybobyqa": "pybobyqa", "nelder_mead": "scipy", "lbfgsb": "scipy"}
+#: glmer's (stage 1, stage 2) pairs: lme4's default first, then each other stage-2 optimizer
+GLMM_OPTIMIZERS = [("bobyqa", "Nelder_Mead"), ("bobyqa", "bobyqa"), ("bobyqa", "nloptwrap"),
+                   ("nloptwrap", "nloptwrap"), ("bobyqa", "pybobyqa"),
+                   ("bobyqa", "nelder_mead"), ("bobyqa", "lbfgsb")]
 
 
 def optimizer_table(names: list[str]) -> list[dict]:
@@ -65,18 +72,32 @@ def environment() -> dict:
                                  manifest), "packages": pkgs}
 
 
+def glmm_name(pair: tuple[str, str]) -> str:
+    """A glmer optimizer pair as the reports name it."""
+    return "+".join(pair)
+
+
 def fit_one(case: dict, data, optimizer: str, r_obj: float) -> dict:
-    """Fit ``case`` with ``optimizer``; time the fit alone and record its warnings."""
-    # parity.pyside.fit_case's keyword arguments; called directly to record the warnings
-    kw = dict(method=case.get("method", "REML"), optimizer=optimizer,
-              **({"weights": case["weights"]} if case.get("weights") else {}))
+    """Fit ``case`` with ``optimizer`` (for a [[glmm]] case, a :func:`glmm_name`); time the
+    fit alone and record its warnings."""
+    if "family" in case:
+        from parity.glmm_parity import case_formula, glmer_kwargs
+
+        fitter, formula = interlace.glmer, case_formula(case)
+        kw = dict(glmer_kwargs(case), optimizer=tuple(optimizer.split("+")))
+    else:
+        # parity.pyside.fit_case's keyword arguments; called directly to record the warnings
+        fitter, formula = interlace.fit, case["formula"]
+        kw = dict(method=case.get("method", "REML"), optimizer=optimizer,
+                  **({"weights": case["weights"]} if case.get("weights") else {}))
     row = dict.fromkeys(("objective", "gap", "rel_gap", "evaluations", "converged", "error"))
-    row.update(case=case["id"], optimizer=optimizer, r_objective=r_obj, passed=False)
+    row.update(case=case["id"], optimizer=optimizer, r_objective=r_obj, passed=False,
+               kind="glmm" if "family" in case else "lmm")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0, res = time.perf_counter(), None
         try:
-            res = interlace.fit(case["formula"], data, **kw)
+            res = fitter(formula, data, **kw)
         except Exception as exc:  # a fit that raises is a failure, reported as such
             row["error"] = f"{type(exc).__name__}: {exc}"
         row["seconds"] = time.perf_counter() - t0
@@ -89,13 +110,17 @@ def fit_one(case: dict, data, optimizer: str, r_obj: float) -> dict:
     return row
 
 
-def run(cases: list[dict], names: list[str]) -> list[dict]:
-    """All (case, optimizer) pairs, with a progress bar and one line per result."""
+def run(cases: list[dict], names: list[str], glmm: list[dict] = ()) -> list[dict]:
+    """All (case, optimizer) pairs, with a progress bar and one line per result; then every
+    [[glmm]] case with every pair of :data:`GLMM_OPTIMIZERS`."""
     out, load = [], functools.cache(load_dataset)
-    with tqdm(total=len(cases) * len(names), unit="fit") as bar:
-        for case in cases:
-            fx = json.loads((FIXTURES / f"{case['id']}.json").read_text())
-            for name in names:
+    pairs = [glmm_name(p) for p in GLMM_OPTIMIZERS]
+    plan = ([(c, FIXTURES / f"{c['id']}.json", names) for c in cases]
+            + [(g, FIXTURES / "glmm" / f"{g['id']}.json", pairs) for g in glmm])
+    with tqdm(total=sum(len(p[2]) for p in plan), unit="fit") as bar:
+        for case, path, case_names in plan:
+            fx = json.loads(path.read_text())
+            for name in case_names:
                 bar.set_postfix_str(f"{case['id']} / {name}")
                 row = fit_one(case, load(case["dataset"]), name, fx["objective"]["value"])
                 out.append(row)
@@ -107,9 +132,15 @@ def run(cases: list[dict], names: list[str]) -> list[dict]:
 
 
 def summary(opts: list[dict], results: list[dict]) -> list[dict]:
-    """Per optimizer: cases passed, worst relative gap, median evaluations, total time."""
+    """Per optimizer (and glmer optimizer pair that ran): cases passed, worst relative gap,
+    median evaluations, total time."""
     out = []
-    for o in opts:
+    ran = {r["optimizer"] for r in results if r.get("kind") == "glmm"}
+    glmm_opts = [{"name": glmm_name(p), "available": True,
+                  "reason": "glmer stages" + (" (lme4's default: its path)"
+                                              if p == GLMM_OPTIMIZERS[0] else "")}
+                 for p in GLMM_OPTIMIZERS if glmm_name(p) in ran]
+    for o in [*opts, *glmm_opts]:
         rows = [r for r in results if r["optimizer"] == o["name"]]
         gaps = [r["rel_gap"] for r in rows if r["rel_gap"] is not None]
         evals = [r["evaluations"] for r in rows if r["evaluations"] is not None]
@@ -135,7 +166,9 @@ def markdown(env: dict, opts: list[dict], results: list[dict]) -> str:
     """Case × optimizer table, per-optimizer summary, failures, unavailable optimizers."""
     names = [o["name"] for o in opts if o["available"]]
     by = {(r["case"], r["optimizer"]): r for r in results}
-    cases = list(dict.fromkeys(r["case"] for r in results))
+    cases = list(dict.fromkeys(r["case"] for r in results if r.get("kind") != "glmm"))
+    glmm_cases = list(dict.fromkeys(r["case"] for r in results if r.get("kind") == "glmm"))
+    pairs = [glmm_name(p) for p in GLMM_OPTIMIZERS]
     lines = ["# Optimizers against lme4's objective", "",
              "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if k != "packages")
              + "; " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()), "",
@@ -145,10 +178,19 @@ def markdown(env: dict, opts: list[dict], results: list[dict]) -> str:
              "| case | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     lines += [f"| {c} | " + " | ".join(_cell(by[c, n]) if (c, n) in by else "—" for n in names)
               + " |" for c in cases]
+    if glmm_cases:
+        lines += ["", "## GLMMs: glmer's two stages", "",
+                  "Each column is a (stage 1 + stage 2) pair of `interlace.glmer(optimizer=)`, "
+                  "lme4's `glmerControl(optimizer = )`; R's objective is lme4's default fit "
+                  "(bobyqa + Nelder_Mead, whose path interlace retraces).", "",
+                  "| case | " + " | ".join(pairs) + " |", "|---|" + "---|" * len(pairs)]
+        lines += [f"| {c} | " + " | ".join(_cell(by[c, n]) if (c, n) in by else "—"
+                                           for n in pairs) + " |" for c in glmm_cases]
     lines += ["", "## Summary per optimizer", "",
               "| optimizer | passed | errors | not converged | worst rel gap | median evals "
               "| total s | note |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     notes = {o["name"]: o["reason"] for o in opts}
+    notes.update({n: "glmer stages" for n in pairs})
     for s in summary(opts, results):
         worst = "—" if s["worst_rel_gap"] is None else f"{s['worst_rel_gap']:+.1e}"
         cells = (f"{s['passed']}/{s['n']} | {s['errors']} | {s['not_converged']} | {worst} | "
@@ -172,14 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--optimizer", action="append", choices=list(BACKENDS),
                     help="optimizer (repeatable; default: all)")
     args = ap.parse_args(argv)
-    cases = select(load_catalog()["cases"], args.case, args.tag, args.level)
-    if not cases:
+    catalog = load_catalog()
+    cases = select(catalog["cases"], args.case, args.tag, args.level)
+    glmm = [] if args.optimizer else select(catalog["glmm"], args.case, args.tag, args.level)
+    if not cases and not glmm:
         print("no catalog case matches the selection", file=sys.stderr)
         return 2
     opts = optimizer_table(args.optimizer or list(BACKENDS))
     for o in (o for o in opts if not o["available"]):
         print(f"optimizer {o['name']} unavailable: {o['reason']}", flush=True)
-    env, results = environment(), run(cases, [o["name"] for o in opts if o["available"]])
+    env = environment()
+    results = run(cases, [o["name"] for o in opts if o["available"]], glmm)
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "optimizers.json").write_text(json.dumps(
         {"environment": env, "optimizers": opts, "summary": summary(opts, results),

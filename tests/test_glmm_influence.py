@@ -4,8 +4,9 @@ lme4 refits the whole glmer once per deleted unit from (θ̂, β̂) with maxfun 
 interlace (:mod:`interlace.diagnostics.glmm_deletion`).  The comparisons are the
 ``[lme4-influence]`` rows of ``nox -s parity`` for GLMM entries
 (:func:`parity.diag_glmm.glmm_influence_quantities`, tolerances in its docstring), on the
-stored references fixtures/r/diag/<id>.lme4.json.  Also: glmer's ``start`` as lme4's
-(the initial PIRLS at lme4's default θ whatever the start) and its errors.
+stored references fixtures/r/diag/<id>.lme4.json.  Also: glmer's ``start`` and
+``optimizer`` as lme4's (the initial PIRLS at lme4's default θ whatever the start), and
+their errors.
 """
 
 from __future__ import annotations
@@ -131,3 +132,14 @@ def test_influence_refits_drop_the_deleted_level(cbpp_fit):
     assert r.ngroups["herd"] == 14
     assert r.objective == inf.deletions.objective[0]
     np.testing.assert_array_equal(r.fe_params.to_numpy(), inf.fixef.iloc[0].to_numpy())
+
+
+def test_glmer_optimizer_choices():
+    d = dataset("cbpp")
+    with pytest.raises(InterlaceError, match="optimizer must be"):
+        interlace.glmer(CBPP, d, optimizer=("bobyqa", "newton"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = interlace.glmer(CBPP, d, optimizer="nloptwrap")
+    assert r.stages[0].optimizer.startswith("nloptwrap")
+    assert r.stages[1].optimizer.startswith("nloptwrap")

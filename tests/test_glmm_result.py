@@ -133,8 +133,8 @@ def test_glmer_bad_input():
     with pytest.raises(ModelSpecError, match="nAGQ > 1 is only available"):
         interlace.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | period)",
                         d, nAGQ=3)
-    with pytest.raises(InterlaceError, match="optimizers are"):
-        interlace.glmer(f, d, optimizer=("nelder_mead", "bobyqa"))
+    with pytest.raises(InterlaceError, match="optimizer must be one name or a pair"):
+        interlace.glmer(f, d, optimizer=("nelder_mead", "bobyqa", "bobyqa"))
     with pytest.warns(FutureWarning, match="shortcut to lmer"):
         res = interlace.glmer("Reaction ~ Days + (1 | Subject)", dataset("sleepstudy"),
                               family="gaussian")

@@ -87,3 +87,20 @@ def test_fail_and_error_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(optimizers, "REPORTS", tmp_path)
     monkeypatch.setattr(optimizers, "RTOL", -1.0)  # nothing can pass
     assert optimizers.main(["--case", "dyestuff_reml", "--optimizer", "bobyqa"]) == 1
+
+
+def test_glmm_cases_run_every_glmer_optimizer_pair(tmp_path, monkeypatch):
+    """A [[glmm]] case is fitted by glmer with every (stage 1, stage 2) pair and compared
+    with lme4's default fit; the default pair is lme4's path, so its gap is rounding."""
+    monkeypatch.setattr(optimizers, "REPORTS", tmp_path)
+    status = optimizers.main(["--case", "cbpp_cbind"])
+    js = json.loads((tmp_path / "optimizers.json").read_text())
+    rows = {r["optimizer"]: r for r in js["results"]}
+    assert set(rows) == {optimizers.glmm_name(p) for p in optimizers.GLMM_OPTIMIZERS}
+    assert all(r["kind"] == "glmm" and r["error"] is None for r in rows.values())
+    assert abs(rows["bobyqa+Nelder_Mead"]["rel_gap"]) < 1e-12
+    fx = json.loads((optimizers.FIXTURES / "glmm" / "cbpp_cbind.json").read_text())
+    assert rows["bobyqa+Nelder_Mead"]["evaluations"] == fx["optinfo"]["feval"]  # lme4's
+    assert status == (0 if all(r["passed"] for r in rows.values()) else 1)
+    md = (tmp_path / "optimizers.md").read_text()
+    assert "## GLMMs: glmer's two stages" in md and "| cbpp_cbind |" in md

@@ -33,7 +33,7 @@ from interlace.family import Family, make_family
 from interlace.formula import compose_formula
 from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import Control, ConvCheck, OptSummary, optimize_theta
-from interlace.optimize.glmm import optimize_glmm
+from interlace.optimize.glmm import GLMER_STAGE_OPTIMIZERS, optimize_glmm
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
 
@@ -237,8 +237,11 @@ def glmer(
         1: Laplace (default); k > 1: adaptive Gauss–Hermite with k nodes (one scalar
         random-effects term only); 0: lme4's nAGQ = 0 (β by PIRLS, stage 1 only).
     optimizer : (str, str)
-        The two stages' optimizers; lme4's default ("bobyqa", "Nelder_Mead") — minqa's
-        BOBYQA then lme4's Nelder–Mead — is the one available.
+        The two stages' optimizers (lme4's ``glmerControl(optimizer = )``; one name for
+        both): lme4's default ("bobyqa", "Nelder_Mead") — minqa's BOBYQA then lme4's
+        Nelder–Mead, each ported path for path — or "nloptwrap" (NLopt's BOBYQA),
+        "pybobyqa", "nelder_mead" or "lbfgsb" (SciPy's), whose paths are not lme4's
+        (``nox -s optimizers`` compares their optima with lme4's).
     control : dict or Control, optional
         lme4's glmerControl: input checks, convergence-check actions and tolerances,
         ``boundary_tol``, ``calc_derivs``, ``start`` (θ), ``opt_settings``
@@ -262,9 +265,9 @@ def glmer(
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, int | np.integer) or not 0 <= nAGQ < 101:
         raise InterlaceError(f"nAGQ must be a whole number from 0 to 100, got {nAGQ!r}")
     opt = (optimizer, optimizer) if isinstance(optimizer, str) else tuple(optimizer)
-    if opt != GLMER_OPTIMIZERS:
-        raise InterlaceError(f"glmer's optimizers are {GLMER_OPTIMIZERS} (lme4's default); "
-                             f"{opt!r} is not available")
+    if len(opt) != 2 or any(o not in GLMER_STAGE_OPTIMIZERS for o in opt):
+        raise InterlaceError(f"optimizer must be one name or a pair (stage 1, stage 2) from "
+                             f"{GLMER_STAGE_OPTIMIZERS}; got {optimizer!r}")
     input_checks, ctl = _controls(control)
     f = compose_formula(formula, groups=groups, random=random)
     design = build_design(f, data, weights=weights, offset=offset, na_action=na_action,
@@ -277,7 +280,7 @@ def glmer(
     x0 = _start(ctl, layout)
     res = optimize_glmm(dev, x0, layout.lower(), layout.names(), list(design.x_names),
                         design.mustart, int(nAGQ), ctl, beta_start=beta0,
-                        theta_init=layout.start())
+                        theta_init=layout.start(), optimizers=opt)
     for msg in res.warnings:
         warn(msg, ConvergenceWarning)
     for msg, kind in zip(res.checks.messages, res.checks.kinds, strict=True):

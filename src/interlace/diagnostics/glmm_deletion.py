@@ -43,8 +43,12 @@ def _influence_control(res) -> dict:
     ctl = {} if ctl is None else (dict(ctl) if isinstance(ctl, dict) else ctl)
     if not isinstance(ctl, dict):  # a Control object: lme4 replaces the whole control
         ctl = {}
-    ctl["opt_settings"] = {"stage1": {"maxfun": INFLUENCE_MAXFUN},
-                           "stage2": {"maxfun": INFLUENCE_MAXFUN}}
+    opt = res._fit_kwargs.get("optimizer", ("bobyqa", "Nelder_Mead"))
+    opt = (opt, opt) if isinstance(opt, str) else tuple(opt)
+    key = {"bobyqa": "maxfun", "Nelder_Mead": "maxfun", "pybobyqa": "maxfun",
+           "nloptwrap": "maxeval"}  # SciPy's own limits stay
+    ctl["opt_settings"] = {f"stage{i + 1}": ({key[o]: INFLUENCE_MAXFUN} if o in key else {})
+                           for i, o in enumerate(opt)}
     ctl.pop("start", None)
     return ctl
 

@@ -39,7 +39,14 @@ from interlace.optimize.driver import Control, check_boundary
 from interlace.optimize.nelder_mead import nelder_mead
 from interlace.optimize.summary import OptSummary
 
-__all__ = ["GlmmFit", "optimize_glmm"]
+__all__ = ["GLMER_STAGE_OPTIMIZERS", "GlmmFit", "optimize_glmm", "run_stage"]
+
+#: each stage's optimizers: lme4's names ("bobyqa" = minqa's, "Nelder_Mead" = lme4's,
+#: "nloptwrap" = NLopt's BOBYQA as lme4's nloptwrap) and interlace's other backends
+GLMER_STAGE_OPTIMIZERS = ("bobyqa", "Nelder_Mead", "nloptwrap", "pybobyqa", "nelder_mead",
+                          "lbfgsb")
+#: lme4's Nelder_Mead default initial step (its ``xst`` when optwrap does not set one)
+NM_DEFAULT_XST = 0.02
 
 @dataclass
 class GlmmFit:
@@ -62,6 +69,12 @@ class GlmmFit:
     warnings: list[str] = field(default_factory=list)
 
 
+def _label(name: str) -> str:
+    """An optimizer's name as the summary shows it."""
+    return {"bobyqa": "bobyqa (minqa, Powell)", "Nelder_Mead": "Nelder_Mead (lme4)",
+            "nloptwrap": "nloptwrap (NLopt BOBYQA)"}.get(name, name)
+
+
 def _record(fun: Callable[[np.ndarray], float], path: list):
     def run(x: np.ndarray) -> float:
         f = float(fun(np.asarray(x, dtype=float)))
@@ -71,19 +84,54 @@ def _record(fun: Callable[[np.ndarray], float], path: list):
     return run
 
 
+def run_stage(name: str, fun: Callable[[np.ndarray], float], x0: np.ndarray,
+              lower: np.ndarray, settings: dict, *, adjusted: bool = False,
+              xst: np.ndarray | None = None):
+    """Minimize ``fun`` from ``x0`` above ``lower`` with one of
+    :data:`GLMER_STAGE_OPTIMIZERS`, as lme4's ``optwrap`` sets it up: ``adjusted`` (stage
+    2) gives minqa's BOBYQA ρ_beg 2e-4 and ρ_end 2e-7 and lme4's Nelder–Mead the steps
+    ``xst``; a BOBYQA start of all zeros becomes 0.001.  Returns (OptResult, optwrap's
+    warning or None)."""
+    from interlace.optimize.backends import BACKENDS
+    from interlace.optimize.powell import bobyqa
+
+    settings = dict(settings)
+    upper = np.full(len(x0), np.inf)
+    if name == "bobyqa":
+        if adjusted:
+            settings.setdefault("rhobeg", 2e-4)
+            settings.setdefault("rhoend", 2e-7)
+        res = bobyqa(fun, x0, lower, upper, **settings)
+        code = res.settings.get("ierr")
+    elif name == "Nelder_Mead":
+        steps = settings.pop("xst", xst if xst is not None else NM_DEFAULT_XST)
+        res = nelder_mead(fun, x0, lower, np.inf, steps, **settings)
+        code = 4 if res.message.startswith("failure to converge") else 0
+    else:
+        backend = BACKENDS["bobyqa" if name == "nloptwrap" else name]
+        res = backend(fun, np.asarray(x0, dtype=float), np.asarray(lower, dtype=float), upper,
+                      settings)
+        code = 0 if res.converged else 1
+    warning = (None if res.converged and not code else
+               f"convergence code {code or 1} from {name}: {res.message}")
+    return res, warning
+
+
 def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
                   theta_names: list[str], x_names: list[str], mustart: np.ndarray,
                   nagq: int = 1, control: Control | None = None,
                   beta_start: np.ndarray | None = None,
-                  theta_init: np.ndarray | None = None) -> GlmmFit:
+                  theta_init: np.ndarray | None = None,
+                  optimizers: tuple[str, str] = ("bobyqa", "Nelder_Mead")) -> GlmmFit:
     """Fit a GLMM's parameters as lme4's ``glmer`` does (see the module docstring).
 
     ``theta0`` starts stage 1 and ``beta_start`` (default: the stage-1 β) stage 2, as
     lme4's ``start = list(theta, fixef)``; the initial PIRLS that gives ``lp0`` runs at
     ``theta_init`` (default ``theta0``), lme4's default θ whatever the start.
+    ``optimizers``: each stage's, from :data:`GLMER_STAGE_OPTIMIZERS` (lme4's
+    ``glmerControl(optimizer = )``; the default is lme4's and the only one whose path is
+    lme4's).
     """
-    from interlace.optimize.powell import bobyqa
-
     ctl = control or Control()
     k, p = len(theta0), dev.p
     warn_msgs: list[str] = []
@@ -97,15 +145,14 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
     x0 = np.array(theta0, dtype=float)
     if np.all(x0 == 0):
         x0[:] = 0.001
-    res1 = bobyqa(_record(f1, path1), x0, lower, np.full(k, np.inf),
-                  **dict(ctl.opt_settings.get("stage1", {})))
-    if not res1.converged:
-        warn_msgs.append(f"convergence code {res1.settings.get('ierr')} from bobyqa: "
-                         f"{res1.message}")
+    res1, w1 = run_stage(optimizers[0], _record(f1, path1), x0, lower,
+                         dict(ctl.opt_settings.get("stage1", {})))
+    if w1:
+        warn_msgs.append(w1)
     theta1 = np.asarray(res1.x, dtype=float)
     fval1 = f1(theta1)  # optwrap's final evaluation: the state at θ̂₁
     st1 = dev.last_state
-    sum1 = OptSummary("bobyqa (minqa, Powell)", dict(res1.settings), list(theta_names),
+    sum1 = OptSummary(_label(optimizers[0]), dict(res1.settings), list(theta_names),
                       list(map(float, x0)), list(map(float, lower)), "glmer stage 1 (nAGQ=0)",
                       path=path1, theta=theta1.tolist(), objective=fval1,
                       n_evals=res1.n_evals, message=res1.message, converged=res1.converged)
@@ -132,12 +179,12 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
         return dev.agq(th, beta, lp0_2, nagq)
 
     path2: list = []
-    nm_settings = dict(ctl.opt_settings.get("stage2", {}))
-    res2 = nelder_mead(_record(f2, path2), np.r_[theta1, start_beta], lower2, np.inf,
-                       nm_settings.pop("xst", xst), **nm_settings)
-    if res2.message.startswith("failure to converge"):
-        warn_msgs.append(res2.message)
-        warn_msgs.append(f"convergence code 4 from Nelder_Mead: {res2.message}")
+    res2, w2 = run_stage(optimizers[1], _record(f2, path2), np.r_[theta1, start_beta], lower2,
+                         dict(ctl.opt_settings.get("stage2", {})), adjusted=True, xst=xst)
+    if w2:
+        if optimizers[1] == "Nelder_Mead":  # lme4's Nelder_Mead warns itself, then optwrap
+            warn_msgs.append(res2.message)
+        warn_msgs.append(w2)
     par, fval = np.asarray(res2.x, dtype=float), float(res2.fun)
     g = H = None
     if ctl.calc_derivs:
@@ -145,7 +192,7 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
         g, H = deriv12(f2, par, f0)
     f2(par)  # optwrap's final evaluation at the optimum
     par, fval, moved = check_boundary(f2, par, fval, lower, ctl.boundary_tol)
-    sum2 = OptSummary("Nelder_Mead (lme4)", dict(res2.settings),
+    sum2 = OptSummary(_label(optimizers[1]), dict(res2.settings),
                       list(theta_names) + list(x_names), np.r_[theta1, start_beta].tolist(),
                       [float(v) for v in lower2], f"glmer stage 2 (nAGQ={nagq})", path=path2,
                       theta=par.tolist(), objective=fval, n_evals=res2.n_evals,
