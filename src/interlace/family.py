@@ -47,9 +47,8 @@ _DNORM_SPLIT = 5.0
 
 
 def _plogis(eta):
-    """R's ``plogis``: 1 / (1 + exp(−η))."""
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-eta))
+    """R's ``plogis``: 1 / (1 + exp(−η)) (overflow of exp(−η) gives 0, silently)."""
+    return 1.0 / (1.0 + np.exp(-eta))
 
 
 def _dlogis(eta):
@@ -115,51 +114,60 @@ class Link:
         raise InterlaceError(f"unknown link {n!r}")  # pragma: no cover
 
     def linkinv(self, eta):
-        eta = np.asarray(eta, dtype=float)
-        n = self.name
+        """lme4's inverse link (its C++ clamps)."""
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            if n == "logit":
-                return np.maximum(EPS, np.minimum(1.0 - EPS, _plogis(eta)))
-            if n == "probit":
-                return np.minimum(1.0 - EPS, special.ndtr(eta))
-            if n == "cloglog":
-                return np.maximum(EPS, np.minimum(1.0 - EPS, -np.expm1(-np.exp(eta))))
-            if n == "log":
-                return np.maximum(EPS, np.exp(eta))
-            if n == "inverse":
-                return 1.0 / eta
-            if n == "identity":
-                return eta.copy()
-            if n == "cauchit":
-                return np.minimum(1.0 - EPS, _pcauchy(eta))
-            if n == "sqrt":
-                return eta * eta
-            if n == "1/mu^2":
-                return 1.0 / np.sqrt(eta)
+            return self.linkinv_raw(np.asarray(eta, dtype=float))
+
+    def linkinv_raw(self, eta: np.ndarray) -> np.ndarray:
+        """:meth:`linkinv` of a float array, under the caller's ``np.errstate`` (PIRLS
+        sets one for its whole loop: entering one per call costs more than the call)."""
+        n = self.name
+        if n == "logit":
+            return np.maximum(EPS, np.minimum(1.0 - EPS, _plogis(eta)))
+        if n == "probit":
+            return np.minimum(1.0 - EPS, special.ndtr(eta))
+        if n == "cloglog":
+            return np.maximum(EPS, np.minimum(1.0 - EPS, -np.expm1(-np.exp(eta))))
+        if n == "log":
+            return np.maximum(EPS, np.exp(eta))
+        if n == "inverse":
+            return 1.0 / eta
+        if n == "identity":
+            return eta.copy()
+        if n == "cauchit":
+            return np.minimum(1.0 - EPS, _pcauchy(eta))
+        if n == "sqrt":
+            return eta * eta
+        if n == "1/mu^2":
+            return 1.0 / np.sqrt(eta)
         raise InterlaceError(f"unknown link {n!r}")  # pragma: no cover
 
     def mu_eta(self, eta):
-        eta = np.asarray(eta, dtype=float)
-        n = self.name
+        """dμ/dη (lme4's C++ ``muEta``)."""
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            if n == "logit":
-                return np.maximum(EPS, _dlogis(eta))
-            if n == "probit":
-                return _dnorm(eta)
-            if n == "cloglog":
-                return np.maximum(EPS, np.exp(eta - np.exp(eta)))
-            if n == "log":
-                return np.maximum(EPS, np.exp(eta))
-            if n == "inverse":
-                return -1.0 / (eta * eta)
-            if n == "identity":
-                return np.ones_like(eta)
-            if n == "cauchit":
-                return 1.0 / (np.pi * (1.0 + eta * eta))
-            if n == "sqrt":
-                return 2.0 * eta
-            if n == "1/mu^2":
-                return -1.0 / (2.0 * eta**1.5)
+            return self.mu_eta_raw(np.asarray(eta, dtype=float))
+
+    def mu_eta_raw(self, eta: np.ndarray) -> np.ndarray:
+        """:meth:`mu_eta` of a float array, under the caller's ``np.errstate``."""
+        n = self.name
+        if n == "logit":
+            return np.maximum(EPS, _dlogis(eta))
+        if n == "probit":
+            return _dnorm(eta)
+        if n == "cloglog":
+            return np.maximum(EPS, np.exp(eta - np.exp(eta)))
+        if n == "log":
+            return np.maximum(EPS, np.exp(eta))
+        if n == "inverse":
+            return -1.0 / (eta * eta)
+        if n == "identity":
+            return np.ones_like(eta)
+        if n == "cauchit":
+            return 1.0 / (np.pi * (1.0 + eta * eta))
+        if n == "sqrt":
+            return 2.0 * eta
+        if n == "1/mu^2":
+            return -1.0 / (2.0 * eta**1.5)
         raise InterlaceError(f"unknown link {n!r}")  # pragma: no cover
 
     def r_linkinv(self, eta):
@@ -195,9 +203,8 @@ FAMILIES = tuple(LINKS)
 
 
 def _ylogy(y, mu):
-    """lme4's ``y_log_y``: y·log(y/μ), 0 where y is 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(y != 0, y * np.log(y / mu), 0.0)
+    """lme4's ``y_log_y``: y·log(y/μ), 0 where y is 0 (under the caller's errstate)."""
+    return np.where(y != 0, y * np.log(y / mu), 0.0)
 
 
 @dataclass(frozen=True)
@@ -228,14 +235,18 @@ class Family:
         """Deviance residuals (squared, weighted), lme4's ``devResid``."""
         y, mu, wt = (np.asarray(a, dtype=float) for a in (y, mu, wt))
         with np.errstate(divide="ignore", invalid="ignore"):
-            if self.name == "binomial":
-                return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
-            if self.name == "poisson":
-                return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
-            if self.name == "Gamma":
-                return -2.0 * wt * (np.where(y > 0, np.log(y / mu), 0.0) - (y - mu) / mu)
-            if self.name == "inverse.gaussian":
-                return wt * (y - mu) ** 2 / (y * mu * mu)
+            return self.dev_resids_raw(y, mu, wt)
+
+    def dev_resids_raw(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """:meth:`dev_resids` of float arrays, under the caller's ``np.errstate``."""
+        if self.name == "binomial":
+            return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
+        if self.name == "poisson":
+            return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
+        if self.name == "Gamma":
+            return -2.0 * wt * (np.where(y > 0, np.log(y / mu), 0.0) - (y - mu) / mu)
+        if self.name == "inverse.gaussian":
+            return wt * (y - mu) ** 2 / (y * mu * mu)
         return wt * (y - mu) ** 2
 
     def aic_constants(self, y, n, wt) -> dict:

@@ -143,6 +143,16 @@ class GlmmDeviance:
         self.family = family
         self.backend = backend
         self.Z = build_Z(self.terms).tocsr()
+        self.Z.sort_indices()
+        # Z's rows as K (column, value) tables, entries in CSR order, short rows padded
+        # with zeros at their end (adding +0.0 to a partial sum changes no bit)
+        counts = np.diff(self.Z.indptr)
+        K = int(counts.max()) if self.Z.nnz else 1
+        cols, vals = np.zeros((K, self.n), dtype=np.int64), np.zeros((K, self.n))
+        row = np.repeat(np.arange(self.n), counts)
+        pos = np.arange(self.Z.nnz) - self.Z.indptr[row]
+        cols[pos, row], vals[pos, row] = self.Z.indices, self.Z.data
+        self._zcols, self._zvals = list(cols), list(vals)
         self._lam = BlockDiagPattern([t.p for t in self.terms], [t.n_levels for t in self.terms])
         self.q = self.Z.shape[1]
         self.n_evals = 0
@@ -169,12 +179,13 @@ class GlmmDeviance:
         return self.offset + self.family.link.linkfun(mustart)
 
     def _deviance_residuals(self, mu: np.ndarray) -> np.ndarray:
-        return self.family.dev_resids(self.y, mu, self.weights)
+        """Under the caller's ``np.errstate`` (see :meth:`pirls`)."""
+        return self.family.dev_resids_raw(self.y, mu, self.weights)
 
     def _factor(self, eta: np.ndarray, mu: np.ndarray, offset: np.ndarray):
         """Factor of the weighted PLS problem at the iterate (η, μ): (factor, ldL2, R)."""
         link = self.family.link
-        mueta = link.mu_eta(eta)
+        mueta = link.mu_eta_raw(eta)
         sqrtw = mueta * np.sqrt(self.weights / self.family.variance(mu))
         z = (eta - offset) + (self.y - mu) / mueta
         if self._blocks is not None:
@@ -192,9 +203,18 @@ class GlmmDeviance:
                                  f"(θ = {self._theta.tolist()})")
         return factor, float(ldL2), R
 
-    def _linear(self, beta: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Xβ + ZΛu (lme4's ``linPred(1)``)."""
-        return self.X @ beta + self.Z @ self._lam.apply(self._templates, u)
+    def _linear(self, beta: np.ndarray | None, u: np.ndarray) -> np.ndarray:
+        """Xβ + ZΛu (lme4's ``linPred(1)``); β None: ZΛu alone (β = 0, stage 2).
+
+        ZΛu is summed row by row in the column order of Z's CSR form, as a CSR product
+        does, from per-row (column, value) tables: the same bits without scipy.sparse's
+        per-call overhead."""
+        v = self._lam.apply(self._templates, u)
+        cols, vals = self._zcols, self._zvals
+        zu = vals[0] * v[cols[0]]
+        for c, x in zip(cols[1:], vals[1:], strict=True):
+            zu += x * v[c]
+        return zu if beta is None else self.X @ beta + zu
 
     # -- PIRLS ----------------------------------------------------------------------------
     def pirls(self, theta, eta0: np.ndarray, offset: np.ndarray, u_only: bool) -> PirlsState:
@@ -202,9 +222,15 @@ class GlmmDeviance:
         self.n_evals += 1
         self._theta = np.asarray(theta, dtype=float)
         self._templates = self.layout.templates(self._theta)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            return self._pirls(np.array(eta0, dtype=float), offset, u_only)
+
+    def _pirls(self, eta: np.ndarray, offset: np.ndarray, u_only: bool) -> PirlsState:
+        """:meth:`pirls` under one ``np.errstate`` for the whole loop (the family's raw
+        kernels rely on it)."""
         p, fam = self.p, self.family
-        eta = np.array(eta0, dtype=float)
-        mu = fam.link.linkinv(eta)
+        linkinv = fam.link.linkinv_raw
+        mu = linkinv(eta)
         delu, delb = np.zeros(self.q), np.zeros(p)
         oldpdev = np.finfo(float).max
         iterations = 0
@@ -216,12 +242,11 @@ class GlmmDeviance:
             else:
                 delb = solve_triangular(R[:p, :p], R[:p, p], lower=False)
             delu = factor.solve_u(delb)
-            lin = self._linear(delb, delu)
+            lin = self._linear(None if u_only else delb, delu)
             eta = offset + lin
-            mu = fam.link.linkinv(eta)
+            mu = linkinv(eta)
             pdev = float(np.sum(self._deviance_residuals(mu)) + delu @ delu)
-            with np.errstate(over="ignore"):
-                change = abs((oldpdev - pdev) / pdev)
+            change = abs((oldpdev - pdev) / pdev)
             if change < TOL_PWRSS:
                 break
             if np.isnan(pdev) or pdev > oldpdev:
@@ -231,9 +256,9 @@ class GlmmDeviance:
                     delu = 0.5 * (olddelu + delu)
                     if not u_only:
                         delb = 0.5 * (olddelb + delb)
-                    lin = self._linear(delb, delu)
+                    lin = self._linear(None if u_only else delb, delu)
                     eta = offset + lin
-                    mu = fam.link.linkinv(eta)
+                    mu = linkinv(eta)
                     pdev = float(np.sum(self._deviance_residuals(mu)) + delu @ delu)
                 if np.isnan(pdev):
                     raise NumericalError("PIRLS loop resulted in NaN value")
@@ -278,6 +303,10 @@ class GlmmDeviance:
             raise NumericalError("nAGQ > 1 is only available for models with a single, scalar "
                                  "random-effects term")
         st = self.stage2(theta, beta, lp0)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            return self._agq(st, beta, nagq)
+
+    def _agq(self, st: PirlsState, beta, nagq: int) -> float:
         term = self.terms[0]
         codes, nlev = term.codes, term.n_levels
         lam = float(self._templates[0][0, 0])
@@ -293,7 +322,7 @@ class GlmmDeviance:
                 mult += w
                 continue
             u = st.u + z * sd
-            mu = self.family.link.linkinv(offset + xi * lam * u[codes])
+            mu = self.family.link.linkinv_raw(offset + xi * lam * u[codes])
             devc = u * u + np.bincount(codes, weights=self._deviance_residuals(mu),
                                        minlength=nlev)
             mult += np.exp(-0.5 * (devc - devc0) + 0.5 * z * z) * w

@@ -262,6 +262,17 @@ class BlockedFactor:
             self._LR0 = self._lower_offdiag(self._T0, self._lamR)
         return self._LR0
 
+    def _offdiag_t_times(self, x: np.ndarray) -> np.ndarray:
+        """L_R0ᵀ x.  Scalar terms with a sparse A_R0 (L_R0 not formed by the update): the
+        products of L_R0's entries with x summed into each column in row order — the
+        order, hence the bits, of the CSC product of the formed L_R0ᵀ — without building
+        it."""
+        if self._LR0 is None and not self.dense_offdiag:
+            A, rows = self.AR0, self._AR0_rows
+            data = A.data * self._lamR[rows] * self._B0diag[A.indices]
+            return np.bincount(A.indices, weights=data * x[rows], minlength=self.AR0.shape[1])
+        return self._offdiag().T @ x
+
     def _gram_pattern(self, like: ArrowCholesky | None) -> None:
         """Precompute P with vec(A_R0 diag(w) A_R0ᵀ) = P w (lower triangle) for scalar terms.
 
@@ -397,7 +408,7 @@ class BlockedFactor:
                 uR = self._arrow.backward(rhsR[:, None])[:, 0]
             else:
                 uR = sla.solve_triangular(self._URR, rhsR, lower=False)
-            rhs0 = rhs0 - self._offdiag().T @ uR
+            rhs0 = rhs0 - self._offdiag_t_times(uR)
             u[self.idxR] = uR
         if self.p0 == 1:
             u0 = rhs0 / self._L00

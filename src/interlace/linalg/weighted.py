@@ -52,6 +52,11 @@ class WeightedBlocks:
             vals.append(t.Xi)
             start += t.q
         self.qR = start
+        m = self.p + 1
+        # (row, column of [X z]) → cell of the (levels × m) products, row-major
+        self._cells0 = (self.codes0[:, None] * m + np.arange(m)[None, :]).ravel()
+        self._cellsR = [(c[:, None] * m + np.arange(m)[None, :]).ravel()
+                        for c in (np.hstack(cols).T if cols else [])]
         self.colsR = np.hstack(cols) if cols else np.zeros((self.n, 0), dtype=np.int64)
         self.valsR = np.hstack(vals) if vals else np.zeros((self.n, 0))
         kR = self.colsR.shape[1]
@@ -99,8 +104,9 @@ class WeightedBlocks:
             for b in range(a, p0):
                 A00[:, a, b] = A00[:, b, a] = np.bincount(c0, weights=wa * self.x0[:, b],
                                                           minlength=l0)
-            for j in range(m):
-                A0m[:, a, j] = np.bincount(c0, weights=self.x0[:, a] * WM[:, j], minlength=l0)
+            # all m columns in one bincount: each cell still sums its rows in row order
+            A0m[:, a, :] = np.bincount(self._cells0, weights=(self.x0[:, a, None] * WM).ravel(),
+                                       minlength=l0 * m).reshape(l0, m)
         XX = M.T @ WM
         if not self.qR:
             return A00, A0m, None, None, None, XX
@@ -113,10 +119,9 @@ class WeightedBlocks:
                                                   zip(self._rr_a, self._rr_b, strict=True)]),
             minlength=len(self._rr_cells))
         ARm = np.zeros((qR, m))
-        for a in range(n_r):
-            for j in range(m):
-                ARm[:, j] += np.bincount(self.colsR[:, a], weights=self.valsR[:, a] * WM[:, j],
-                                         minlength=qR)
+        for a in range(n_r):  # per column of the terms, all m columns at once (row order)
+            ARm += np.bincount(self._cellsR[a], weights=(self.valsR[:, a, None] * WM).ravel(),
+                               minlength=qR * m).reshape(qR, m)
         data = np.bincount(self._r0_pos, weights=np.concatenate(
             [VR[:, a] * self.x0[:, b] for a, b in zip(self._r0_a, self._r0_b, strict=True)]),
             minlength=self._r0_len)
