@@ -218,6 +218,11 @@ def _call(case: dict):
     data = case_data(case)
     if call == "fit":
         return fit_case(case, data)
+    if call == "glmer":
+        return interlace.glmer(case["formula"], data, family=case["family"],
+                               link=case.get("link"), nAGQ=case.get("nAGQ", 1),
+                               weights=case.get("weights"), offset=case.get("offset"),
+                               start=case.get("start"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = fit_case(case, data)
@@ -232,7 +237,7 @@ def _call(case: dict):
 
 
 def _has_nan(value) -> bool:
-    if isinstance(value, interlace.CrossedLMEResult):
+    if isinstance(value, interlace.CrossedLMEResult | interlace.GlmmResult):
         parts = [value.theta, value.fe_params.to_numpy(), [value.llf, value.sigma]]
         return not all(np.all(np.isfinite(np.asarray(p, dtype=float))) for p in parts)
     return False

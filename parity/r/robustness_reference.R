@@ -57,7 +57,20 @@ capture <- function(expr) {
        value = if (err) NULL else value)
 }
 
+# glmer(): the family is a call, evaluated inside capture() (R's family constructors
+# reject unknown links themselves)
+glmer_fit_call <- function(case, d) {
+  fam <- if (is.null(case$link)) call(case$family) else call(case$family, link = case$link)
+  cl <- call("glmer", formula = str2lang(case$formula), data = quote(d), family = fam)
+  if (!is.null(case$nAGQ)) cl$nAGQ <- as.integer(case$nAGQ)
+  if (!is.null(case$weights)) cl$weights <- as.name(case$weights)
+  if (!is.null(case$offset)) cl$offset <- as.name(case$offset)
+  if (!is.null(case$start)) cl$start <- case$start
+  cl
+}
+
 fit_call <- function(case, d) {
+  if (identical(case$call, "glmer")) return(glmer_fit_call(case, d))
   ctl <- case$control
   start <- ctl$start
   ctl$start <- NULL
@@ -91,7 +104,7 @@ run_case <- function(case, datasets) {
   d <- read_dataset(src$csv, jsonlite::fromJSON(src$json, simplifyVector = FALSE))
   for (op in case$ops) d <- apply_op(d, op)
   what <- if (is.null(case$call)) "fit" else case$call
-  if (what == "fit") {
+  if (what %in% c("fit", "glmer")) {
     res <- capture(eval(fit_call(case, d)))
     if (!is.null(res$value)) res$fit <- fit_summary(res$value)
   } else {
