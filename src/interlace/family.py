@@ -294,6 +294,31 @@ class Family:
             return float(nobs * (math.log(2 * math.pi * dev / nobs) + 1.0) + 2.0
                          - np.sum(np.log(wt)))
 
+    def simulate(self, rng: np.random.Generator, mu: np.ndarray, wt: np.ndarray,
+                 sigma: float) -> np.ndarray:
+        """Responses drawn at the means ``mu`` with prior weights ``wt``, as lme4 1.1-31's
+        ``simfunList`` draws them (numpy's generators, not R's stream): binomial
+        ``rbinom(wt, μ) / wt`` (the proportion; non-integer weights are an error),
+        poisson ``rpois(μ)`` (weights ignored, with lme4's warning), Gamma with shape
+        ``σ·wt`` and rate shape/μ (lme4's own choice of shape: σ, not 1/σ²),
+        inverse.gaussian with mean μ and shape ``wt/σ``, gaussian ``N(μ, σ²)``."""
+        mu, wt = np.asarray(mu, dtype=float), np.asarray(wt, dtype=float)
+        name = self.name
+        if name == "binomial":
+            if np.any(wt % 1 != 0):
+                raise InterlaceError("cannot simulate from non-integer prior.weights")
+            return rng.binomial(wt.astype(np.int64), mu) / wt
+        if name in ("poisson", "gaussian") and np.any(wt != 1):
+            warn("ignoring prior weights", ResponseWarning)
+        if name == "poisson":
+            return rng.poisson(mu).astype(float)
+        if name == "Gamma":
+            shape = sigma * wt
+            return rng.gamma(shape, mu / shape)
+        if name == "inverse.gaussian":
+            return rng.wald(mu, wt / sigma)
+        return rng.normal(mu, sigma)
+
     def initialize(self, y, weights, column: str):
         """R's ``family$initialize``: the response, trials n, prior weights and ``mustart``.
 

@@ -152,6 +152,14 @@ class GlmmResult(MixedResult):
         eta = linear_predictor(self, newdata, include_re, allow_new_levels)
         return eta if type == "link" else self.family.link.r_linkinv(eta)
 
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
+        """Responses simulated from the fit (lme4's ``simulate``, ``use.u = FALSE``), (n,
+        nsim), on glmer's response scale (binomial: proportions of the prior weights);
+        ``seed`` an integer or a numpy Generator (numpy's streams, not R's)."""
+        from interlace.results.predict import simulate_glmm
+
+        return simulate_glmm(self, nsim, seed)
+
     def summary(self, correlation: bool | None = None):
         """A summary that reads like lme4's ``summary(glmerMod)``."""
         from interlace.results.display import GlmmSummary

@@ -120,14 +120,40 @@ def _predictor_columns(spec, include_re: bool) -> list[str]:
     return cols
 
 
-def simulate(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:
-    """Draw ``nsim`` response vectors from the fitted model; returns (n, nsim)."""
+def _rng(nsim, seed) -> np.random.Generator:
+    """The generator of ``seed`` (an integer, a Generator or None), ``nsim`` checked."""
     if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 0:
         raise InterlaceError(f"nsim must be a whole number >= 0, got {nsim!r}")
     if seed is not None and not isinstance(seed, int | np.integer | np.random.Generator):
         raise InterlaceError(f"seed must be an integer, a numpy Generator or None, got "
                              f"{type(seed).__name__}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def simulate_glmm(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:
+    """Draw ``nsim`` responses from a fitted GLMM as lme4's ``simulate.merMod`` with
+    ``use.u = FALSE``: u* ~ N(0, I) (not scaled by σ, as lme4's GLMM branch), η* = Xβ̂ +
+    offset + ZΛθ̂u*, then the family's draw at μ* = g⁻¹(η*) (:meth:`Family.simulate`).
+    Returns (n, nsim) of the response as glmer reads it: for the binomial family the
+    proportion of successes (× the prior weights: the counts of ``cbind``)."""
+    rng = _rng(nsim, seed)
+    d, fam, dev = result._design, result.family, result._dev
+    eta = linear_predictor(result, include_re=False)
+    templates = result._layout.templates(result.theta)
+    out = np.empty((result.nobs, nsim))
+    with np.errstate(over="ignore"):
+        for k in range(nsim):
+            b = [rng.standard_normal((len(t.levels), T.shape[0])) @ T.T
+                 for t, T in zip(d.re_terms, templates, strict=True)]
+            mu = fam.link.linkinv(eta + re_contribution([(t.codes, t.Xi) for t in d.re_terms],
+                                                        b, result.nobs))
+            out[:, k] = fam.simulate(rng, mu, dev.weights, result.sigma)
+    return out
+
+
+def simulate(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:
+    """Draw ``nsim`` response vectors from the fitted model; returns (n, nsim)."""
+    rng = _rng(nsim, seed)
     d = result._design
     mu = predict(result, include_re=False)
     terms = [(t.codes, t.Xi) for t in d.re_terms]
