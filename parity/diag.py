@@ -117,6 +117,7 @@ def run_diag_entry(entry: dict, mode: str) -> dict:
     if "brute_force" in src:
         qs += [brute_force_quantity(entry, at) for at in ("at_r_theta", "optimum")]
     out = {"case": eid, "kind": "diagnostics", "model": entry["model"],
+           "model_kind": "glmm" if is_glmm_entry(entry) else "lmm",
            "level": str(entry["level"]), "sources": list(src),
            "mode": ("live (lme4 influence), stored (HLMdiag)" if live
                     else "stored (HLMdiag, lme4 influence)"),

@@ -228,22 +228,29 @@ def _detail(i: int, c: dict) -> str:
     return "".join(parts) + "</details>"
 
 
-def _diagnostics_section(cases: list[tuple[int, dict]], notes: list[tuple[str, str]]) -> list[str]:
-    """Matrix, plot and convention labels of the diagnostics entries."""
+def _diagnostics_section(cases: list[tuple[int, dict]], notes: list[tuple[str, str]],
+                         glmm: bool = False) -> list[str]:
+    """Matrix, plot and convention labels of the diagnostics entries (those of LMMs, or
+    with ``glmm`` those of GLMMs, whose quantities differ)."""
     names = _quantity_names([c for _, c in cases])
-    out = ["<h2>Influence diagnostics: worst error per entry and quantity</h2>",
+    what = "Influence diagnostics of GLMMs" if glmm else "Influence diagnostics"
+    out = [f"<h2>{what}: worst error per entry and quantity</h2>",
            '<p class="note">Each cell: the worst |py − R| over the largest |R| of its column '
            "(the scale the absolute tolerances are written in); hover for the element-wise "
-           "errors and the bound. Labels name the convention: [hlmdiag-onestep], [hlmdiag], "
-           "[hlmdiag-refit] (HLMdiag 0.5.1.9000, stored fixtures: HLMdiag is not in Debian), "
-           "[lme4-influence] (lme4 influence.merMod), [brute-force] (dense n × n leverage). "
-           "*_at_r_theta: at lme4's θ̂. Grey: not compared (R fails).</p>"]
+           "errors and the bound. "
+           + ("lme4 influence.merMod refits the whole glmer from (θ̂, β̂) with maxfun 1000, "
+              "and so does interlace; paths_retraced (not gating) counts the units whose "
+              "refit made lme4's number of deviance evaluations.</p>" if glmm else
+              "Labels name the convention: [hlmdiag-onestep], [hlmdiag], "
+              "[hlmdiag-refit] (HLMdiag 0.5.1.9000, stored fixtures: HLMdiag is not in "
+              "Debian), [lme4-influence] (lme4 influence.merMod), [brute-force] (dense n × n "
+              "leverage). *_at_r_theta: at lme4's θ̂. Grey: not compared (R fails).</p>")]
     if notes:
         out.append("<ul>" + "".join(f"<li><b>{escape(n)}</b>: {escape(t.replace('`', ''))}</li>"
                                     for n, t in notes) + "</ul>")
     out.append(_summary(cases, names, "max_err_to_scale"))
     if names:
-        out += ["<h2>Influence diagnostics: error per quantity</h2>",
+        out += [f"<h2>{what}: error per quantity</h2>",
                 f'<div style="overflow-x:auto">'
                 f'{_plot([c for _, c in cases], names, "max_err_to_scale", "tol_to_scale")}'
                 "</div>",
@@ -332,8 +339,12 @@ def render_html(report: dict, class_reasons: dict[str, str],
         if gnames:
             html.append(f'<div style="overflow-x:auto">'
                         f'{_plot([c for _, c in glmm], gnames)}</div>')
-    if diag:
-        html += _diagnostics_section(diag, list(cooks_conventions))
+    lmm_diag = [(i, c) for i, c in diag if c.get("model_kind") != "glmm"]
+    glmm_diag = [(i, c) for i, c in diag if c.get("model_kind") == "glmm"]
+    if lmm_diag:
+        html += _diagnostics_section(lmm_diag, list(cooks_conventions))
+    if glmm_diag:
+        html += _diagnostics_section(glmm_diag, [], glmm=True)
     if report.get("robustness"):
         html += _robustness_section(report["robustness"])
     html.append("<h2>Cases</h2>")
