@@ -40,7 +40,7 @@ DEFAULT = [("sleepstudy_slopes_reml", 15), ("penicillin_crossed", 15), ("pastes_
            ("machines_factor_slope", 7), ("insteval_ml", 5)]
 #: GLMM cases (``[[glmm]]``), timed the same way: interlace.glmer against lme4::glmer
 GLMM_DEFAULT = [("cbpp_cbind", 15), ("grouseticks", 7), ("contraception", 7),
-                ("epil_slope", 7), ("verbagg", 3)]
+                ("contraception_agq9", 7), ("epil_slope", 7), ("verbagg", 3)]
 #: cases timed again beside one competing CPU-bound process (issue 9)
 UNDER_LOAD = ("sleepstudy_slopes_reml", "insteval_ml")
 

@@ -249,6 +249,14 @@ class Family:
             return wt * (y - mu) ** 2 / (y * mu * mu)
         return wt * (y - mu) ** 2
 
+    @staticmethod
+    def binary_dev_resids_raw(one: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """The binomial :meth:`dev_resids` of a 0/1 response (``one``: where y is 1): one
+        term of lme4's two is y·log(y/μ) = log(1/μ), the other (1 − y)·log(…) = 0, so
+        ``2·wt·log(1/p)`` with p = μ or 1 − μ gives the same bits with one logarithm
+        instead of two (under the caller's errstate)."""
+        return 2.0 * wt * np.log(1.0 / np.where(one, mu, 1.0 - mu))
+
     def aic_constants(self, y, n, wt) -> dict:
         """The parts of :meth:`aic` that do not depend on μ, for a response evaluated many
         times (PIRLS); :meth:`aic` with them gives the same bits as without."""

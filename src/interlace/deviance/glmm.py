@@ -41,6 +41,7 @@ though the offset then holds Xβ, as lme4's ``resp$setOffset`` leaves η as it w
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -100,11 +101,19 @@ class PirlsState:
 
 def gauss_hermite(k: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes z and weights w (Σw = 1) of the k-point Gauss–Hermite rule for N(0, 1), as
-    lme4's ``GHrule(k)`` (whose table agrees with this to ~1e-14); k from 1 to 100."""
+    lme4's ``GHrule(k)`` (whose table agrees with this to ~1e-14); k from 1 to 100.
+    Computed once per k (read-only arrays: every AGQ evaluation asks for them)."""
     if not 1 <= k <= 100:
         raise NumericalError(f"nAGQ must be between 0 and 100 (lme4's GHrule), got {k}")
+    return _gauss_hermite(int(k))
+
+
+@functools.cache
+def _gauss_hermite(k: int) -> tuple[np.ndarray, np.ndarray]:
     z, w = np.polynomial.hermite_e.hermegauss(k)
-    return z, w / w.sum()
+    w = w / w.sum()
+    z.flags.writeable = w.flags.writeable = False
+    return z, w
 
 
 class GlmmDeviance:
@@ -137,6 +146,9 @@ class GlmmDeviance:
         self.n_trials = np.asarray(n_trials, dtype=float)
         self.weights = np.asarray(weights, dtype=float)
         self._aic_constants = family.aic_constants(self.y, self.n_trials, self.weights)
+        #: a 0/1 binomial response: where y is 1 (the deviance residuals' fast form)
+        self._y_one = (self.y == 1.0 if family.name == "binomial"
+                       and np.all((self.y == 0.0) | (self.y == 1.0)) else None)
         self.offset = np.zeros(self.n) if offset is None else np.asarray(offset, dtype=float)
         self.terms = list(terms)
         self.layout = layout
@@ -179,7 +191,9 @@ class GlmmDeviance:
         return self.offset + self.family.link.linkfun(mustart)
 
     def _deviance_residuals(self, mu: np.ndarray) -> np.ndarray:
-        """Under the caller's ``np.errstate`` (see :meth:`pirls`)."""
+        """Under the caller's ``np.errstate`` (see :meth:`pirls`); μ (n,) or (k, n)."""
+        if self._y_one is not None:
+            return self.family.binary_dev_resids_raw(self._y_one, mu, self.weights)
         return self.family.dev_resids_raw(self.y, mu, self.weights)
 
     def _factor(self, eta: np.ndarray, mu: np.ndarray, offset: np.ndarray):
@@ -315,17 +329,26 @@ class GlmmDeviance:
         dres0 = self._deviance_residuals(st.mu)
         devc0 = st.u * st.u + np.bincount(codes, weights=dres0, minlength=nlev)
         zs, ws = gauss_hermite(nagq)
-        mult = np.zeros(nlev)
         xi = term.Xi[:, 0]
-        for z, w in zip(zs, ws, strict=True):
-            if z == 0.0:
+        # every node at once (rows: nodes); elementwise work and per-(node, level) sums in
+        # row order are what the node-by-node loop computes, the terms of mult are added
+        # in node order as before
+        nz = np.flatnonzero(zs != 0.0)
+        U = st.u[None, :] + zs[nz, None] * sd[None, :]
+        mu = self.family.link.linkinv_raw(offset[None, :] + xi[None, :] * lam * U[:, codes])
+        dres = self._deviance_residuals(mu)
+        cells = (np.arange(len(nz))[:, None] * nlev + codes[None, :]).ravel()
+        sums = np.bincount(cells, weights=dres.ravel(), minlength=len(nz) * nlev)
+        devc = U * U + sums.reshape(len(nz), nlev)
+        terms = np.exp(-0.5 * (devc - devc0[None, :]) + 0.5 * (zs[nz] * zs[nz])[:, None])
+        terms *= ws[nz, None]
+        mult, k = np.zeros(nlev), 0
+        for j, w in enumerate(ws):
+            if zs[j] == 0.0:
                 mult += w
-                continue
-            u = st.u + z * sd
-            mu = self.family.link.linkinv_raw(offset + xi * lam * u[codes])
-            devc = u * u + np.bincount(codes, weights=self._deviance_residuals(mu),
-                                       minlength=nlev)
-            mult += np.exp(-0.5 * (devc - devc0) + 0.5 * z * z) * w
+            else:
+                mult += terms[k]
+                k += 1
         return float(np.sum(devc0) + st.ldL2 - 2.0 * np.sum(np.log(mult)))
 
 
