@@ -21,6 +21,9 @@ from interlace.linalg.crossprod import TermData
 
 __all__ = ["WeightedBlocks"]
 
+#: rows × columns of [X z] from which the per-level sums go through scipy.sparse
+SPARSE_SUMS_FROM = 4096
+
 
 class WeightedBlocks:
     """The blocks ``A00, A0m, AR0, ARR, ARm, XX`` of √W[Z X z] for any W and z.
@@ -67,6 +70,13 @@ class WeightedBlocks:
 
         self._S0 = [by_level(self.codes0, self.x0[:, a], self.l0) for a in range(self.p0)]
         self._SR = [by_level(self.colsR[:, a], self.valsR[:, a], self.qR) for a in range(kR)]
+        # or (small data) a bincount of the products into (level, column) cells: the same
+        # sums in the same order
+        m = self.p + 1
+        self._sparse_sums = self.n * m >= SPARSE_SUMS_FROM
+        self._cells0 = (self.codes0[:, None] * m + np.arange(m)[None, :]).ravel()
+        self._cellsR = [(self.colsR[:, a, None] * m + np.arange(m)[None, :]).ravel()
+                        for a in range(kR)]
         if not self.qR:
             return
         qR, q0 = self.qR, self.q0
@@ -111,7 +121,11 @@ class WeightedBlocks:
             for b in range(a, p0):
                 A00[:, a, b] = A00[:, b, a] = np.bincount(c0, weights=wa * self.x0[:, b],
                                                           minlength=l0)
-            A0m[:, a, :] = self._S0[a] @ WM
+            if self._sparse_sums:
+                A0m[:, a, :] = self._S0[a] @ WM
+            else:  # small: a bincount costs less than a scipy.sparse call
+                A0m[:, a, :] = np.bincount(self._cells0, weights=(self.x0[:, a, None] * WM)
+                                           .ravel(), minlength=l0 * m).reshape(l0, m)
         XX = M.T @ WM
         if not self.qR:
             return A00, A0m, None, None, None, XX
@@ -125,7 +139,11 @@ class WeightedBlocks:
             minlength=len(self._rr_cells))
         ARm = np.zeros((qR, m))
         for a in range(n_r):
-            ARm += self._SR[a] @ WM
+            if self._sparse_sums:
+                ARm += self._SR[a] @ WM
+            else:
+                ARm += np.bincount(self._cellsR[a], weights=(self.valsR[:, a, None] * WM).ravel(),
+                                   minlength=qR * m).reshape(qR, m)
         data = np.bincount(self._r0_pos, weights=np.concatenate(
             [VR[:, a] * self.x0[:, b] for a, b in zip(self._r0_a, self._r0_b, strict=True)]),
             minlength=self._r0_len)
