@@ -74,7 +74,7 @@ def _r_session(session: nox.Session, module: str, why: str) -> None:
 @nox.session(python=PY)
 def fixtures(session: nox.Session) -> None:
     """Regenerate fixtures/r/*.json, diag/ (HLMdiag ones where installed), profile/, floor/
-    (the LMM exemptions' and every GLMM case's), glmm/, minqa/, rng.json and
+    (the LMM exemptions' and every GLMM case's), glmm/, minqa/, rng.json, simulate.json and
     robustness.json."""
     _r_session(session, "parity.fixtures", "fixtures are produced by lme4")
     session.run("python", "-m", "parity.diag_fixtures")
@@ -84,6 +84,7 @@ def fixtures(session: nox.Session) -> None:
     session.run("Rscript", "parity/r/minqa_reference.R", "fixtures/r/minqa/bobyqa_paths.json",
                 external=True)
     session.run("Rscript", "parity/r/rng_reference.R", "fixtures/r/rng.json", external=True)
+    session.run("python", "-m", "parity.simulate_fixtures")
     session.run("python", "-m", "parity.robustness")
 
 

@@ -155,7 +155,9 @@ class GlmmResult(MixedResult):
     def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
         """Responses simulated from the fit (lme4's ``simulate``, ``use.u = FALSE``), (n,
         nsim), on glmer's response scale (binomial: proportions of the prior weights);
-        ``seed`` an integer or a numpy Generator (numpy's streams, not R's)."""
+        ``seed`` an integer or a numpy Generator.  Unlike the LMM's, an integer seed here
+        seeds numpy's generator: R's binomial, Poisson and gamma generators are not
+        reproduced yet, so these are not R's draws."""
         from interlace.results.predict import simulate_glmm
 
         return simulate_glmm(self, nsim, seed)

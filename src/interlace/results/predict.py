@@ -6,7 +6,8 @@ transforms); a grouping level not seen in training is an error, as lme4's, unles
 ``allow_new_levels=True`` (then it contributes zero, lme4's ``allow.new.levels = TRUE``).
 ``simulate`` draws
 ``y* = Xβ̂ + offset + ZΛθ̂ u* σ̂ + ε*`` with ``u* ~ N(0, I)`` and
-``ε* ~ N(0, σ̂²/w)``, as lme4's ``simulate.merMod`` with ``use.u = FALSE``.
+``ε* ~ N(0, σ̂²)``, as lme4's ``simulate.merMod`` with ``use.u = FALSE`` (which does not use
+prior weights); an integer seed reproduces lme4's draws bit for bit.
 """
 
 from __future__ import annotations
@@ -151,8 +152,60 @@ def simulate_glmm(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:
     return out
 
 
-def simulate(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:
-    """Draw ``nsim`` response vectors from the fitted model; returns (n, nsim)."""
+def _column_sum(cols: list[np.ndarray]) -> np.ndarray:
+    """Σ of the columns from 0 in their order (a sparse product's per-row order)."""
+    out = np.zeros_like(cols[0])
+    for c in cols:
+        out = out + c
+    return out
+
+
+def _lme4_fixed(result) -> np.ndarray:
+    """Xβ̂ (+ offset) summed column by column from 0, as R's reference BLAS ``dgemv``
+    (lme4's ``predict(re.form = NA)``), without a BLAS library's own order or FMA."""
+    d = result._design
+    beta = result.fe_params.to_numpy()
+    eta = _column_sum([d.X[:, j] * beta[j] for j in range(d.X.shape[1])])
+    return eta if d.offset is None else eta + d.offset
+
+
+def _lme4_sim_reff(result, u: np.ndarray) -> np.ndarray:
+    """lme4's ``t(Λᵀ Zᵀ) %*% u`` for each column of u (q × nsim): U = ZΛ entry by entry
+    (Σ over the term's columns of Z in order, from 0), then each row's Σ U_ij u_j over the
+    columns j in order, from 0 — CHOLMOD's order for the sparse products."""
+    d = result._design
+    parts, off = [], 0
+    for t, T in zip(d.re_terms, result._layout.templates(result.theta), strict=True):
+        p = T.shape[0]
+        for c in range(p):  # column c of the term's block: Λ[k, c] for k ≥ c
+            U = _column_sum([t.Xi[:, k] * T[k, c] for k in range(c, p)])
+            parts.append(U[:, None] * u[off + np.asarray(t.codes) * p + c])
+        off += p * len(t.levels)
+    return _column_sum(parts)
+
+
+def simulate(result, nsim: int = 1, seed: int | np.random.Generator | None = None
+             ) -> np.ndarray:
+    """Draw ``nsim`` response vectors from the fitted model; returns (n, nsim).
+
+    An integer ``seed`` is R's ``set.seed(seed)``: the draws are lme4's ``simulate(m, nsim,
+    seed)`` bit for bit (R's default generators, :mod:`interlace.rng`; the random effects'
+    q·nsim normals first, then the n·nsim residual normals; lme4 1.1-31 ignores prior
+    weights here, and so does this).  A numpy Generator (or None) draws the same model
+    from numpy's stream instead."""
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        from interlace.rng import RRandom
+
+        _rng(nsim, None)  # checks nsim
+        if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
+            raise InterlaceError(f"seed must be an integer, a numpy Generator or None, got "
+                                 f"{type(seed).__name__}")
+        r = RRandom(int(seed))
+        n, q = result.nobs, sum(len(t.levels) * t.Xi.shape[1] for t in result._design.re_terms)
+        u = r.normal(q * nsim).reshape(nsim, q).T
+        eps = r.normal(n * nsim).reshape(nsim, n).T
+        eta = _lme4_fixed(result)[:, None]
+        return eta + result.sigma * (_lme4_sim_reff(result, u) + eps)
     rng = _rng(nsim, seed)
     d = result._design
     mu = predict(result, include_re=False)
@@ -163,7 +216,5 @@ def simulate(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:
         b = [result.sigma * (rng.standard_normal((len(t.levels), T.shape[0])) @ T.T)
              for t, T in zip(d.re_terms, templates, strict=True)]
         eps = rng.standard_normal(result.nobs) * result.sigma
-        if d.weights is not None:
-            eps = eps / np.sqrt(d.weights)
         out[:, k] = mu + re_contribution(terms, b, result.nobs) + eps
     return out

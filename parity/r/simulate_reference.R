@@ -1,0 +1,39 @@
+# lme4's simulate() of LMM catalog cases after set.seed(): the reference for interlace's
+# simulate(nsim, seed) with an integer seed (issue 11).
+# Usage: Rscript parity/r/simulate_reference.R request.json out.json
+# request: {data_dir, cases: [{id, dataset, formula, REML, weights|null, nsim, seed}]}.
+# Per case: lme4's theta, fixef, sigma and simulate(m, nsim, seed) (use.u = FALSE), every
+# double at 17 significant digits (io.R's write_json), with versions.
+args <- commandArgs(trailingOnly = TRUE)
+if (length(args) != 2L) stop("usage: Rscript simulate_reference.R request.json out.json")
+script_path <- normalizePath(sub("^--file=", "",
+  grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)[1]))
+source(file.path(dirname(script_path), "io.R"))
+suppressPackageStartupMessages(library(lme4))
+RNGkind("Mersenne-Twister", "Inversion", "Rejection")
+req <- jsonlite::fromJSON(args[1], simplifyVector = FALSE)
+
+run_case <- function(case) {
+  csv <- file.path(req$data_dir, paste0(case$dataset, ".csv"))
+  meta <- jsonlite::fromJSON(file.path(req$data_dir, paste0(case$dataset, ".json")),
+                             simplifyVector = FALSE)
+  dat <- read_dataset(csv, meta)
+  cl <- call("lmer", formula = str2lang(case$formula), data = quote(dat),
+             REML = isTRUE(case$REML))
+  if (!is.null(case$weights)) cl$weights <- as.name(case$weights)
+  m <- suppressWarnings(suppressMessages(eval(cl)))
+  sims <- simulate(m, nsim = case$nsim, seed = case$seed)
+  list(id = case$id, seed = case$seed, nsim = case$nsim,
+       theta = as.list(getME(m, "theta")), fixef = as.list(fixef(m)), sigma = sigma(m),
+       data_sha256 = sha256_file(csv),
+       sims = lapply(sims, function(col) I(unname(col))))
+}
+
+write_json(list(
+  provenance = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
+                    Matrix = as.character(packageVersion("Matrix")), RNGkind = I(RNGkind()),
+                    script = "parity/r/simulate_reference.R",
+                    script_sha256 = sha256_file(script_path),
+                    io_sha256 = sha256_file(file.path(dirname(script_path), "io.R")),
+                    date = format(Sys.time(), "%Y-%m-%dT%H:%M:%SZ", tz = "UTC")),
+  cases = lapply(req$cases, run_case)), args[2])
