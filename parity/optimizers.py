@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "r"
 REPORTS = ROOT / "reports"  # module constant: tests point it elsewhere
 RTOL = 1e-6
-PACKAGES = {"bobyqa": "nlopt", "pybobyqa": "pybobyqa", "nelder_mead": "scipy", "lbfgsb": "scipy"}
+PACKAGES = {"bobyqa": "nlopt", "minqa": "interlace", "pybobyqa": "pybobyqa",
+            "nelder_mead": "scipy", "lbfgsb": "scipy"}
 #: glmer's (stage 1, stage 2) pairs: lme4's default first, then each other stage-2 optimizer
 GLMM_OPTIMIZERS = [("bobyqa", "Nelder_Mead"), ("bobyqa", "bobyqa"), ("bobyqa", "nloptwrap"),
                    ("nloptwrap", "nloptwrap"), ("bobyqa", "pybobyqa"),

@@ -9,15 +9,14 @@ if (length(args) != 2L) stop("usage: Rscript simulate_reference.R request.json o
 script_path <- normalizePath(sub("^--file=", "",
   grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)[1]))
 source(file.path(dirname(script_path), "io.R"))
+source(file.path(dirname(script_path), "catalog_data.R"))
 suppressPackageStartupMessages(library(lme4))
 RNGkind("Mersenne-Twister", "Inversion", "Rejection")
 req <- jsonlite::fromJSON(args[1], simplifyVector = FALSE)
 
 run_case <- function(case) {
-  csv <- file.path(req$data_dir, paste0(case$dataset, ".csv"))
-  meta <- jsonlite::fromJSON(file.path(req$data_dir, paste0(case$dataset, ".json")),
-                             simplifyVector = FALSE)
-  dat <- read_dataset(csv, meta)
+  ds <- catalog_dataset(req$data_dir, case$dataset)
+  dat <- ds$data
   cl <- call("lmer", formula = str2lang(case$formula), data = quote(dat),
              REML = isTRUE(case$REML))
   if (!is.null(case$weights)) cl$weights <- as.name(case$weights)
@@ -25,7 +24,7 @@ run_case <- function(case) {
   sims <- simulate(m, nsim = case$nsim, seed = case$seed)
   list(id = case$id, seed = case$seed, nsim = case$nsim,
        theta = as.list(getME(m, "theta")), fixef = as.list(fixef(m)), sigma = sigma(m),
-       data_sha256 = sha256_file(csv),
+       data_sha256 = ds$sha256,
        sims = lapply(sims, function(col) I(unname(col))))
 }
 

@@ -32,6 +32,7 @@ from interlace.errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
+from interlace.inference.lrt import anova
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
 
@@ -53,6 +54,7 @@ __all__ = [
     "ModelSpecError",
     "RankDeficiencyWarning",
     "SingularFitWarning",
+    "anova",
     "cooks_distance",
     "covratio",
     "covtrace",

@@ -3,7 +3,8 @@
 Each backend minimizes ``fun`` over a box (lower bounds may be −∞) from ``x0``
 and returns an :class:`OptResult`.  Settings default to lme4's:
 ``"bobyqa"`` is NLopt's BOBYQA with ``xtol_abs = ftol_abs = 1e-8`` and
-``maxeval = 1e5`` exactly as lme4's default ``nloptwrap``; ``"pybobyqa"`` is
+``maxeval = 1e5`` exactly as lme4's default ``nloptwrap``; ``"minqa"`` is minqa's BOBYQA
+(lme4's ``optimizer = "bobyqa"``, interlace's port); ``"pybobyqa"`` is
 Py-BOBYQA (pure Python, slower per iteration); ``"nelder_mead"`` and
 ``"lbfgsb"`` are SciPy's.
 """
@@ -100,6 +101,18 @@ def _pybobyqa(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:
     return OptResult(np.asarray(r.x), float(r.f), int(r.nf), ok, str(r.msg), s)
 
 
+def _minqa(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:
+    """minqa's BOBYQA (interlace's port, :mod:`interlace.optimize.powell`) with minqa's
+    defaults, as lme4's ``optimizer = "bobyqa"`` (and its ``refitML``) runs it."""
+    from interlace.optimize.powell import bobyqa
+
+    _known(settings, ("npt", "rhobeg", "rhoend", "maxfun"), "minqa")
+    x0 = np.array(x0, dtype=float)
+    if np.all(x0 == 0):  # optwrap: a start of all zeros becomes 0.001
+        x0[:] = 0.001
+    return bobyqa(fun, x0, lower, upper, **settings)
+
+
 def _scipy(method: str):
     def run(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:
         from scipy.optimize import minimize
@@ -119,6 +132,7 @@ def _scipy(method: str):
 
 BACKENDS: dict[str, Callable[..., OptResult]] = {
     "bobyqa": _nlopt_bobyqa,
+    "minqa": _minqa,
     "pybobyqa": _pybobyqa,
     "nelder_mead": _scipy("Nelder-Mead"),
     "lbfgsb": _scipy("L-BFGS-B"),
@@ -128,7 +142,7 @@ BACKENDS: dict[str, Callable[..., OptResult]] = {
 def available_optimizers() -> list[str]:
     """Names of the optimizers whose packages are importable here."""
     out = []
-    for name, mod in (("bobyqa", "nlopt"), ("pybobyqa", "pybobyqa"),
+    for name, mod in (("bobyqa", "nlopt"), ("minqa", "numpy"), ("pybobyqa", "pybobyqa"),
                       ("nelder_mead", "scipy"), ("lbfgsb", "scipy")):
         try:
             __import__(mod)
