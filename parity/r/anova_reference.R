@@ -4,14 +4,12 @@
 # link}]}]}; each model is lmer(formula, data, REML) or glmer(formula, data, family(link)).
 # Per comparison: the table (row names in lme4's order, every column) and each model's
 # logLik as fitted, every double at 17 significant digits (io.R's write_json).
-args <- commandArgs(trailingOnly = TRUE)
-if (length(args) != 2L) stop("usage: Rscript anova_reference.R request.json out.json")
 script_path <- normalizePath(sub("^--file=", "",
   grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)[1]))
-source(file.path(dirname(script_path), "io.R"))
 source(file.path(dirname(script_path), "catalog_data.R"))
+ctx <- reference_request("anova_reference.R")
+req <- ctx$req
 suppressPackageStartupMessages(library(lme4))
-req <- jsonlite::fromJSON(args[1], simplifyVector = FALSE)
 
 run_comparison <- function(cmp) {
   ds <- catalog_dataset(req$data_dir, cmp$dataset)
@@ -32,9 +30,5 @@ run_comparison <- function(cmp) {
 }
 
 write_json(list(
-  provenance = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
-                    script = "parity/r/anova_reference.R",
-                    script_sha256 = sha256_file(script_path),
-                    io_sha256 = sha256_file(file.path(dirname(script_path), "io.R")),
-                    date = format(Sys.time(), "%Y-%m-%dT%H:%M:%SZ", tz = "UTC")),
-  comparisons = lapply(req$comparisons, run_comparison)), args[2])
+  provenance = reference_provenance(script_path, c("lme4")),
+  comparisons = lapply(req$comparisons, run_comparison)), ctx$out)

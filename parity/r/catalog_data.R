@@ -1,8 +1,33 @@
+# Shared by the small reference scripts that take a request of catalog datasets
+# (anova_reference.R, contest_reference.R, simulate_reference.R). A script finds its own
+# path with the usual --file= line, sources this file (which sources io.R next to it) and
+# then calls reference_request() and reference_provenance().
+
+source(file.path(dirname(sys.frame(1)$ofile), "io.R"))
+
+# The request (first argument, JSON) and the output path (second argument).
+reference_request <- function(usage) {
+  args <- commandArgs(trailingOnly = TRUE)
+  if (length(args) != 2L) stop("usage: Rscript ", usage, " request.json out.json")
+  list(req = jsonlite::fromJSON(args[1], simplifyVector = FALSE), out = args[2])
+}
+
 # A catalog dataset by name (fixtures/data/<name>.csv and its JSON sidecar), read exactly as
-# io.R's read_dataset reads it; sourced after io.R by scripts that take a data_dir.
+# io.R's read_dataset reads it.
 catalog_dataset <- function(data_dir, name) {
   csv <- file.path(data_dir, paste0(name, ".csv"))
   meta <- jsonlite::fromJSON(file.path(data_dir, paste0(name, ".json")),
                              simplifyVector = FALSE)
   list(data = read_dataset(csv, meta), sha256 = sha256_file(csv))
+}
+
+# R's and the packages' versions, the script's and io.R's hashes, and the date.
+reference_provenance <- function(script_path, packages, ...) {
+  versions <- lapply(packages, function(p) as.character(packageVersion(p)))
+  names(versions) <- packages
+  c(list(R = R.version.string), versions, list(...),
+    list(script = file.path("parity/r", basename(script_path)),
+         script_sha256 = sha256_file(script_path),
+         io_sha256 = sha256_file(file.path(dirname(script_path), "io.R")),
+         date = format(Sys.time(), "%Y-%m-%dT%H:%M:%SZ", tz = "UTC")))
 }

@@ -4,15 +4,13 @@
 # request: {data_dir, cases: [{id, dataset, formula, REML, weights|null, nsim, seed}]}.
 # Per case: lme4's theta, fixef, sigma and simulate(m, nsim, seed) (use.u = FALSE), every
 # double at 17 significant digits (io.R's write_json), with versions.
-args <- commandArgs(trailingOnly = TRUE)
-if (length(args) != 2L) stop("usage: Rscript simulate_reference.R request.json out.json")
 script_path <- normalizePath(sub("^--file=", "",
   grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)[1]))
-source(file.path(dirname(script_path), "io.R"))
 source(file.path(dirname(script_path), "catalog_data.R"))
+ctx <- reference_request("simulate_reference.R")
+req <- ctx$req
 suppressPackageStartupMessages(library(lme4))
 RNGkind("Mersenne-Twister", "Inversion", "Rejection")
-req <- jsonlite::fromJSON(args[1], simplifyVector = FALSE)
 
 run_case <- function(case) {
   ds <- catalog_dataset(req$data_dir, case$dataset)
@@ -29,10 +27,5 @@ run_case <- function(case) {
 }
 
 write_json(list(
-  provenance = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
-                    Matrix = as.character(packageVersion("Matrix")), RNGkind = I(RNGkind()),
-                    script = "parity/r/simulate_reference.R",
-                    script_sha256 = sha256_file(script_path),
-                    io_sha256 = sha256_file(file.path(dirname(script_path), "io.R")),
-                    date = format(Sys.time(), "%Y-%m-%dT%H:%M:%SZ", tz = "UTC")),
-  cases = lapply(req$cases, run_case)), args[2])
+  provenance = reference_provenance(script_path, c("lme4", "Matrix"), RNGkind = I(RNGkind())),
+  cases = lapply(req$cases, run_case)), ctx$out)

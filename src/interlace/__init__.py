@@ -32,6 +32,7 @@ from interlace.errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
+from interlace.inference.ftests import contest
 from interlace.inference.lrt import anova
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
@@ -55,6 +56,7 @@ __all__ = [
     "RankDeficiencyWarning",
     "SingularFitWarning",
     "anova",
+    "contest",
     "cooks_distance",
     "covratio",
     "covtrace",

@@ -70,14 +70,21 @@ class CrossedLMEResult(MixedResult):
     # -- inference --------------------------------------------------------------------
     @cached_property
     @with_serial_blas
-    def fe_df(self) -> pd.Series:
-        """Satterthwaite denominator df per coefficient (lmerTest's method)."""
-        from interlace.inference.satterthwaite import satterthwaite_df
+    def satterthwaite(self):
+        """lmerTest's ingredients of Satterthwaite's method at the fit (vcov of the variance
+        parameters, the Jacobian of vcov(β̂)): an
+        :class:`~interlace.inference.satterthwaite.SatterthwaiteFit`."""
+        from interlace.inference.satterthwaite import satterthwaite_fit
 
         try:
-            df = satterthwaite_df(self._dev, self.theta, self.sigma)
+            return satterthwaite_fit(self._dev, self.theta, self.sigma)
         finally:
             self._restore()
+
+    @cached_property
+    def fe_df(self) -> pd.Series:
+        """Satterthwaite denominator df per coefficient (lmerTest's method)."""
+        df = self.satterthwaite.df()
         out = pd.Series(np.asarray(df, dtype=float), index=self.fe_params.index, name="df")
         bad = out.index[~np.isfinite(out.to_numpy())]
         if len(bad):

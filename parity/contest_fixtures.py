@@ -1,0 +1,37 @@
+"""lmerTest's ``contest(m, L, rhs, joint)`` (Satterthwaite), the reference for
+``interlace.contest``: ``python -m parity.contest_fixtures`` runs
+``parity/r/contest_reference.R`` → ``fixtures/r/contest.json``."""
+
+from __future__ import annotations
+
+from parity.data import DATA_DIR, ROOT
+from parity.rscript import run_r_json
+
+OUT = ROOT / "fixtures" / "r" / "contest.json"
+_SLEEP = dict(dataset="sleepstudy", formula="Reaction ~ Days + (Days | Subject)", REML=True)
+_ORTHO = dict(dataset="Orthodont", formula="distance ~ age * Sex + (age | Subject)", REML=True)
+#: joint F tests of 1 to 3 rows (one with rhs, one of rank 1), and per-row t tests (lmerTest
+#: takes one rhs for every row there: a vector rhs fails in its contest1D)
+TESTS = [
+    {"id": "sleep_both", **_SLEEP, "L": [[1, 0], [0, 1]], "rhs": [0, 0], "joint": True},
+    {"id": "sleep_days", **_SLEEP, "L": [[0, 1]], "rhs": [0], "joint": True},
+    {"id": "sleep_rows", **_SLEEP, "L": [[1, 0], [0, 1], [1, 7]], "rhs": [10],
+     "joint": False},
+    {"id": "ortho_sex", **_ORTHO, "L": [[0, 0, 1, 0], [0, 0, 0, 1]], "rhs": [0, 0],
+     "joint": True},
+    {"id": "ortho_three_rhs", **_ORTHO, "L": [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+     "rhs": [0.5, 0, 0], "joint": True},
+    {"id": "ortho_rank_one", **_ORTHO, "L": [[0, 1, 0, 0], [0, 2, 0, 0]], "rhs": [0, 0],
+     "joint": True},
+]
+
+
+def main() -> int:
+    run_r_json("contest_reference.R", {"data_dir": str(DATA_DIR), "tests": TESTS}, OUT,
+               label="contest")
+    print(f"written {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

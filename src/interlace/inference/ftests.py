@@ -1,0 +1,146 @@
+"""lmerTest 3.1-3's tests of linear contrasts of the fixed effects (Satterthwaite's method):
+``contest(m, L, joint = TRUE | FALSE)``, ``contestMD`` and ``contest1D``.
+
+For a contrast matrix L (rows l_m) and the fit's Satterthwaite ingredients
+(:class:`~interlace.inference.satterthwaite.SatterthwaiteFit`: V = vcov(β̂), A = vcov of
+the variance parameters, J_i = ∂V/∂varpar_i):
+
+* **one row** (``contest1D``): estimate l′β̂ − rhs, SE √(l′Vl), df 2(l′Vl)² / (g′Ag) with
+  g_i = l′J_i l, t, its two-sided p-value and the Wald interval;
+* **several rows, jointly** (``contestMD``): with rhs ≠ 0, β̂ ← β̂ − L⁺rhs; the eigen
+  decomposition of L V L′ (LAPACK's ``dsyevr``, as R's ``eigen``; eigenvalues in decreasing
+  order) keeps the q eigenvalues above max(√ε·d₁, 0); with P′L's first q rows l̃_m,
+  t²_m = (l̃_m′β̂)²/d_m, F = Σt²_m/q, ν_m = 2d_m²/(∇_m′A∇_m) with ∇_m,i = l̃_m′J_i l̃_m, and
+  the denominator df from ``get_Fstat_ddf``: ν for one row, the mean when all ν agree to
+  1e-8, 2 when some ν ≤ 2, else 2E/(E − q) with E = Σν_m/(ν_m − 2).  ``Sum Sq`` = F·σ²·q,
+  ``Mean Sq`` = F·σ²; a rank-1 L goes through the one-row test with F = t².
+
+The denominator df depends on the rows of L, not only their span (lmerTest's own
+behaviour): give lmerTest's L to get lmerTest's numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, stats
+
+from interlace.errors import InterlaceError, warn
+from interlace.inference.satterthwaite import SatterthwaiteFit, contest1d
+
+__all__ = ["contest", "contest_md", "fstat_ddf"]
+
+F_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
+T_COLUMNS = ["Estimate", "Std. Error", "df", "t value", "lower", "upper", "Pr(>|t|)"]
+DDF = ("Satterthwaite", "Kenward-Roger")
+
+
+def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
+    """lmerTest's ``get_Fstat_ddf``: the F statistic's denominator df from the ν of its
+    t² components."""
+    nu = np.asarray(nu, dtype=float)
+    if nu.size == 1:
+        return float(nu[0])
+    if np.all(np.abs(np.diff(nu)) < tol):
+        return float(np.mean(nu))
+    if np.any(nu <= 2):
+        return 2.0
+    E = float(np.sum(nu / (nu - 2.0)))
+    return 2.0 * E / (E - nu.size)
+
+
+def contest_md(fit: SatterthwaiteFit, L, beta, sigma: float, rhs=0.0) -> dict:
+    """lmerTest's ``contestMD`` (Satterthwaite): the joint F test of ``L β = rhs``."""
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    beta = np.asarray(beta, dtype=float)
+    rhs = np.broadcast_to(np.asarray(rhs, dtype=float), (L.shape[0],))
+    if np.any(rhs != 0):
+        beta = beta - np.linalg.pinv(L) @ rhs
+    if L.shape[0] == 1:
+        return _one_row(fit, L[0], beta, sigma)
+    VL = L @ fit.vcov_beta @ L.T
+    d, P = linalg.eigh(VL, driver="evr")
+    d, P = d[::-1], P[:, ::-1]  # R's eigen: decreasing
+    tol = max(np.sqrt(np.finfo(float).eps) * d[0], 0.0)
+    q = int(np.sum(d > tol))
+    if q < L.shape[0] and np.any(rhs != 0):
+        warn("Contrast is rank deficient and test may be affected")
+    PtL = (P.T @ L)[:q]
+    if q == 1:
+        return _one_row(fit, PtL[0], beta, sigma)
+    t2 = (PtL @ beta) ** 2 / d[:q]
+    F = float(np.sum(t2) / q)
+    grads = np.einsum("mi,kij,mj->mk", PtL, fit.jac, PtL)
+    nu = 2.0 * d[:q] ** 2 / np.einsum("mk,kl,ml->m", grads, fit.vcov_varpar, grads)
+    ddf = fstat_ddf(nu)
+    return _f_row(F, q, ddf, sigma)
+
+
+def _one_row(fit: SatterthwaiteFit, l, beta, sigma: float) -> dict:
+    c = contest1d(fit, l, beta)
+    return _f_row(c.t**2, 1, c.df, sigma)
+
+
+def _f_row(F: float, q: int, ddf: float, sigma: float) -> dict:
+    ms = F * sigma**2
+    return {"Sum Sq": ms * q, "Mean Sq": ms, "NumDF": float(q), "DenDF": ddf, "F value": F,
+            "Pr(>F)": float(stats.f.sf(F, q, ddf))}
+
+
+def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
+            level: float = 0.95) -> pd.DataFrame:
+    """lmerTest's ``contest(m, L, rhs, joint, ddf)`` for an LMM fit.
+
+    Parameters
+    ----------
+    res : CrossedLMEResult
+    L : array_like (p,) or (m, p), or a DataFrame with the coefficients as columns
+        Contrast rows (a DataFrame's columns are matched to the coefficients by name).
+    ddf : {"Satterthwaite"}
+        lmerTest's methods; Kenward–Roger is not available yet.
+    joint : bool
+        True: one F test of all rows (``contestMD``); False: a t test per row
+        (``contest1D``).
+    rhs : float or array_like
+        The hypothesised values of L β.
+    level : float
+        Confidence level of the per-row intervals.
+
+    Returns
+    -------
+    DataFrame
+        joint: one row with ``Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F)``; otherwise a
+        row per contrast with ``Estimate, Std. Error, df, t value, lower, upper,
+        Pr(>|t|)``.
+    """
+    if ddf not in DDF:
+        raise InterlaceError(f"'arg' should be one of \"Satterthwaite\", \"Kenward-Roger\" "
+                             f"(got {ddf!r})")
+    if ddf == "Kenward-Roger":
+        raise InterlaceError("ddf='Kenward-Roger' is not available yet (issue 11); use "
+                             "'Satterthwaite'")
+    if not hasattr(res, "satterthwaite"):
+        raise InterlaceError("contest() needs a linear mixed model fit (interlace.fit)")
+    names = list(res.fe_params.index)
+    index = None
+    if isinstance(L, pd.DataFrame | pd.Series):
+        frame = L.to_frame().T if isinstance(L, pd.Series) else L
+        missing = [c for c in frame.columns if c not in names]
+        if missing:
+            raise InterlaceError(f"contrast columns {missing} are not coefficients {names}")
+        index = list(frame.index)
+        L = frame.reindex(columns=names, fill_value=0.0).to_numpy(dtype=float)
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    if L.shape[1] != len(names):
+        raise InterlaceError(f"contrast has {L.shape[1]} columns but the model has "
+                             f"{len(names)} coefficients ({', '.join(names)})")
+    beta, fit = res.fe_params.to_numpy(), res.satterthwaite
+    if joint:
+        row = contest_md(fit, L, beta, res.sigma, rhs)
+        return pd.DataFrame([row], columns=F_COLUMNS)
+    rhs = np.broadcast_to(np.asarray(rhs, dtype=float), (L.shape[0],))
+    rows = []
+    for l_row, r in zip(L, rhs, strict=True):
+        c = contest1d(fit, l_row, beta, rhs=float(r), level=level)
+        rows.append([c.estimate, c.se, c.df, c.t, c.lower, c.upper, c.p_value])
+    return pd.DataFrame(rows, columns=T_COLUMNS, index=index)
