@@ -67,6 +67,12 @@ def test_named_contrasts_and_refusals():
         interlace.contest(res, t["L"], ddf="lme4")
     with pytest.raises(InterlaceError, match="Kenward-Roger"):
         interlace.contest(res, t["L"], ddf="Kenward-Roger")
+    with pytest.raises(InterlaceError, match="NaN or Inf"):
+        interlace.contest(res, [[0, 0, np.nan, 1]])
+    with pytest.raises(InterlaceError, match="no rows"):
+        interlace.contest(res, np.zeros((0, 4)))
+    row = interlace.contest(res, [[0, 0, np.nan, 1]], joint=False)
+    assert row.isna().all(axis=None)
 
 
 def test_fstat_ddf_rules():

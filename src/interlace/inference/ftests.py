@@ -134,8 +134,14 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
     if L.shape[1] != len(names):
         raise InterlaceError(f"contrast has {L.shape[1]} columns but the model has "
                              f"{len(names)} coefficients ({', '.join(names)})")
+    if L.shape[0] == 0:
+        raise InterlaceError("the contrast matrix L has no rows")
     beta, fit = res.fe_params.to_numpy(), res.satterthwaite
     if joint:
+        if not np.all(np.isfinite(L)):
+            raise InterlaceError("a joint test needs finite contrasts; L has NaN or Inf "
+                                 "(joint=False gives an all-NA row for such a contrast, as "
+                                 "lmerTest's contest1D)")
         row = contest_md(fit, L, beta, res.sigma, rhs)
         return pd.DataFrame([row], columns=F_COLUMNS)
     rhs = np.broadcast_to(np.asarray(rhs, dtype=float), (L.shape[0],))
