@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from parity.data import DATA_DIR, ROOT
-from parity.rscript import run_r_json
+from parity.rscript import write_reference
 
 OUT = ROOT / "fixtures" / "r" / "anova.json"
 #: REML fits refitted by ML (a random slope added), ML fits, crossed terms, three models in
@@ -31,10 +31,8 @@ COMPARISONS = [
 
 
 def main() -> int:
-    run_r_json("anova_reference.R", {"data_dir": str(DATA_DIR), "comparisons": COMPARISONS},
-               OUT, label="anova")
-    print(f"written {OUT.relative_to(ROOT)}")
-    return 0
+    request = {"data_dir": str(DATA_DIR), "comparisons": COMPARISONS}
+    return write_reference("anova_reference.R", request, OUT, "anova")
 
 
 if __name__ == "__main__":

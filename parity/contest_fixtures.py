@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from parity.data import DATA_DIR, ROOT
-from parity.rscript import run_r_json
+from parity.rscript import write_reference
 
 OUT = ROOT / "fixtures" / "r" / "contest.json"
 _SLEEP = dict(dataset="sleepstudy", formula="Reaction ~ Days + (Days | Subject)", REML=True)
@@ -27,10 +27,8 @@ TESTS = [
 
 
 def main() -> int:
-    run_r_json("contest_reference.R", {"data_dir": str(DATA_DIR), "tests": TESTS}, OUT,
-               label="contest")
-    print(f"written {OUT.relative_to(ROOT)}")
-    return 0
+    return write_reference("contest_reference.R", {"data_dir": str(DATA_DIR), "tests": TESTS},
+                           OUT, "contest")
 
 
 if __name__ == "__main__":

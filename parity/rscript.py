@@ -47,3 +47,11 @@ def run_r_json(script: str, request: dict, out: Path, *, label: str,
         raise RuntimeError(f"{label}: {' '.join([script, *args])} failed\n{proc.stderr}")
     tmp_out.replace(out)
     return out
+
+
+def write_reference(script: str, request: dict, out: Path, label: str) -> int:
+    """``main()`` of a small reference driver: run ``script`` on ``request`` into ``out``
+    and say so (exit status 0; a failure raises)."""
+    run_r_json(script, request, out, label=label)
+    print(f"written {out}")
+    return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from parity.catalog import get_case
 from parity.data import DATA_DIR, ROOT
-from parity.rscript import run_r_json
+from parity.rscript import write_reference
 
 OUT = ROOT / "fixtures" / "r" / "simulate.json"
 #: (case, nsim, seed): a correlated slope, crossed terms, nested terms, prior weights
@@ -26,9 +26,7 @@ def request() -> dict:
 
 
 def main() -> int:
-    run_r_json("simulate_reference.R", request(), OUT, label="simulate")
-    print(f"written {OUT.relative_to(ROOT)}")
-    return 0
+    return write_reference("simulate_reference.R", request(), OUT, "simulate")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from interlace.errors import (
     SingularFitWarning,
 )
 from interlace.inference.ftests import contest
-from interlace.inference.lrt import anova
+from interlace.inference.lrt import anova, ranova
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
 
@@ -73,6 +73,7 @@ __all__ = [
     "lmer_influence_measures",
     "mdffits",
     "ols_dfbetas_qr",
+    "ranova",
     "rvc",
 ]
 __version__ = "0.1.0"

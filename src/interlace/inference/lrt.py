@@ -26,7 +26,7 @@ from scipy import stats
 
 from interlace.errors import InterlaceError
 
-__all__ = ["anova"]
+__all__ = ["anova", "ranova"]
 
 COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
 
@@ -120,4 +120,117 @@ def anova(*models, refit: bool = True, model_names: Sequence[str] | None = None
     table.attrs["models"] = {nm: f.formula for nm, f in zip(names, fits, strict=True)}
     table.attrs["fits"] = dict(zip(names, fits, strict=True))
     table.attrs["refitted_ml"] = refitted  # lme4: "refitting model(s) with ML"
+    return table
+
+
+# -- lmerTest's ranova ----------------------------------------------------------------------
+RANOVA_COLUMNS = ["npar", "logLik", "AIC", "LRT", "Df", "Pr(>Chisq)"]
+
+
+def _term_labels(lhs) -> list[str]:
+    return [":".join(str(v) for v in term) for term in lhs.terms]
+
+
+def _drop_scope(labels: list[str]) -> list[str]:
+    """R's ``drop.scope``: the terms not contained in a higher-order term."""
+    parts = [set(lab.split(":")) for lab in labels]
+    return [lab for lab, s in zip(labels, parts, strict=True)
+            if not any(s < other for other in parts)]
+
+
+def _reductions(term) -> dict[str, str | None]:
+    """lmerTest's ``get_newforms`` for one random term: {row name: the term replacing it
+    (None: removed)} — a term with no variables is removed; otherwise each droppable term
+    of its left side is dropped in turn, and dropping the last one leaves ``(1 | group)``."""
+    labels = _term_labels(term.lhs)
+    scope = _drop_scope(labels)
+    if not labels or not scope:
+        return {f"({term.text})": None}
+    group = term.text.split("|", 1)[1].strip()
+    out = {}
+    for scp in scope:
+        rest = [lab for lab in labels if lab != scp]
+        if not rest:
+            lhs = "1"
+        else:
+            lhs = " + ".join(rest) if term.lhs.intercept else "0 + " + " + ".join(rest)
+        out[f"{scp} in ({term.text})"] = f"{lhs} | {group}"
+    return out
+
+
+def _lm_loglik(res, reml: bool) -> tuple[float, int]:
+    """R's ``logLik(lm(...), REML)`` of the model's fixed part alone, and its df (p + 1)."""
+    d = res._design
+    w = np.ones(res.nobs) if d.weights is None else np.asarray(d.weights, dtype=float)
+    y = np.asarray(d.y, dtype=float) - (0.0 if d.offset is None else np.asarray(d.offset))
+    sw = np.sqrt(w)
+    Q, R = np.linalg.qr(d.X * sw[:, None])
+    resid = sw * y - Q @ (Q.T @ (sw * y))
+    n, p = float(res.nobs), d.X.shape[1]
+    N = n - p if reml else n
+    val = 0.5 * (np.sum(np.log(w)) - N * (np.log(2 * np.pi) + 1 - np.log(N)
+                                          + np.log(np.sum(resid**2))))
+    if reml:
+        val -= np.sum(np.log(np.abs(np.diag(R))))
+    return float(val), p + 1
+
+
+def ranova(res, reduce_terms: bool = True) -> pd.DataFrame:
+    """lmerTest's ``ranova(m)``: a likelihood-ratio test of each random-effects term.
+
+    Each term is reduced (``reduce_terms``: a slope dropped from its term, leaving the
+    intercept; an intercept-only term removed) or removed, the model refitted with the same
+    criterion (REML stays REML), and the reduced model's log-likelihood compared with the
+    full model's: ``LRT = 2·(logLik_full − logLik_reduced)``, ``Df`` the difference in
+    parameters.  With no random term left, the reduced model is R's ``lm`` and its
+    (REML) log-likelihood R's ``logLik.lm``.
+
+    Returns
+    -------
+    DataFrame
+        Rows ``<none>`` and one per reduction, named as lmerTest names them
+        (``"Days in (Days | Subject)"``, ``"(1 | plate)"``); columns ``npar``, ``logLik``,
+        ``AIC``, ``LRT``, ``Df``, ``Pr(>Chisq)``; ``attrs["formulae"]`` the reduced models.
+    """
+    from interlace.formula import compose_formula
+
+    if not hasattr(res, "method") or res.method not in ("REML", "ML"):
+        raise InterlaceError("ranova() takes a linear mixed model fit (interlace.fit)")
+    reml = res.method == "REML"
+    f = compose_formula(res.formula)
+    terms = list(f.random)
+    rows: dict[str, tuple[float, float]] = {"<none>": (float(res.nparams), float(res.llf))}
+    formulae = {}
+    for k, term in enumerate(terms):
+        reduced = (_reductions(term) if reduce_terms
+                   else {f"({term.text})": None})
+        for name, new in reduced.items():
+            others = [f"({t.text})" for j, t in enumerate(terms) if j != k]
+            if new is not None:
+                others.insert(k, f"({new})")
+            rhs = " + ".join([str(f.fixed), *others])
+            formula = f"{f.response} ~ {rhs}"
+            formulae[name] = formula
+            if others:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fit = res.update(formula)
+                if fit.nobs != res.nobs:
+                    raise InterlaceError("number of rows in use has changed: remove missing "
+                                         "values?")
+                rows[name] = (float(fit.nparams), float(fit.llf))
+            else:
+                ll, df = _lm_loglik(res, reml)
+                rows[name] = (float(df), ll)
+    npar = np.array([v[0] for v in rows.values()])
+    llk = np.array([v[1] for v in rows.values()])
+    lrt = np.r_[np.nan, 2.0 * (llk[0] - llk[1:])]
+    df = np.r_[np.nan, npar[0] - npar[1:]]
+    with np.errstate(invalid="ignore"):
+        p = np.where(df > 0, stats.chi2.sf(lrt, np.where(df > 0, df, 1.0)), np.nan)
+    p[0] = np.nan
+    table = pd.DataFrame({"npar": npar, "logLik": llk, "AIC": -2.0 * llk + 2.0 * npar,
+                          "LRT": lrt, "Df": df, "Pr(>Chisq)": p},
+                         index=pd.Index(list(rows)), columns=RANOVA_COLUMNS)
+    table.attrs["formulae"] = formulae
     return table
