@@ -63,7 +63,15 @@ import numpy as np
 
 from interlace.errors import InterlaceError, NumericalError, warn
 from interlace.optimize.backends import OptResult
-from interlace.optimize.powell_steps import altmov, prelim, rescue, trsbox, update
+from interlace.optimize.powell_steps import (
+    altmov,
+    bounded_point,
+    prelim,
+    rescue,
+    trsbox,
+    update,
+    zmat_beta,
+)
 
 __all__ = ["MESSAGES", "bobyqa"]
 
@@ -88,6 +96,34 @@ def _vec(v: list[float]) -> list[float]:
 
 def _mat(rows: int, cols: int) -> list[list[float]]:
     return [[ZERO] * (cols + 1) for _ in range(rows + 1)]
+
+
+def _farthest_useful(n, npt, nptm, zmat, vlag, beta, xpt, centre, delsq, skip, denom):
+    """BOBYQB's choice of the interpolation point to replace: the largest
+    max(1, (|XPT(k) − centre|²/DELSQ)²) · DEN(k) over k ≠ ``skip`` (0: none), with
+    DEN(k) = BETA·HDIAG(k) + VLAG(k)².  Returns (KNEW, DENOM, SCADEN, BIGLSQ); KNEW 0
+    and DENOM as given when no point scores above 0."""
+    scaden = biglsq = ZERO
+    knew = 0
+    for k in range(1, npt + 1):
+        if k == skip:
+            continue
+        hdiag = ZERO
+        for jj in range(1, nptm + 1):
+            hdiag = hdiag + zmat[k][jj] * zmat[k][jj]
+        den = beta * hdiag + vlag[k] * vlag[k]
+        distsq = ZERO
+        for j in range(1, n + 1):
+            t = xpt[k][j] - centre[j]
+            distsq = distsq + t * t
+        t = distsq / delsq
+        temp = max(ONE, t * t)
+        if temp * den > scaden:
+            scaden = temp * den
+            knew = k
+            denom = den
+        biglsq = max(biglsq, temp * (vlag[k] * vlag[k]))
+    return knew, denom, scaden, biglsq
 
 
 def _bobyqa_fortran(n, npt, x, xl, xu, rhobeg, rhoend, maxfun, calfun) -> tuple[int, int]:
@@ -351,14 +387,7 @@ def _bobyqb(n, npt, x, xl, xu, rhobeg, rhoend, maxfun, sl, su, calfun) -> tuple[
                 w[k] = suma * (HALF * suma + sumb)
                 vlag[k] = sum_
                 w[npt + k] = suma
-            beta = ZERO
-            for jj in range(1, nptm + 1):
-                sum_ = ZERO
-                for k in range(1, npt + 1):
-                    sum_ = sum_ + zmat[k][jj] * w[k]
-                beta = beta - sum_ * sum_
-                for k in range(1, npt + 1):
-                    vlag[k] = vlag[k] + sum_ * zmat[k][jj]
+            beta = zmat_beta(npt, nptm, zmat, w, vlag)
             dsq = bsum = dx = ZERO
             for j in range(1, n + 1):
                 dsq = dsq + d[j] * d[j]
@@ -392,27 +421,8 @@ def _bobyqb(n, npt, x, xl, xu, rhobeg, rhoend, maxfun, sl, su, calfun) -> tuple[
                     continue
             else:
                 # KNEW: the point to delete for the trust-region step; maybe RESCUE.
-                delsq = delta * delta
-                scaden = biglsq = ZERO
-                knew = 0
-                for k in range(1, npt + 1):
-                    if k == kopt:
-                        continue
-                    hdiag = ZERO
-                    for jj in range(1, nptm + 1):
-                        hdiag = hdiag + zmat[k][jj] * zmat[k][jj]
-                    den = beta * hdiag + vlag[k] * vlag[k]
-                    distsq = ZERO
-                    for j in range(1, n + 1):
-                        t = xpt[k][j] - xopt[j]
-                        distsq = distsq + t * t
-                    t = distsq / delsq
-                    temp = max(ONE, t * t)
-                    if temp * den > scaden:
-                        scaden = temp * den
-                        knew = k
-                        denom = den
-                    biglsq = max(biglsq, temp * (vlag[k] * vlag[k]))
+                knew, denom, scaden, biglsq = _farthest_useful(
+                    n, npt, nptm, zmat, vlag, beta, xpt, xopt, delta * delta, kopt, denom)
                 if scaden <= HALF * biglsq:
                     if nf > nresc:
                         label = 190
@@ -424,12 +434,7 @@ def _bobyqb(n, npt, x, xl, xu, rhobeg, rhoend, maxfun, sl, su, calfun) -> tuple[
 
         if label == 360:
             # F at XBASE+XNEW, unless MAXFUN evaluations have been made.
-            for i in range(1, n + 1):
-                x[i] = min(max(xl[i], xbase[i] + xnew[i]), xu[i])
-                if xnew[i] == sl[i]:
-                    x[i] = xl[i]
-                if xnew[i] == su[i]:
-                    x[i] = xu[i]
+            bounded_point(x, xnew, xbase, xl, xu, sl, su, n)
             if nf >= maxfun:
                 ierr = 390
                 label = 720
@@ -479,25 +484,8 @@ def _bobyqb(n, npt, x, xl, xu, rhobeg, rhoend, maxfun, sl, su, calfun) -> tuple[
                 if f < fopt:
                     ksav = knew
                     densav = denom
-                    delsq = delta * delta
-                    scaden = biglsq = ZERO
-                    knew = 0
-                    for k in range(1, npt + 1):
-                        hdiag = ZERO
-                        for jj in range(1, nptm + 1):
-                            hdiag = hdiag + zmat[k][jj] * zmat[k][jj]
-                        den = beta * hdiag + vlag[k] * vlag[k]
-                        distsq = ZERO
-                        for j in range(1, n + 1):
-                            t = xpt[k][j] - xnew[j]
-                            distsq = distsq + t * t
-                        t = distsq / delsq
-                        temp = max(ONE, t * t)
-                        if temp * den > scaden:
-                            scaden = temp * den
-                            knew = k
-                            denom = den
-                        biglsq = max(biglsq, temp * (vlag[k] * vlag[k]))
+                    knew, denom, scaden, biglsq = _farthest_useful(
+                        n, npt, nptm, zmat, vlag, beta, xpt, xnew, delta * delta, 0, denom)
                     if scaden <= HALF * biglsq:
                         knew = ksav
                         denom = densav
@@ -671,12 +659,7 @@ def _bobyqb(n, npt, x, xl, xu, rhobeg, rhoend, maxfun, sl, su, calfun) -> tuple[
 
         if label == 720:
             if fval[kopt] <= fsave:
-                for i in range(1, n + 1):
-                    x[i] = min(max(xl[i], xbase[i] + xopt[i]), xu[i])
-                    if xopt[i] == sl[i]:
-                        x[i] = xl[i]
-                    if xopt[i] == su[i]:
-                        x[i] = xu[i]
+                bounded_point(x, xopt, xbase, xl, xu, sl, su, n)
                 f = fval[kopt]
             return ierr, nrescue
 

@@ -36,6 +36,31 @@ def dsqrt(x: float) -> float:
     return math.sqrt(x) if x >= ZERO else math.nan
 
 
+def bounded_point(out, step, xbase, xl, xu, sl, su, n) -> None:
+    """``out`` = XBASE + ``step`` inside [XL, XU], exactly the bound where ``step`` is at
+    SL or SU: the point BOBYQA evaluates F at (Powell's four copies of this loop)."""
+    for i in range(1, n + 1):
+        out[i] = min(max(xl[i], xbase[i] + step[i]), xu[i])
+        if step[i] == sl[i]:
+            out[i] = xl[i]
+        if step[i] == su[i]:
+            out[i] = xu[i]
+
+
+def zmat_beta(npt, nptm, zmat, w, vlag) -> float:
+    """BETA = −Σ_jj (ZMAT(.,jj)ᵀ W)² and VLAG += ZMAT (ZMATᵀ W), column by column in
+    Powell's order (BOBYQB's and RESCUE's shared loop)."""
+    beta = ZERO
+    for jj in range(1, nptm + 1):
+        sum_ = ZERO
+        for k in range(1, npt + 1):
+            sum_ = sum_ + zmat[k][jj] * w[k]
+        beta = beta - sum_ * sum_
+        for k in range(1, npt + 1):
+            vlag[k] = vlag[k] + sum_ * zmat[k][jj]
+    return beta
+
+
 def prelim(n, npt, x, xl, xu, rhobeg, maxfun, xbase, xpt, fval, gopt, hq, pq, bmat, zmat,
            ndim, sl, su, calfun: Callable) -> tuple[int, int]:
     """PRELIM: the first NPT points and the initial quadratic model.  Returns (NF, KOPT)."""
@@ -89,12 +114,7 @@ def prelim(n, npt, x, xl, xu, rhobeg, maxfun, xbase, xpt, fval, gopt, hq, pq, bm
             xpt[nf][ipt] = xpt[ipt + 1][ipt]
             xpt[nf][jpt] = xpt[jpt + 1][jpt]
         # Calculate the next value of F.
-        for j in range(1, n + 1):
-            x[j] = min(max(xl[j], xbase[j] + xpt[nf][j]), xu[j])
-            if xpt[nf][j] == sl[j]:
-                x[j] = xl[j]
-            if xpt[nf][j] == su[j]:
-                x[j] = xu[j]
+        bounded_point(x, xpt[nf], xbase, xl, xu, sl, su, n)
         f = calfun(x)
         fval[nf] = f
         if nf == 1:
@@ -810,14 +830,7 @@ def rescue(n, npt, xl, xu, maxfun, xbase, xpt, fval, xopt, gopt, hq, pq, bmat, z
                 for j in range(1, n + 1):
                     sum_ = sum_ + bmat[k][j] * w[npt + j]
                 vlag[k] = sum_
-            beta = ZERO
-            for j in range(1, nptm + 1):
-                sum_ = ZERO
-                for k in range(1, npt + 1):
-                    sum_ = sum_ + zmat[k][j] * w[k]
-                beta = beta - sum_ * sum_
-                for k in range(1, npt + 1):
-                    vlag[k] = vlag[k] + sum_ * zmat[k][j]
+            beta = zmat_beta(npt, nptm, zmat, w, vlag)
             bsum = distsq = ZERO
             for j in range(1, n + 1):
                 sum_ = ZERO
@@ -894,12 +907,7 @@ def rescue(n, npt, xl, xu, maxfun, xbase, xpt, fval, xopt, gopt, hq, pq, bmat, z
             if iq > 0:
                 temp = temp + xq * xpt[k][iq]
             vquad = vquad + HALF * pq[k] * temp * temp
-        for i in range(1, n + 1):
-            w[i] = min(max(xl[i], xbase[i] + xpt[kpt][i]), xu[i])
-            if xpt[kpt][i] == sl[i]:
-                w[i] = xl[i]
-            if xpt[kpt][i] == su[i]:
-                w[i] = xu[i]
+        bounded_point(w, xpt[kpt], xbase, xl, xu, sl, su, n)
         nf = nf + 1
         ncalls += 1
         f = calfun(w)  # minqa: CALFUN(N,X,IPRINT) with X an undefined local; see above
