@@ -130,6 +130,19 @@ def py_keyed(s: pd.Series) -> dict[str, float]:
     return {str(k): float(v) for k, v in s.items()}
 
 
+def relative_to_lme4_fit(inf, fx: dict, coef: list[str]):
+    """A copy of an ``Influence`` whose Cook's D and DFBETAS are taken relative to lme4's
+    full fit in the influence reference ``fx`` (to compare the refits themselves), with
+    that fit's β̂ (Series) and vcov(β̂) by coefficient name."""
+    import copy
+
+    fixef = pd.Series({b: num(fx["fit"]["fixef"][b]) for b in coef})
+    vcov = np.array([[num(fx["fit"]["vcov"][a][b]) for b in coef] for a in coef])
+    out = copy.copy(inf)
+    out.fixef_original, out.vcov_original = fixef, vcov
+    return out, fixef, vcov
+
+
 def by_col(rows: dict) -> dict[str, dict[str, float]]:
     """{unit: {column: v}} → {column: {unit: v}}."""
     cols: dict[str, dict[str, float]] = {}

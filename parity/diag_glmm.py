@@ -41,6 +41,7 @@ from parity.diag_compare import (
     num,
     py_keyed,
     r_keyed,
+    relative_to_lme4_fit,
 )
 
 __all__ = ["PARAM_RTOL", "glmm_case", "glmm_influence_quantities", "is_glmm_entry"]
@@ -141,13 +142,11 @@ def glmm_influence_quantities(entry: dict, fx: dict, source: str) -> list[DiagQu
         f"{se_why}) + 2×{tol:.0e} (parameters))·√(V_aa·V_bb)"))
     # derived measures: the parameter rule carried through their formulas
     fe_r = pd.DataFrame(by_col(fx["fixef_deleted"]))[coef]
-    fe_full = pd.Series({b: num(fx["fit"]["fixef"][b]) for b in coef})
-    V_full = np.array([[num(fx["fit"]["vcov"][a][b]) for b in coef] for a in coef])
     se_r = pd.DataFrame({u: np.sqrt(np.diag([[num(v[a][b]) for b in coef] for a in coef]))
                          for u, v in fx["vcov_deleted"].items()}, index=coef).T
     dfbs_r = pd.DataFrame(by_col(fx["dfbetas"]))[coef]
     units = [u for u in fe_r.index if u in conv]
-    inf_r = _relative_to(inf, fe_full, V_full)
+    inf_r, fe_full, V_full = relative_to_lme4_fit(inf, fx, coef)
     dfbs_py = inf_r.dfbetas()
     dfbs_py.index = dfbs_py.index.map(str)
     py_d, r_d, a_d = {}, {}, {}
@@ -181,15 +180,6 @@ def glmm_influence_quantities(entry: dict, fx: dict, source: str) -> list[DiagQu
                                REFIT, "lme4's flag: the last optimizer converged without a "
                                "warning; must be equal for every unit"))
     out.append(_retraced(inf, fx, conv))
-    return out
-
-
-def _relative_to(inf: Influence, fixef: pd.Series, vcov: np.ndarray) -> Influence:
-    """A copy of ``inf`` whose Cook's D and DFBETAS are relative to lme4's full fit."""
-    import copy
-
-    out = copy.copy(inf)
-    out.fixef_original, out.vcov_original = fixef, vcov
     return out
 
 

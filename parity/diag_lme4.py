@@ -15,7 +15,6 @@ code run now (:func:`parity.diag_fixtures.live_lme4`).  Tolerances:
 
 from __future__ import annotations
 
-import copy
 from functools import cache
 
 import numpy as np
@@ -39,6 +38,7 @@ from parity.diag_compare import (
     one_sided,
     py_keyed,
     r_keyed,
+    relative_to_lme4_fit,
     stored,
 )
 from parity.diag_fixtures import FLOOR_ENTRIES
@@ -110,9 +110,7 @@ def lme4_quantities(entry: dict, fx: dict, source: str) -> list[DiagQuantity]:
     out.append(one_sided("objective_deleted[lme4-influence]", excess, obj_r.abs(), 0.0, 1e-11,
                          "our refits vs our criterion at lme4's deleted θ: never worse beyond "
                          "rounding, 1e-11 relative"))
-    inf = copy.copy(inf)  # Cook's D and DFBETAS relative to lme4's full fit
-    inf.fixef_original = pd.Series({b: float(fx["fit"]["fixef"][b]) for b in coef})
-    inf.vcov_original = np.array([[fx["fit"]["vcov"][a][b] for b in coef] for a in coef])
+    inf, _, _ = relative_to_lme4_fit(inf, fx, coef)
     conv = {u for u, ok in fx["converged"].items() if ok}
     at_opt = [("cooks_distance", "cooks", {"": py_keyed(inf.cooks_distance())},
                {"": r_keyed(fx["cooks_distance"])}),
