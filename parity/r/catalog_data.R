@@ -13,12 +13,14 @@ reference_request <- function(usage) {
 }
 
 # A catalog dataset by name (fixtures/data/<name>.csv and its JSON sidecar), read exactly as
-# io.R's read_dataset reads it.
+# io.R's read_dataset reads it, after the same sidecar check as the other reference scripts.
 catalog_dataset <- function(data_dir, name) {
   csv <- file.path(data_dir, paste0(name, ".csv"))
   meta <- jsonlite::fromJSON(file.path(data_dir, paste0(name, ".json")),
                              simplifyVector = FALSE)
-  list(data = read_dataset(csv, meta), sha256 = sha256_file(csv))
+  sha <- sha256_file(csv)
+  if (!identical(sha, meta$csv_sha256)) stop("data CSV sha256 does not match its sidecar")
+  list(data = read_dataset(csv, meta), sha256 = sha)
 }
 
 # R's and the packages' versions, the script's and io.R's hashes, and the date.

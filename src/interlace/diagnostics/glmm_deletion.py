@@ -39,10 +39,8 @@ INFLUENCE_MAXFUN = 1000
 
 def _influence_control(res) -> dict:
     """The model's control (its checks and actions) with influence.merMod's maxfun."""
-    ctl = res._fit_kwargs.get("control")
-    ctl = {} if ctl is None else (dict(ctl) if isinstance(ctl, dict) else ctl)
-    if not isinstance(ctl, dict):  # a Control object: lme4 replaces the whole control
-        ctl = {}
+    given = res._fit_kwargs.get("control")
+    ctl = dict(given) if isinstance(given, dict) else {}  # a Control object: lme4 replaces it
     opt = res._fit_kwargs.get("optimizer", ("bobyqa", "Nelder_Mead"))
     opt = (opt, opt) if isinstance(opt, str) else tuple(opt)
     key = {"bobyqa": "maxfun", "Nelder_Mead": "maxfun", "pybobyqa": "maxfun",

@@ -58,25 +58,27 @@ class WeightedBlocks:
         self.colsR = np.hstack(cols) if cols else np.zeros((self.n, 0), dtype=np.int64)
         self.valsR = np.hstack(vals) if vals else np.zeros((self.n, 0))
         kR = self.colsR.shape[1]
-        # per term column a, the sparse (levels × rows) matrix of its values x_a: its
-        # product with W[X z] sums x_a·(W[X z]) row by row into each level in row order,
-        # from 0, as a bincount of those products does (the same bits, faster)
-        rows = np.arange(self.n)
-
-        def by_level(codes, x, n_levels):
-            S = sp.csr_matrix((x, (codes, rows)), shape=(n_levels, self.n))
-            S.sort_indices()
-            return S
-
-        self._S0 = [by_level(self.codes0, self.x0[:, a], self.l0) for a in range(self.p0)]
-        self._SR = [by_level(self.colsR[:, a], self.valsR[:, a], self.qR) for a in range(kR)]
-        # or (small data) a bincount of the products into (level, column) cells: the same
-        # sums in the same order
+        # per term column a, its products with W[X z] summed into each level in row order
+        # from 0: for large data by the sparse (levels × rows) matrix of its values x_a,
+        # for small data (where a scipy.sparse call costs more) by a bincount into
+        # (level, column) cells — the same sums in the same order, so the same bits
         m = self.p + 1
         self._sparse_sums = self.n * m >= SPARSE_SUMS_FROM
-        self._cells0 = (self.codes0[:, None] * m + np.arange(m)[None, :]).ravel()
-        self._cellsR = [(self.colsR[:, a, None] * m + np.arange(m)[None, :]).ravel()
+        if self._sparse_sums:
+            rows = np.arange(self.n)
+
+            def by_level(codes, x, n_levels):
+                S = sp.csr_matrix((x, (codes, rows)), shape=(n_levels, self.n))
+                S.sort_indices()
+                return S
+
+            self._S0 = [by_level(self.codes0, self.x0[:, a], self.l0) for a in range(self.p0)]
+            self._SR = [by_level(self.colsR[:, a], self.valsR[:, a], self.qR)
                         for a in range(kR)]
+        else:
+            self._cells0 = (self.codes0[:, None] * m + np.arange(m)[None, :]).ravel()
+            self._cellsR = [(self.colsR[:, a, None] * m + np.arange(m)[None, :]).ravel()
+                            for a in range(kR)]
         if not self.qR:
             return
         qR, q0 = self.qR, self.q0

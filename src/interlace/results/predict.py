@@ -121,13 +121,18 @@ def _predictor_columns(spec, include_re: bool) -> list[str]:
     return cols
 
 
-def _rng(nsim, seed) -> np.random.Generator:
-    """The generator of ``seed`` (an integer, a Generator or None), ``nsim`` checked."""
+def _check_draw_args(nsim, seed) -> None:
+    """``nsim`` a whole number ≥ 0, ``seed`` an integer, a numpy Generator or None."""
     if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 0:
         raise InterlaceError(f"nsim must be a whole number >= 0, got {nsim!r}")
     if seed is not None and not isinstance(seed, int | np.integer | np.random.Generator):
         raise InterlaceError(f"seed must be an integer, a numpy Generator or None, got "
                              f"{type(seed).__name__}")
+
+
+def _rng(nsim, seed) -> np.random.Generator:
+    """numpy's generator of ``seed`` (the arguments checked)."""
+    _check_draw_args(nsim, seed)
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
@@ -193,14 +198,11 @@ def simulate(result, nsim: int = 1, seed: int | np.random.Generator | None = Non
     q·nsim normals first, then the n·nsim residual normals; lme4 1.1-31 ignores prior
     weights here, and so does this).  A numpy Generator (or None) draws the same model
     from numpy's stream instead."""
+    _check_draw_args(nsim, seed)
     if seed is not None and not isinstance(seed, np.random.Generator):
         from interlace.rng import RRandom
 
-        _rng(nsim, None)  # checks nsim
-        if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
-            raise InterlaceError(f"seed must be an integer, a numpy Generator or None, got "
-                                 f"{type(seed).__name__}")
-        r = RRandom(int(seed))
+        r = RRandom(seed)  # refuses what R's set.seed does not take
         n, q = result.nobs, sum(len(t.levels) * t.Xi.shape[1] for t in result._design.re_terms)
         u = r.normal(q * nsim).reshape(nsim, q).T
         eps = r.normal(n * nsim).reshape(nsim, n).T
