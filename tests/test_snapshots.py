@@ -84,6 +84,22 @@ def test_correlation_block_is_lme4s(case_id):
 
 
 @pytest.mark.parametrize("case_id", [c["id"] for c in catalog_cases("quick")])
+def test_title_is_lmertests(case_id):
+    """The title with ``[lmerModLmerTest]`` wrapped as R wraps it, and the REML criterion
+    or the AIC table, as lmerTest prints them (the formula line is the formula as written:
+    R prints its own deparse of it, with its spacing)."""
+    fx = r_fixture(case_id)
+    case = next(c for c in catalog_cases(None) if c["id"] == case_id)
+    theta = [t["value"] for t in fx["theta"]]
+    ours = fit_case(case, dataset(case["dataset"]), theta=theta).summary().as_text()
+    r = [x for x in fx["summary_text"]
+         if not x.startswith(("   Data:", "Control:", "Formula:"))]
+    ours = [x for x in ours.splitlines() if not x.startswith("Formula:")]
+    k = r.index("Scaled residuals: ")
+    _same_text(ours[:k], r[:k])
+
+
+@pytest.mark.parametrize("case_id", [c["id"] for c in catalog_cases("quick")])
 def test_random_effects_block_is_lme4s(case_id):
     """'Random effects' (VarCorr table and group counts) character for character, at
     lme4's θ̂, against lme4's printed summary in ``fixtures/r/<case>.json``."""

@@ -34,6 +34,7 @@ from interlace.errors import (
 )
 from interlace.inference.ftests import contest
 from interlace.inference.lrt import anova, ranova
+from interlace.inference.modcomp import kr_modcomp
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
 
@@ -57,6 +58,7 @@ __all__ = [
     "SingularFitWarning",
     "anova",
     "contest",
+    "kr_modcomp",
     "cooks_distance",
     "covratio",
     "covtrace",

@@ -17,6 +17,11 @@ the variance parameters, J_i = ∂V/∂varpar_i):
 
 The denominator df depends on the rows of L, not only their span (lmerTest's own
 behaviour): give lmerTest's L to get lmerTest's numbers.
+
+With ``ddf = "Kenward-Roger"`` (REML fits), a row's test uses the adjusted covariance Φ_A
+(its SE is √(l′Φ_A l)) and pbkrtest's ``Lb_ddf``; the joint test is pbkrtest's
+``KRmodcomp(m, L, betaH)`` with β_H = L⁺rhs, tabled as lmerTest does: ``Mean Sq`` = F·σ²
+with F the unscaled statistic, ``F value`` = λF (:mod:`interlace.inference.kenward_roger`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import pandas as pd
 from scipy import linalg, stats
 
 from interlace.errors import InterlaceError, warn
-from interlace.inference.satterthwaite import SatterthwaiteFit, contest1d
+from interlace.inference import kenward_roger as kr
+from interlace.inference.satterthwaite import Contest1D, SatterthwaiteFit, contest1d
 
 __all__ = ["contest", "contest_md", "fstat_ddf"]
 
@@ -81,10 +87,39 @@ def _one_row(fit: SatterthwaiteFit, l, beta, sigma: float) -> dict:
     return _f_row(c.t**2, 1, c.df, sigma)
 
 
-def _f_row(F: float, q: int, ddf: float, sigma: float) -> dict:
+def _f_row(F: float, q: int, ddf: float, sigma: float, scale: float = 1.0) -> dict:
     ms = F * sigma**2
+    F = F * scale
     return {"Sum Sq": ms * q, "Mean Sq": ms, "NumDF": float(q), "DenDF": ddf, "F value": F,
             "Pr(>F)": float(stats.f.sf(F, q, ddf))}
+
+
+def kr_contest_md(fit: kr.KRFit, L, beta, sigma: float, rhs=0.0) -> dict:
+    """lmerTest's ``contestMD(ddf = "Kenward-Roger")``: pbkrtest's ``KRmodcomp(m, L,
+    betaH)`` with β_H = L⁺rhs (0 when every rhs is 0), as lmerTest tables it."""
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    rhs = np.broadcast_to(np.asarray(rhs, dtype=float), (L.shape[0],))
+    full = kr.force_full_rank(L)
+    if full.shape[0] < L.shape[0] and np.any(rhs != 0):
+        warn("Contrast is rank deficient and test may be affected")
+    beta_h = np.linalg.pinv(L) @ rhs if np.any(rhs != 0) else 0.0
+    test = kr.kr_adjust(fit, full, beta, beta_h)
+    return _f_row(test["statU"], test["ndf"], test["ddf"], sigma, test["F.scaling"])
+
+
+def kr_contest1d(fit: kr.KRFit, l, beta, rhs: float = 0.0, level: float = 0.95) -> Contest1D:
+    """lmerTest's ``contest1D(ddf = "Kenward-Roger")``: SE √(l′Φ_A l), df ``Lb_ddf(l)``."""
+    l = np.asarray(l, dtype=float).ravel()
+    if np.isnan(l).any():
+        nan = float("nan")
+        return Contest1D(nan, nan, nan, nan, nan, nan, nan)
+    estimate = float(l @ np.asarray(beta, dtype=float))
+    se = float(np.sqrt(l @ fit.vcov_adj @ l))
+    ddf = kr.lb_ddf(fit, l)
+    t = (estimate - rhs) / se
+    fac = float(stats.t.isf((1.0 - level) / 2.0, ddf))
+    return Contest1D(estimate, se, ddf, t, float(2.0 * stats.t.sf(abs(t), ddf)),
+                     estimate - se * fac, estimate + se * fac)
 
 
 def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
@@ -96,8 +131,8 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
     res : CrossedLMEResult
     L : array_like (p,) or (m, p), or a DataFrame with the coefficients as columns
         Contrast rows (a DataFrame's columns are matched to the coefficients by name).
-    ddf : {"Satterthwaite"}
-        lmerTest's methods; Kenward–Roger is not available yet.
+    ddf : {"Satterthwaite", "Kenward-Roger"}
+        lmerTest's methods (Kenward–Roger for REML fits only, as lmerTest).
     joint : bool
         True: one F test of all rows (``contestMD``); False: a t test per row
         (``contest1D``).
@@ -116,9 +151,6 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
     if ddf not in DDF:
         raise InterlaceError(f"'arg' should be one of \"Satterthwaite\", \"Kenward-Roger\" "
                              f"(got {ddf!r})")
-    if ddf == "Kenward-Roger":
-        raise InterlaceError("ddf='Kenward-Roger' is not available yet (issue 11); use "
-                             "'Satterthwaite'")
     if not hasattr(res, "satterthwaite"):
         raise InterlaceError("contest() needs a linear mixed model fit (interlace.fit)")
     names = list(res.fe_params.index)
@@ -136,17 +168,22 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
                              f"{len(names)} coefficients ({', '.join(names)})")
     if L.shape[0] == 0:
         raise InterlaceError("the contrast matrix L has no rows")
-    beta, fit = res.fe_params.to_numpy(), res.satterthwaite
+    if not 0.0 < level < 1.0:
+        raise InterlaceError(f"level must be strictly between 0 and 1, got {level!r}")
+    beta = res.fe_params.to_numpy()
+    use_kr = ddf == "Kenward-Roger"
+    fit = res.kenward_roger if use_kr else res.satterthwaite
     if joint:
         if not np.all(np.isfinite(L)):
             raise InterlaceError("a joint test needs finite contrasts; L has NaN or Inf "
                                  "(joint=False gives an all-NA row for such a contrast, as "
                                  "lmerTest's contest1D)")
-        row = contest_md(fit, L, beta, res.sigma, rhs)
+        row = (kr_contest_md if use_kr else contest_md)(fit, L, beta, res.sigma, rhs)
         return pd.DataFrame([row], columns=F_COLUMNS)
     rhs = np.broadcast_to(np.asarray(rhs, dtype=float), (L.shape[0],))
     rows = []
     for l_row, r in zip(L, rhs, strict=True):
-        c = contest1d(fit, l_row, beta, rhs=float(r), level=level)
+        c = (kr_contest1d if use_kr else contest1d)(fit, l_row, beta, rhs=float(r),
+                                                     level=level)
         rows.append([c.estimate, c.se, c.df, c.t, c.lower, c.upper, c.p_value])
     return pd.DataFrame(rows, columns=T_COLUMNS, index=index)

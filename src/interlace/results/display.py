@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from interlace.errors import InterlaceError
 from interlace.results.rformat import abbreviate, format_num, print_matrix
 
 
 class Summary:
     """Renders a :class:`CrossedLMEResult` as lme4 prints it; ``str()`` gives the text."""
 
-    def __init__(self, result, correlation: bool | None = None):
-        self.result = result
+    #: lmerTest's ``summary(m, ddf = ...)`` choices and the words of its title
+    DDF = {"Satterthwaite": "Satterthwaite's", "Kenward-Roger": "Kenward-Roger's", "lme4": None}
+
+    def __init__(self, result, correlation: bool | None = None, ddf: str = "Satterthwaite"):
+        if ddf not in self.DDF:
+            raise InterlaceError(f"ddf must be one of {', '.join(map(repr, self.DDF))}, not "
+                                 f"{ddf!r}")
+        self.result, self.ddf = result, ddf
         #: as lme4: the fixed-effects correlations are shown when p ≤ COR_MAX unless asked
         #: (lmerTest's print then says nothing about them, and neither do we)
         self.correlation = correlation
@@ -19,14 +26,21 @@ class Summary:
     def _header(self) -> list[str]:
         r = self.result
         crit = "REML criterion at convergence" if r.method == "REML" else None
-        lines = [
-            f"Linear mixed model fit by {'REML' if r.method == 'REML' else 'maximum likelihood'}."
-            " t-tests use Satterthwaite's method",
-            f"Formula: {r.formula}",
-            "",
-        ]
+        title = ("Linear mixed model fit by "
+                 + ("REML" if r.method == "REML" else "maximum likelihood "))
+        method = self.DDF[self.ddf]
+        if method is None:
+            lines = title_lines(title, "lmerMod")
+        else:
+            lines = title_lines(f"{title}. t-tests use {method} method", "lmerModLmerTest")
+        lines.append(f"Formula: {r.formula}")
+        for key, label in (("weights", "Weights"), ("offset", "Offset")):  # lme4's .prt.call
+            arg = r._fit_kwargs.get(key)
+            if isinstance(arg, str):  # a column's name (R deparses the call's expression)
+                lines.append(f"{label}: {arg}")
+        lines.append("")
         if crit:
-            lines.append(f"{crit}: {r.objective:.1f}")
+            lines.append(f"{crit}: {format_num([round(r.objective, 1)], 7)[0].strip()}")
         else:
             lines.extend(aictab_lines(r))
         lines.append("")
@@ -46,8 +60,8 @@ class Summary:
     def _fixed(self) -> list[str]:
         r = self.result
         lines = ["", "Fixed effects:"]
-        lines.extend(coef_lines(list(r.fe_params.index), np.column_stack([
-            r.fe_params, r.fe_bse, r.fe_df, r.fe_tvalues, r.fe_pvalues])))
+        tab = r.coef_table(self.ddf)
+        lines.extend(coef_lines(list(tab.index), tab.to_numpy(), columns=tuple(tab.columns)))
         lines.extend(self._correlation())
         return lines
 
@@ -208,7 +222,8 @@ def coef_lines(names: list[str], xm: np.ndarray, digits: int = 4,
     ``print.default(right = TRUE)``.
     """
     n, ncol = xm.shape
-    k = ncol - 2  # coefficient columns
+    has_p = columns[-1].startswith("Pr(")  # printCoefmat's has.Pvalue
+    k = ncol - 2 if has_p else ncol - 1  # coefficient columns
     dig_tst = max(1, min(5, digits - 1))
     cs = xm[:, :k]
     acs = np.abs(cs[np.isfinite(cs) & (cs != 0)])
@@ -223,9 +238,11 @@ def coef_lines(names: list[str], xm: np.ndarray, digits: int = 4,
         for (i, j), txt in zip(zero, redo, strict=True):
             cells[i, j] = txt
     tvals = format_num([round(float(v), dig_tst) for v in xm[:, k]], digits)
-    pv = xm[:, k + 1]
-    cols = [*(list(cells[:, j]) for j in range(k)), tvals, format_pval(pv, dig_tst)]
+    cols = [*(list(cells[:, j]) for j in range(k)), tvals]
     header = list(columns)
+    pv = xm[:, k + 1] if has_p else np.array([])
+    if has_p:
+        cols.append(format_pval(pv, dig_tst))
     stars = bool(np.any(pv[np.isfinite(pv)] < 0.1))
     if stars:
         sym = [next((s for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, "."))

@@ -82,6 +82,48 @@ class CrossedLMEResult(MixedResult):
             self._restore()
 
     @cached_property
+    @with_serial_blas
+    def kenward_roger(self):
+        """pbkrtest's ``vcovAdj`` at the fit (the Kenward–Roger adjusted vcov(β̂), the
+        P matrices and W): a :class:`~interlace.inference.kenward_roger.KRFit`.  REML
+        fits without prior weights only (lmerTest refuses ML fits; pbkrtest ignores
+        weights)."""
+        from interlace.inference.kenward_roger import kr_fit
+
+        if self.method != "REML":
+            raise InterlaceError("Kenward-Roger's method is only available for REML model "
+                                 "fits")
+        if self._design.weights is not None:
+            raise InterlaceError("Kenward-Roger's method is not available for a fit with "
+                                 "prior weights: pbkrtest builds the marginal covariance "
+                                 "with an identity residual part, which is not this model's")
+        cp, p = self._dev.cp, self._dev.p
+        return kr_fit(cp.ZtZ, cp.ZtXy[:, :p], cp.XytXy[:p, :p], self.nobs, self._layout,
+                      self.theta, self.sigma, self.fe_cov)
+
+    def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """lmerTest's ``summary(m, ddf = ...)$coefficients``: ``Estimate``, ``Std. Error``,
+        ``df``, ``t value``, ``Pr(>|t|)``.  With ``"Kenward-Roger"`` the standard errors
+        are the adjusted ones (√ of vcovAdj's diagonal) and df pbkrtest's ``Lb_ddf``;
+        ``"lme4"`` gives lme4's ``Estimate``, ``Std. Error``, ``t value``."""
+        est, idx = self.fe_params.to_numpy(), self.fe_params.index
+        if ddf == "lme4":
+            return pd.DataFrame({"Estimate": est, "Std. Error": self.fe_bse.to_numpy(),
+                                 "t value": self.fe_tvalues.to_numpy()}, index=idx)
+        if ddf == "Satterthwaite":
+            se, df = self.fe_bse.to_numpy(), self.fe_df.to_numpy()
+        elif ddf == "Kenward-Roger":
+            from interlace.inference.kenward_roger import kr_coefficients
+
+            se, df = kr_coefficients(self.kenward_roger)
+        else:
+            raise InterlaceError(f"ddf must be 'Satterthwaite', 'Kenward-Roger' or 'lme4', "
+                                 f"not {ddf!r}")
+        t = est / se
+        return pd.DataFrame({"Estimate": est, "Std. Error": se, "df": df, "t value": t,
+                             "Pr(>|t|)": 2.0 * stats.t.sf(np.abs(t), df)}, index=idx)
+
+    @cached_property
     def fe_df(self) -> pd.Series:
         """Satterthwaite denominator df per coefficient (lmerTest's method)."""
         df = self.satterthwaite.df()
@@ -144,12 +186,14 @@ class CrossedLMEResult(MixedResult):
         return self._dev.ml_deviance(self._dev.pls(self.theta))
 
     # -- methods implemented elsewhere --------------------------------------------------
-    def summary(self, correlation: bool | None = None):
-        """A summary that reads like lme4's ``summary(lmerModLmerTest)``; ``correlation``
-        as lme4's print option (default: the fixed-effects correlations when p ≤ 12)."""
+    def summary(self, correlation: bool | None = None, ddf: str = "Satterthwaite"):
+        """A summary that reads like lmerTest's ``summary(m, ddf = ...)``: ``ddf`` is
+        ``"Satterthwaite"``, ``"Kenward-Roger"`` or ``"lme4"`` (lme4's own summary, no df
+        or p-values); ``correlation`` as lme4's print option (default: the fixed-effects
+        correlations when p ≤ 12)."""
         from interlace.results.display import Summary
 
-        return Summary(self, correlation=correlation)
+        return Summary(self, correlation=correlation, ddf=ddf)
 
     def predict(self, newdata=None, include_re: bool = True,
                 allow_new_levels: bool = False) -> np.ndarray:
