@@ -69,8 +69,12 @@ def test_table_is_lme4s(cmp):
 def test_refuses_what_lme4_refuses():
     cmp = COMPARISONS[0]
     fits, _ = _fits(cmp)
+    assert interlace.anova(fits[0]).attrs["heading"].startswith("Type III")  # lmerTest's
+    glmm = next(c for c in COMPARISONS if any("family" in m for m in c["models"]))
     with pytest.raises(InterlaceError, match="single model"):
-        interlace.anova(fits[0])
+        interlace.anova(_fits(glmm)[0][-1])
+    with pytest.raises(InterlaceError, match="at least one"):
+        interlace.anova()
     sub = load_dataset("sleepstudy").iloc[:170]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

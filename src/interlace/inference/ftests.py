@@ -187,3 +187,72 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
                                                      level=level)
         rows.append([c.estimate, c.se, c.df, c.t, c.lower, c.upper, c.p_value])
     return pd.DataFrame(rows, columns=T_COLUMNS, index=index)
+
+
+_TYPE_NAMES = {"1": "Type I", "2": "Type II", "3": "Type III"}
+LME4_COLUMNS = ["npar", "Sum Sq", "Mean Sq", "F value"]
+
+
+def single_anova(res, type: str | int = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
+    """lmerTest's ``anova(m, type, ddf)`` of one LMM fit: an F test per fixed term.
+
+    ``type`` 1, 2 or 3 ("I", "II", "III") chooses lmerTest's hypothesis matrices
+    (:mod:`interlace.inference.lmertest_contrasts`), each tested by :func:`contest_md`
+    (Satterthwaite) or KR's (``"Kenward-Roger"``); terms whose matrix has no rows get an
+    all-NaN row at the end, as lmerTest.  ``ddf="lme4"`` gives lme4's own table (sequential
+    sums of squares from R_X β̂, ``npar``, ``Sum Sq``, ``Mean Sq``, ``F value``; ``type`` is
+    ignored, as lmerTest ignores it).  ``attrs["heading"]`` is lmerTest's heading and
+    ``attrs["hypotheses"]`` the matrices (columns named by coefficient).
+    """
+    from interlace.design.fixed_terms import fixed_terms
+    from interlace.inference.lmertest_contrasts import TYPES, hypotheses
+
+    if ddf == "lme4":
+        return _lme4_anova(res)
+    if ddf not in DDF:
+        raise InterlaceError(f"ddf must be 'Satterthwaite', 'Kenward-Roger' or 'lme4', not "
+                             f"{ddf!r}")
+    if str(type) not in TYPES:
+        raise InterlaceError(f"type must be 1, 2 or 3 (or 'I', 'II', 'III'), not {type!r}")
+    ft = fixed_terms(res._design, res._data)
+    hyps = hypotheses(ft, type)
+    beta = res.fe_params.to_numpy()
+    use_kr = ddf == "Kenward-Roger"
+    fit = res.kenward_roger if use_kr else res.satterthwaite
+    rows, index = [], []
+    for lab, L in hyps.items():
+        if L.shape[0]:
+            rows.append((kr_contest_md if use_kr else contest_md)(fit, L, beta, res.sigma))
+            index.append(lab)
+    for lab in ft.labels:
+        if lab in hyps and not hyps[lab].shape[0]:
+            rows.append(dict.fromkeys(F_COLUMNS, np.nan))
+            index.append(lab)
+    table = pd.DataFrame(rows, columns=F_COLUMNS, index=pd.Index(index, dtype=object))
+    key = TYPES.get(str(type), str(type))
+    method = "Satterthwaite's" if ddf == "Satterthwaite" else "Kenward-Roger's"
+    table.attrs["heading"] = f"{_TYPE_NAMES[key]} Analysis of Variance Table with {method} method"
+    names = list(res.fe_params.index)
+    table.attrs["hypotheses"] = {lab: pd.DataFrame(L + 0.0, columns=names)  # no -0.0
+                                 for lab, L in hyps.items()}
+    return table
+
+
+def _lme4_anova(res) -> pd.DataFrame:
+    """lme4's ``anova(m)`` of one model (``anova.merMod``'s single-model branch)."""
+    from interlace.design.fixed_terms import fixed_terms
+
+    ft = fixed_terms(res._design, res._data)
+    ss = (res._state.RX @ res.fe_params.to_numpy()) ** 2
+    index, rows = [], []
+    for j in np.unique(ft.assign):
+        cols = ft.assign == j
+        if j == 0 and ft.intercept:
+            continue
+        s = float(ss[cols].sum())
+        k = int(cols.sum())
+        index.append(ft.labels[j - 1])
+        rows.append([float(k), s, s / k, s / k / res.sigma**2])
+    table = pd.DataFrame(rows, columns=LME4_COLUMNS, index=pd.Index(index, dtype=object))
+    table.attrs["heading"] = "Analysis of Variance Table"
+    return table

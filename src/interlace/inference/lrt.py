@@ -47,14 +47,20 @@ def refit_ml(res):
         return res.update(method="ML", optimizer="minqa", control=control)
 
 
-def anova(*models, refit: bool = True, model_names: Sequence[str] | None = None
-          ) -> pd.DataFrame:
-    """lme4's likelihood-ratio table of two or more fitted models.
+def anova(*models, refit: bool = True, model_names: Sequence[str] | None = None,
+          type: str | int = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
+    """lme4's likelihood-ratio table of two or more fitted models, or lmerTest's F tests
+    of one LMM fit's terms.
+
+    With one model, ``anova(res, type=3, ddf="Satterthwaite")`` is lmerTest's
+    ``anova(m, type, ddf)`` (:func:`interlace.inference.ftests.single_anova`: types 1–3,
+    ``"Satterthwaite"``, ``"Kenward-Roger"`` or ``"lme4"``); ``type`` and ``ddf`` apply
+    only then.
 
     Parameters
     ----------
     *models : CrossedLMEResult or GlmmResult
-        Models fitted to the same data (at least two).
+        Models fitted to the same data (two or more for the likelihood-ratio table).
     refit : bool
         Refit REML fits by ML first (lme4's default); with False, REML and ML fits are
         compared as they are (lme4 warns when they are mixed, and so does this).
@@ -69,10 +75,15 @@ def anova(*models, refit: bool = True, model_names: Sequence[str] | None = None
         holds lme4's heading (``"models"``: each row's formula) and the fits compared
         (``"fits"``, after any ML refit).
     """
-    if len(models) < 2:
-        raise InterlaceError("anova() of a single model (lmerTest's F tests) is not "
-                             "available yet; give two or more models for the "
-                             "likelihood-ratio table")
+    if len(models) == 1:
+        from interlace.inference.ftests import single_anova
+
+        if not hasattr(models[0].__class__, "satterthwaite"):
+            raise InterlaceError("anova() of a single model is lmerTest's F tests, for "
+                                 "linear mixed model fits (interlace.fit)")
+        return single_anova(models[0], type=type, ddf=ddf)
+    if not models:
+        raise InterlaceError("anova() needs at least one fitted model")
     names = ([f"MODEL{i + 1}" for i in range(len(models))] if model_names is None
              else [str(n) for n in model_names])
     if len(names) != len(models):
