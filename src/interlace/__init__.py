@@ -34,6 +34,7 @@ from interlace.errors import (
 )
 from interlace.inference.ftests import contest
 from interlace.inference.lrt import anova, ranova
+from interlace.inference.ls_means import difflsmeans, ls_means
 from interlace.inference.modcomp import kr_modcomp
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
@@ -58,7 +59,9 @@ __all__ = [
     "SingularFitWarning",
     "anova",
     "contest",
+    "difflsmeans",
     "kr_modcomp",
+    "ls_means",
     "cooks_distance",
     "covratio",
     "covtrace",

@@ -42,6 +42,7 @@ class FixedTerms:
     poly: bool
     values: dict
     n: int
+    spec: object = None
 
     @property
     def intercept(self) -> bool:
@@ -60,12 +61,29 @@ class FixedTerms:
         X, names, assign = model_matrix(self.terms, self.values, self.n, contrasts)
         return X, names, np.asarray(assign)
 
-    def term_matrix(self, j: int) -> tuple[np.ndarray, tuple[str, ...]]:
-        """``model.matrix(~ 0 + term_j, model.frame)``: every factor of the term coded by
-        all its levels."""
+    def term_matrix(self, j: int, values: dict | None = None,
+                    n: int | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+        """``model.matrix(~ 0 + term_j, model.frame)`` (or of ``values``, ``n`` rows):
+        every factor of the term coded by all its levels."""
+        values = self.values if values is None else values
         term = self.terms.terms[j]
         tl = TermList(intercept=False, terms=(term,), variables=tuple(term))
-        X, names, _ = model_matrix(tl, {v: self.values[v] for v in term}, self.n)
+        X, names, _ = model_matrix(tl, {v: values[v] for v in term},
+                                   self.n if n is None else n)
+        return X, names
+
+    def evaluate(self, frame: pd.DataFrame) -> dict:
+        """The fixed terms' variables evaluated on another frame, factors on the fitted
+        levels (as when predicting)."""
+        ev = Evaluator(frame, params=self.spec.scale_params)
+        return {v: self.spec._value(ev, v) for v in self.terms.variables}
+
+    def full_matrix(self, values: dict | None = None, n: int | None = None
+                    ) -> tuple[np.ndarray, tuple[str, ...]]:
+        """R's model matrix of the fixed terms with every column (aliased ones too), on the
+        fitted data or on ``values`` of ``n`` rows."""
+        X, names, _ = model_matrix(self.terms, self.values if values is None else values,
+                                   self.n if n is None else n)
         return X, names
 
 
@@ -103,4 +121,4 @@ def fixed_terms(design, data: pd.DataFrame) -> FixedTerms:
     poly = any(isinstance(values[v], Factor) and spec.kinds[v].ordered
                for v in terms.variables)
     return FixedTerms(terms, terms.labels, coded, numeric, design.X, design.x_names, assign, poly,
-                      values, n)
+                      values, n, spec)

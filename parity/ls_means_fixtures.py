@@ -1,0 +1,33 @@
+"""lmerTest 3.1-3's ``ls_means`` and ``difflsmeans``, the reference for
+``interlace.ls_means``/``difflsmeans``: ``python -m parity.ls_means_fixtures`` runs
+``parity/r/ls_means_reference.R`` → ``fixtures/r/ls_means.json``."""
+
+from __future__ import annotations
+
+from parity.data import DATA_DIR, ROOT
+from parity.rscript import write_reference
+
+OUT = ROOT / "fixtures" / "r" / "ls_means.json"
+#: REML fits: a factor with a numeric covariate (and their interaction), two crossed
+#: factors balanced and not, a missing cell (aliased coefficient, non-estimable LS-means),
+#: a single factor with crossed random effects
+MODELS = [
+    {"id": "ortho", "dataset": "Orthodont", "formula": "distance ~ age * Sex + (age | Subject)"},
+    {"id": "oats", "dataset": "oats", "formula": "Y ~ N * V + (1 | B/V)"},
+    {"id": "oats_missing_cell", "dataset": "oats", "formula": "Y ~ N * V + (1 | B/V)",
+     "exclude": {"N": "0.6cwt", "V": "Victory"}},
+    {"id": "exam_factors", "dataset": "Exam",
+     "formula": "normexam ~ sex * vr + standLRT + (1 | school)"},
+    {"id": "bodyweight", "dataset": "BodyWeight", "formula": "weight ~ Time * Diet + (Time | Rat)"},
+    {"id": "machines", "dataset": "Machines",
+     "formula": "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)"},
+]
+
+
+def main() -> int:
+    return write_reference("ls_means_reference.R", {"data_dir": str(DATA_DIR), "models": MODELS},
+                           OUT, "ls_means")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
