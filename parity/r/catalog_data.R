@@ -1,7 +1,7 @@
 # Shared by the small reference scripts that take a request of catalog datasets
-# (anova_reference.R, contest_reference.R, simulate_reference.R). A script finds its own
-# path with the usual --file= line, sources this file (which sources io.R next to it) and
-# then calls reference_request() and reference_provenance().
+# (anova, contest, simulate, kr, lmertest_anova, ls_means and drop1 _reference.R). A script
+# finds its own path with the usual --file= line, sources this file (which sources io.R
+# next to it) and then calls reference_request(), catalog_lmer() and reference_provenance().
 
 source(file.path(dirname(sys.frame(1)$ofile), "io.R"))
 
@@ -32,4 +32,21 @@ reference_provenance <- function(script_path, packages, ...) {
          script_sha256 = sha256_file(script_path),
          io_sha256 = sha256_file(file.path(dirname(script_path), "io.R")),
          date = format(Sys.time(), "%Y-%m-%dT%H:%M:%SZ", tz = "UTC")))
+}
+
+# A quiet lmer fit of a request's model {dataset, formula, exclude} on its catalog dataset,
+# and the CSV's sha256. `exclude` ({column: value, ...}) drops the rows matching every pair
+# (then unused levels). The call is lmer(formula = <formula>, data = dat, REML = REML),
+# evaluated here, so that update() of the fit finds `dat` in the formula's environment.
+catalog_lmer <- function(data_dir, spec, REML = TRUE) {
+  ds <- catalog_dataset(data_dir, spec$dataset)
+  dat <- ds$data
+  if (length(spec$exclude)) {
+    drop <- Reduce(`&`, Map(function(col, val) as.character(dat[[col]]) == val,
+                            names(spec$exclude), unlist(spec$exclude)))
+    dat <- droplevels(dat[!drop, , drop = FALSE])
+  }
+  m <- suppressWarnings(suppressMessages(eval(call(
+    "lmer", formula = str2lang(spec$formula), data = quote(dat), REML = REML))))
+  list(m = m, sha256 = ds$sha256)
 }

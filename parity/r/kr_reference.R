@@ -14,14 +14,7 @@ req <- ctx$req
 suppressPackageStartupMessages({library(lmerTest); library(pbkrtest)})
 
 models <- list()
-fit_model <- function(spec) {
-  ds <- catalog_dataset(req$data_dir, spec$dataset)
-  dat <- ds$data
-  m <- suppressWarnings(suppressMessages(eval(call(
-    "lmer", formula = str2lang(spec$formula), data = quote(dat), REML = TRUE))))
-  list(m = m, sha256 = ds$sha256)
-}
-for (spec in req$models) models[[spec$id]] <- fit_model(spec)
+for (spec in req$models) models[[spec$id]] <- catalog_lmer(req$data_dir, spec)
 
 table_list <- function(tab) lapply(as.list(as.data.frame(tab)), function(v) I(unname(v)))
 

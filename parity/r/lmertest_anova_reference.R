@@ -21,10 +21,8 @@ table_list <- function(tab) {
 matrix_rows <- function(L) lapply(seq_len(nrow(L)), function(i) I(unname(L[i, ])))
 
 run_model <- function(spec) {
-  ds <- catalog_dataset(req$data_dir, spec$dataset)
-  dat <- ds$data
-  m <- suppressWarnings(suppressMessages(eval(call(
-    "lmer", formula = str2lang(spec$formula), data = quote(dat), REML = TRUE))))
+  fit <- catalog_lmer(req$data_dir, spec)
+  m <- fit$m
   types <- lapply(c("1", "2", "3"), function(type) {
     sat <- suppressMessages(anova(m, type = type))
     kr <- suppressMessages(anova(m, type = type, ddf = "Kenward-Roger"))
@@ -33,7 +31,7 @@ run_model <- function(spec) {
          hypotheses = lapply(hyp, matrix_rows), hypothesis_terms = I(names(hyp)))
   })
   list(id = spec$id, theta = I(unname(getME(m, "theta"))), fixef_names = I(names(fixef(m))),
-       types = types, lme4 = table_list(anova(m, ddf = "lme4")), data_sha256 = ds$sha256)
+       types = types, lme4 = table_list(anova(m, ddf = "lme4")), data_sha256 = fit$sha256)
 }
 
 write_json(list(

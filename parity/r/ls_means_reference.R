@@ -23,17 +23,10 @@ lsm_list <- function(tab) {
 }
 
 run_model <- function(spec) {
-  ds <- catalog_dataset(req$data_dir, spec$dataset)
-  dat <- ds$data
-  if (length(spec$exclude)) {
-    drop <- Reduce(`&`, Map(function(col, val) as.character(dat[[col]]) == val,
-                            names(spec$exclude), unlist(spec$exclude)))
-    dat <- droplevels(dat[!drop, , drop = FALSE])
-  }
-  m <- suppressWarnings(suppressMessages(eval(call(
-    "lmer", formula = str2lang(spec$formula), data = quote(dat), REML = TRUE))))
+  fit <- catalog_lmer(req$data_dir, spec)
+  m <- fit$m
   out <- list(id = spec$id, theta = I(unname(getME(m, "theta"))),
-              fixef_names = I(names(fixef(m))), data_sha256 = ds$sha256)
+              fixef_names = I(names(fixef(m))), data_sha256 = fit$sha256)
   for (ddf in c("Satterthwaite", "Kenward-Roger")) {
     key <- if (ddf == "Satterthwaite") "satterthwaite" else "kenward_roger"
     out[[key]] <- list(ls_means = lsm_list(ls_means(m, ddf = ddf)),

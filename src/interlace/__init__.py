@@ -32,6 +32,7 @@ from interlace.errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
+from interlace.inference.drop1 import drop1
 from interlace.inference.ftests import contest
 from interlace.inference.lrt import anova, ranova
 from interlace.inference.ls_means import difflsmeans, ls_means
@@ -60,6 +61,7 @@ __all__ = [
     "anova",
     "contest",
     "difflsmeans",
+    "drop1",
     "kr_modcomp",
     "ls_means",
     "cooks_distance",

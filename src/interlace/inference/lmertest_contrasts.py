@@ -235,16 +235,20 @@ def _type3(ft: FixedTerms) -> dict[str, np.ndarray]:
 
 
 TYPES = {"1": "1", "I": "1", "2": "2", "II": "2", "3": "3", "III": "3"}
+#: lmerTest's marginal contrasts (``drop1``): identity rows of each term's columns
+MARGINAL = "marginal"
 
 
 def hypotheses(ft: FixedTerms, type: str | int = 3) -> dict[str, np.ndarray]:
-    """lmerTest's list of hypothesis matrices for ``anova(m, type)``, by term label (a term
-    whose matrix has no rows is absent)."""
-    key = TYPES.get(str(type))
+    """lmerTest's list of hypothesis matrices for ``anova(m, type)`` (or ``"marginal"``,
+    ``drop1``'s), by term label."""
+    key = MARGINAL if type == MARGINAL else TYPES.get(str(type))
     if key is None:
         raise InterlaceError(f"type must be 1, 2 or 3 (or 'I', 'II', 'III'), not {type!r}")
     if key == "1" or ft.X.shape[1] <= 1 or len(ft.labels) <= 1:
         out = _type1(ft)
+    elif key == MARGINAL:
+        out = _marginal(ft, ft.labels)
     elif key == "2":
         out = _type2_unfolded(ft)
     else:

@@ -1,0 +1,31 @@
+"""lmerTest 3.1-3's ``drop1`` and lme4's (``ddf = "lme4"``), the reference for
+``interlace.drop1``: ``python -m parity.drop1_fixtures`` runs ``parity/r/drop1_reference.R``
+→ ``fixtures/r/drop1.json``."""
+
+from __future__ import annotations
+
+from parity.data import DATA_DIR, ROOT
+from parity.rscript import write_reference
+
+OUT = ROOT / "fixtures" / "r" / "drop1.json"
+#: REML fits: an interaction (only it is marginal), two marginal terms, an aliased column
+#: (lmerTest's model-difference hypotheses, NaN rows), a single term
+MODELS = [
+    {"id": "ortho", "dataset": "Orthodont", "formula": "distance ~ age * Sex + (age | Subject)"},
+    {"id": "exam_factors", "dataset": "Exam",
+     "formula": "normexam ~ sex * vr + standLRT + (1 | school)"},
+    {"id": "ortho_rankdef", "dataset": "Orthodont",
+     "formula": "distance ~ age + I(2 * age) + Sex + (1 | Subject)"},
+    {"id": "oats", "dataset": "oats", "formula": "Y ~ N + V + (1 | B/V)"},
+    {"id": "machines", "dataset": "Machines",
+     "formula": "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)"},
+]
+
+
+def main() -> int:
+    return write_reference("drop1_reference.R", {"data_dir": str(DATA_DIR), "models": MODELS},
+                           OUT, "drop1")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
