@@ -1,4 +1,4 @@
-# pbkrtest's Kenward-Roger (vcovAdj, Lb_ddf, KRmodcomp) and lmerTest's ddf = "Kenward-Roger"
+# pbkrtest's Kenward-Roger (vcovAdj, Lb_ddf, KRmodcomp) and SATmodcomp, and lmerTest's ddf = "Kenward-Roger"
 # (summary coefficients and text, contest): the reference for interlace's KR (issue 11).
 # Usage: Rscript parity/r/kr_reference.R request.json out.json
 # request: {data_dir, models: [{id, dataset, formula}], contests: [{id, model, L, rhs, joint}],
@@ -50,9 +50,19 @@ run_modcomp <- function(tst) {
   betaH <- if (is.null(tst$betaH)) 0 else unlist(tst$betaH)
   kr <- KRmodcomp(m, small, betaH = betaH)
   test <- kr$test
-  list(id = tst$id, rows = I(rownames(test)), columns = I(colnames(test)),
-       test = table_list(test), aux = as.list(kr$aux),
-       L = lapply(seq_len(nrow(kr$L)), function(i) I(unname(as.matrix(kr$L)[i, ]))))
+  out <- list(id = tst$id, rows = I(rownames(test)), columns = I(colnames(test)),
+              test = table_list(test), aux = as.list(kr$aux),
+              L = lapply(seq_len(nrow(kr$L)), function(i) I(unname(as.matrix(kr$L)[i, ]))))
+  if (is.null(tst$betaH)) {  # SATmodcomp has no betaH
+    # SATmodcomp refits the large model by update(REML = TRUE) from inside pbkrtest, where
+    # lme4's update does not find the fit's data in the formula's environment: the data is
+    # made visible from the global environment (the same data frame)
+    assign("dat", environment(formula(m))$dat, envir = globalenv())
+    sat <- suppressWarnings(SATmodcomp(m, small))
+    out$sat <- list(columns = I(colnames(sat$test)), test = table_list(sat$test),
+                    sigma = sat$sigma)
+  }
+  out
 }
 
 write_json(list(

@@ -36,7 +36,7 @@ from interlace.inference.drop1 import drop1
 from interlace.inference.ftests import contest
 from interlace.inference.lrt import anova, ranova
 from interlace.inference.ls_means import difflsmeans, ls_means
-from interlace.inference.modcomp import kr_modcomp
+from interlace.inference.modcomp import kr_modcomp, sat_modcomp
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
 
@@ -81,6 +81,7 @@ __all__ = [
     "mdffits",
     "ols_dfbetas_qr",
     "ranova",
+    "sat_modcomp",
     "rvc",
 ]
 __version__ = "0.1.0"

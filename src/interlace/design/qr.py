@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["QRResult", "qr_linpack", "column_rank_pivot"]
+__all__ = ["QRResult", "qr_linpack", "qr_q", "column_rank_pivot"]
 
 
 @dataclass(frozen=True)
@@ -136,3 +136,20 @@ def column_rank_pivot(x: np.ndarray, tol: float = 1e-7) -> tuple[int, np.ndarray
                 return p, np.arange(p)
     res = qr_linpack(x, tol)
     return res.rank, res.pivot
+
+
+def qr_q(res: QRResult) -> np.ndarray:
+    """R's ``qr.Q(qr)`` (``complete = FALSE``) of a :func:`qr_linpack` decomposition: the
+    identity's first min(n, p) columns multiplied by the first ``rank`` Householder
+    reflections, applied last to first as LINPACK's ``dqrsl`` does."""
+    a, qraux = res.qr, res.qraux
+    n, p = a.shape
+    y = np.eye(n, min(n, p))
+    for j in range(min(res.rank, n - 1) - 1, -1, -1):
+        if qraux[j] == 0.0:
+            continue
+        u = a[j:, j].copy()
+        u[0] = qraux[j]
+        t = -(u @ y[j:]) / u[0]
+        y[j:] += u[:, None] * t[None, :]
+    return y

@@ -276,13 +276,15 @@ def kr_adjust(fit: KRFit, L, beta, beta_h=0.0) -> dict:
 
 
 def force_full_rank(L) -> np.ndarray:
-    """pbkrtest's ``force_full_rank``: a rank-deficient L replaced by an orthonormal basis
-    of its row space (KR's results depend on L only through that space)."""
+    """pbkrtest's ``force_full_rank``: a rank-deficient L (``rankMatrix``) replaced by
+    t(qr.Q(qr(t(L)))[, 1:qr(L)$rank]), an orthonormal basis of its row space (LINPACK's QR,
+    as R's ``qr``)."""
+    from interlace.design.qr import qr_linpack, qr_q
+
     L = np.atleast_2d(np.asarray(L, dtype=float))
-    r = _rank(L)
-    if r < L.shape[0]:
-        Q = np.linalg.qr(L.T)[0]
-        return Q[:, :r].T
+    if _rank(L) < L.shape[0]:
+        r = qr_linpack(L).rank
+        return qr_q(qr_linpack(L.T))[:, :r].T
     return L
 
 
