@@ -76,8 +76,8 @@ def fixtures(session: nox.Session) -> None:
     """Regenerate fixtures/r/*.json, diag/ (HLMdiag ones where installed), profile/, floor/
     (the LMM exemptions' and every GLMM case's), glmm/, minqa/, rng.json, simulate.json,
     anova.json, contest.json, ranova.json, kr.json,
-    lmertest_anova.json, ls_means.json, drop1.json and
-    robustness.json."""
+    lmertest_anova.json, ls_means.json, drop1.json,
+    bootstrap.json and robustness.json."""
     _r_session(session, "parity.fixtures", "fixtures are produced by lme4")
     session.run("python", "-m", "parity.diag_fixtures")
     session.run("python", "-m", "parity.profile_fixtures")
@@ -94,6 +94,7 @@ def fixtures(session: nox.Session) -> None:
     session.run("python", "-m", "parity.lmertest_anova_fixtures")
     session.run("python", "-m", "parity.ls_means_fixtures")
     session.run("python", "-m", "parity.drop1_fixtures")
+    session.run("python", "-m", "parity.bootstrap_fixtures")
     session.run("python", "-m", "parity.robustness")
 
 

@@ -175,13 +175,14 @@ def test_confint_api_and_parm():
     assert list(beta.columns) == ["5 %", "95 %"]
     np.testing.assert_allclose(beta.to_numpy()[0], reference("dyestuff_reml")["intervals"][1]
                                ["ci"]["(Intercept)"], rtol=1e-7)
-    wald = res.confint()
+    pd.testing.assert_frame_equal(res.confint(), full)  # lme4's default is the profile
+    wald = res.confint(method="wald")
     assert list(wald.columns) == ["estimate", "2.5 %", "97.5 %"]
     pd.testing.assert_frame_equal(res.confint(method="Wald"), wald)  # lme4's spelling
-    with pytest.raises(NotImplementedError, match="parametric bootstrap"):
-        res.confint(method="boot")
-    with pytest.raises(ValueError, match="'wald', 'profile' or 'boot'"):
+    with pytest.raises(ValueError, match="'profile', 'wald' or 'boot'"):
         res.confint(method="likelihood")
+    with pytest.raises(ValueError, match="boot_type"):
+        res.confint(method="boot", boot_type="bca")
 
 
 def test_singular_lower_limit_is_zero():

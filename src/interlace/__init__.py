@@ -37,6 +37,7 @@ from interlace.inference.ftests import contest
 from interlace.inference.lrt import anova, ranova
 from interlace.inference.ls_means import difflsmeans, ls_means
 from interlace.inference.modcomp import kr_modcomp, sat_modcomp
+from interlace.inference.pbmodcomp import pb_modcomp
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
 
@@ -79,6 +80,7 @@ __all__ = [
     "leverage",
     "lmer_influence_measures",
     "mdffits",
+    "pb_modcomp",
     "ols_dfbetas_qr",
     "ranova",
     "sat_modcomp",

@@ -22,17 +22,15 @@ from interlace.design import build_design
 from interlace.design.checks import InputChecks
 from interlace.deviance.build import build_deviance, build_glmm_deviance  # noqa: F401
 from interlace.errors import (
-    ConvergenceError,
     ConvergenceWarning,
     InterlaceError,
     ModelSpecError,
-    SingularFitWarning,
     warn,
 )
 from interlace.family import Family, make_family
 from interlace.formula import compose_formula
 from interlace.linalg.threads import with_serial_blas
-from interlace.optimize import Control, ConvCheck, OptSummary, optimize_theta
+from interlace.optimize import Control, ConvCheck, OptSummary, optimize_theta, report_checks
 from interlace.optimize.glmm import GLMER_STAGE_OPTIMIZERS, optimize_glmm
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
@@ -100,15 +98,7 @@ def fit(
     theta, _, summary, checks = optimize_theta(
         dev, x0, layout.lower(), layout.names(), optimizer=optimizer, method=method, control=ctl
     )
-    for msg, kind in zip(checks.messages, checks.kinds, strict=True):
-        action = ctl.action(kind)
-        if action == "stop":
-            raise ConvergenceError(msg)
-        if action != "ignore":
-            warn(msg, SingularFitWarning if kind == "singular" else ConvergenceWarning)
-    if not summary.converged:
-        warn(f"optimizer {optimizer} did not converge: {summary.message}",
-                      ConvergenceWarning)
+    report_checks(checks, ctl, summary, optimizer)
     return _result(text, data, design, layout, dev, theta, summary, checks,
                    dict(method=method, optimizer=optimizer, weights=weights, offset=offset,
                         na_action=na_action, control=control, backend=backend))
@@ -283,12 +273,7 @@ def glmer(
                         theta_init=layout.start(), optimizers=opt)
     for msg in res.warnings:
         warn(msg, ConvergenceWarning)
-    for msg, kind in zip(res.checks.messages, res.checks.kinds, strict=True):
-        action = ctl.action(kind)
-        if action == "stop":
-            raise ConvergenceError(msg)
-        if action != "ignore":
-            warn(msg, SingularFitWarning if kind == "singular" else ConvergenceWarning)
+    report_checks(res.checks, ctl)
     kwargs = dict(family=fam, groups=None, random=None, weights=weights, offset=offset,
                   nAGQ=nAGQ, optimizer=optimizer, control=control, start=start,
                   na_action=na_action, backend=backend)

@@ -86,6 +86,9 @@ class LmmDeviance:
     ):
         self.layout = layout
         self.reml = bool(reml)
+        #: what the REML criterion subtracts from n (None: p); lme4 < 1.1-33's refit()
+        #: used 1 (:mod:`interlace.deviance.refit`)
+        self.reml_p: int | None = None
         self.n, self.p = X.shape
         self.cp = CrossProducts.build(X, y, terms, weights, offset)
         self.ldW = 0.0 if weights is None else float(np.sum(np.log(weights)))
@@ -102,6 +105,7 @@ class LmmDeviance:
         """A deviance on given cross-products and factor (e.g. a deletion's downdate)."""
         self = cls.__new__(cls)
         self.layout, self.reml, self.n, self.p = layout, bool(reml), cp.n, cp.p
+        self.reml_p = None
         self.cp, self.ldW, self.factor = cp, float(ldW), factor
         self.backend, self.n_evals = getattr(factor, "name", "blocked"), 0
         self._threads = AdaptiveThreads()
@@ -168,7 +172,7 @@ class LmmDeviance:
         n, p = self.n, self.p
         if not self.reml:
             return ldL2 - self.ldW + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
-        nmp = n - p
+        nmp = n - (p if self.reml_p is None else self.reml_p)
         return ldL2 - self.ldW + ldRX2 + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
 
     def __call__(self, theta: np.ndarray) -> float:

@@ -19,6 +19,7 @@ change any determinant or solution, only the cost.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -177,6 +178,18 @@ class BlockedFactor:
                 self._AR0_rows = np.repeat(np.arange(self.qR), np.diff(self.AR0.indptr))
                 if self.lamR.diagonal and p0 == 1:
                     self._gram_pattern(getattr(like, "_arrow", None))
+
+    def with_cross_products(self, cp: CrossProducts) -> BlockedFactor:
+        """This factor on cross-products that differ only in the response (lme4's
+        ``refit(newresp)``): the same blocks and plan, the response's columns replaced.
+        The copy shares the factor's arrays; it is refactored at its own θ before use."""
+        new = copy.copy(self)
+        new.cp = cp
+        m = cp.ZtXy.shape[1]
+        new.A0m = cp.ZtXy[self.idx0].reshape(self.l0, self.p0, m)
+        if self.qR:
+            new.ARm = cp.ZtXy[self.idxR]
+        return new
 
     def refresh(self, A00, A0m, AR0, ARR, ARm, XX) -> None:
         """New cross-product values on the same structure (in place; PIRLS reweighting).

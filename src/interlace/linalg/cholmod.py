@@ -9,6 +9,7 @@ only refactors numerically.  ``C = L⁻¹PΛᵀZᵀ[X y]`` is permuted, which le
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,6 +46,13 @@ class CholmodFactor:
         Lam = self.lam.matrix(templates).tocsc()
         self._Lam = Lam
         return (Lam.T @ self.ZtZ @ Lam + self.eye).tocsc()
+
+    def with_cross_products(self, cp: CrossProducts) -> CholmodFactor:
+        """This factor (its symbolic analysis) on cross-products that differ only in the
+        response (lme4's ``refit(newresp)``); refactored at its own θ before use."""
+        new = copy.copy(self)
+        new.cp = cp
+        return new
 
     def update(self, templates: Sequence[np.ndarray]) -> tuple[float, np.ndarray]:
         """Refactor in place for new term templates; return (ldL2, Schur complement S)."""

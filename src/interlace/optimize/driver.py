@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from interlace.errors import InterlaceError
+from interlace.errors import (
+    ConvergenceError,
+    ConvergenceWarning,
+    InterlaceError,
+    SingularFitWarning,
+    warn,
+)
 from interlace.optimize.backends import BACKENDS, OptResult
 from interlace.optimize.checks import ConvCheck, check_convergence
 from interlace.optimize.summary import OptSummary
@@ -192,3 +198,19 @@ def optimize_theta(
     summary.check_messages = list(checks.messages)
     summary.check_code = checks.code
     return theta, float(fval), summary, checks
+
+
+def report_checks(checks: ConvCheck, ctl: Control, summary: OptSummary | None = None,
+                  optimizer: str = "") -> None:
+    """Act on an optimization's convergence checks as lme4 does: each message stops
+    (:class:`ConvergenceError`), warns (:class:`SingularFitWarning` for a singular fit,
+    else :class:`ConvergenceWarning`) or is ignored, as its control says; with a
+    ``summary``, an optimizer that did not converge warns."""
+    for msg, kind in zip(checks.messages, checks.kinds, strict=True):
+        action = ctl.action(kind)
+        if action == "stop":
+            raise ConvergenceError(msg)
+        if action != "ignore":
+            warn(msg, SingularFitWarning if kind == "singular" else ConvergenceWarning)
+    if summary is not None and not summary.converged:
+        warn(f"optimizer {optimizer} did not converge: {summary.message}", ConvergenceWarning)

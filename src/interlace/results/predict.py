@@ -220,3 +220,19 @@ def simulate(result, nsim: int = 1, seed: int | np.random.Generator | None = Non
         eps = rng.standard_normal(result.nobs) * result.sigma
         out[:, k] = mu + re_contribution(terms, b, result.nobs) + eps
     return out
+
+
+def simulate_conditional(result, nsim: int = 1,
+                         seed: int | np.random.Generator | None = None) -> np.ndarray:
+    """lme4's ``simulate(m, nsim, seed, use.u = TRUE)``: the fitted values (with the
+    predicted random effects) plus σ times n·nsim residual normals, R's stream for an
+    integer seed (no random effects are drawn); returns (n, nsim)."""
+    _check_draw_args(nsim, seed)
+    n = result.nobs
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        from interlace.rng import RRandom
+
+        eps = RRandom(seed).normal(n * nsim).reshape(nsim, n).T
+    else:
+        eps = _rng(nsim, seed).standard_normal((n, nsim))
+    return np.asarray(result.fittedvalues, dtype=float)[:, None] + result.sigma * eps

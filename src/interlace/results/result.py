@@ -155,12 +155,18 @@ class CrossedLMEResult(MixedResult):
         return self.fe_conf_int_at(0.95)
 
     @with_serial_blas
-    def confint(self, method: str = "wald", level: float = 0.95, parm=None) -> pd.DataFrame:
-        """Confidence intervals: ``"wald"`` for the fixed effects (normal quantiles, as lme4's
-        ``method="Wald"``) or ``"profile"``, lme4's profile-likelihood intervals for every
-        parameter (``.sig01``…, ``.sigma``, fixed effects; see
-        :mod:`interlace.inference.profile`).  ``parm``: names to keep (or "theta_"/"beta_"
-        for profile)."""
+    def confint(self, method: str = "profile", level: float = 0.95, parm=None, *,
+                nsim: int = 500, boot_type: str = "perc", seed=None, use_u: bool = False,
+                n_jobs: int = 1, show_progress: bool = False,
+                legacy_refit: bool = False) -> pd.DataFrame:
+        """Confidence intervals as lme4's ``confint.merMod``; the default is lme4's:
+        ``"profile"``, profile-likelihood intervals for every parameter (``.sig01``…,
+        ``.sigma``, fixed effects; :mod:`interlace.inference.profile`).  ``"wald"``: the
+        fixed effects with normal quantiles (lme4's ``method = "Wald"``).  ``"boot"``:
+        lme4's parametric bootstrap (``nsim`` refits, an integer ``seed`` is R's
+        ``set.seed``; ``boot_type`` "perc", "basic" or "norm" as ``boot.ci``; see
+        :func:`interlace.inference.bootstrap.bootstrap` for ``use_u``, ``n_jobs`` and
+        ``legacy_refit``).  ``parm``: names to keep (or "theta_"/"beta_" for profile)."""
         kind = str(method).lower()
         level = check_level(level)
         if kind == "profile":
@@ -168,10 +174,16 @@ class CrossedLMEResult(MixedResult):
 
             return profile_confint(self, level=level, parm=parm)
         if kind == "boot":
-            raise NotImplementedError("confint(method='boot') (lme4's parametric bootstrap) "
-                                      "is not implemented; use 'wald' or 'profile'")
+            from interlace.inference.bootstrap import BOOT_TYPES, bootstrap
+
+            if boot_type not in BOOT_TYPES:
+                raise InterlaceError(f"boot_type must be one of {BOOT_TYPES}, not "
+                                     f"{boot_type!r}")
+            bb = bootstrap(self, nsim=nsim, seed=seed, use_u=use_u, n_jobs=n_jobs,
+                           show_progress=show_progress, legacy_refit=legacy_refit)
+            return bb.confint(level=level, type=boot_type, parm=parm)
         if kind != "wald":
-            raise InterlaceError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
+            raise InterlaceError(f"method must be 'profile', 'wald' or 'boot', not {method!r}")
         return self._wald(level, parm)
 
     @property
@@ -203,11 +215,26 @@ class CrossedLMEResult(MixedResult):
 
         return predict(self, newdata, include_re, allow_new_levels)
 
-    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
-        """Simulate responses from the fitted model, (n, nsim)."""
-        from interlace.results.predict import simulate
+    def simulate(self, nsim: int = 1, seed: int | None = None,
+                 use_u: bool = False) -> np.ndarray:
+        """Simulate responses from the fitted model, (n, nsim), as lme4's ``simulate(m,
+        nsim, seed, use.u)``: an integer seed is R's ``set.seed``; ``use_u`` conditions on
+        the predicted random effects (only residuals are drawn)."""
+        from interlace.results.predict import simulate, simulate_conditional
 
+        if use_u:
+            return simulate_conditional(self, nsim, seed)
         return simulate(self, nsim, seed)
+
+    def bootstrap(self, nsim: int = 1, seed=None, fun=None, use_u: bool = False,
+                  n_jobs: int = 1, show_progress: bool = False, legacy_refit: bool = False):
+        """lme4's ``bootMer``: refit the model to ``nsim`` responses simulated from it
+        (an integer seed is R's ``set.seed``) and apply ``fun`` to each refit (default:
+        lme4's ``confint`` statistic); see :func:`interlace.inference.bootstrap.bootstrap`."""
+        from interlace.inference.bootstrap import bootstrap
+
+        return bootstrap(self, nsim=nsim, seed=seed, fun=fun, use_u=use_u, n_jobs=n_jobs,
+                         show_progress=show_progress, legacy_refit=legacy_refit)
 
     def __repr__(self) -> str:
         return (f"<CrossedLMEResult {self.method} {self.formula!r} nobs={self.nobs} "

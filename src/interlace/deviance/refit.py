@@ -1,0 +1,74 @@
+"""lme4's ``refit(m, newresp)`` for a linear mixed model: the deviance of the same design on
+a new response.
+
+Only the response's cross-products change — Zᵀy₀, Xᵀy₀ and y₀ᵀy₀ of the shifted response
+y₀ = y − offset − X b₀ (:mod:`interlace.linalg.centering`), rows weighted by √w — so ZᵀZ,
+XᵀX, the random-effects pattern and the factor's ordering and plan are reused
+(``with_cross_products``): a replicate costs the optimization and O(n) for its products.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from interlace.design.zmatrix import build_Z
+from interlace.deviance.lmm import LmmDeviance
+from interlace.linalg.centering import shift_response
+from interlace.linalg.crossprod import CrossProducts
+
+__all__ = ["ResponseRefit"]
+
+
+class ResponseRefit:
+    """Deviances of one LMM design on new responses (see the module docstring).
+
+    Parameters
+    ----------
+    design : Design
+        The fitted model's design.
+    dev : LmmDeviance
+        Its deviance (criterion, layout, factor).
+    """
+
+    def __init__(self, design, dev: LmmDeviance):
+        self.design, self.dev = design, dev
+        w = design.weights
+        self.sqrtw = None if w is None else np.sqrt(w)
+        X = design.X
+        self.Xw = X if self.sqrtw is None else X * self.sqrtw[:, None]
+        self.Zw = build_Z(design.re_terms, self.sqrtw).tocsc()
+
+    def cross_products(self, y) -> CrossProducts:
+        """The cross-products of the design with response ``y`` (n,)."""
+        d, cp0 = self.design, self.dev.cp
+        y = np.asarray(y, dtype=float)
+        if y.shape != (d.n,):
+            raise ValueError(f"a new response needs {d.n} values, got shape {y.shape}")
+        shifted = shift_response(d.X, y, d.weights, d.offset)
+        yw = shifted.y0 if self.sqrtw is None else shifted.y0 * self.sqrtw
+        p = cp0.p
+        ZtXy = cp0.ZtXy.copy()
+        ZtXy[:, p] = self.Zw.T @ yw
+        XytXy = cp0.XytXy.copy()
+        xy = self.Xw.T @ yw
+        XytXy[:p, p] = xy
+        XytXy[p, :p] = xy
+        XytXy[p, p] = yw @ yw
+        return CrossProducts(cp0.ZtZ, ZtXy, XytXy, cp0.n, p, shifted.beta0, shifted.y0)
+
+    def deviance(self, y, reml: bool | None = None, legacy: bool = False) -> LmmDeviance:
+        """The deviance (REML or ML as the fit's, unless ``reml`` is given) on response y.
+
+        ``legacy``: the REML criterion of lme4 1.1-31's ``refit()``, which builds its
+        response module with ``REML = TRUE`` coerced to 1, so that the criterion uses
+        n − 1 where it should use n − p (the optimum moves; σ̂ is still pwrss/(n − p)).
+        lme4 fixed this in April 2023 (commit 58b0f45, "fixed ancient REML-setting bug in
+        refit"); it is kept here only to reproduce bootstraps run with lme4 < 1.1-33."""
+        cp = self.cross_products(y)
+        dev = self.dev
+        out = LmmDeviance.from_parts(cp, dev.layout, dev.ldW,
+                                     dev.reml if reml is None else reml,
+                                     dev.factor.with_cross_products(cp))
+        if legacy and out.reml:
+            out.reml_p = 1
+        return out
