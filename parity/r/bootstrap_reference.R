@@ -7,7 +7,8 @@
 # nsim, seed, use.u) with stat = lme4's confint statistic (sd/cor, sigma, fixef) and the
 # criterion (REMLcrit or deviance), refitted by lme4 1.1-31's refit() (whose REML criterion
 # uses n - 1 for n - p); the same responses refitted correctly (lmer() from the fit's theta:
-# what lme4 >= 1.1-33's refit() does); confint(m, method = "boot", ...) for perc, basic and
+# what lme4 >= 1.1-33's refit() does); both again with a tight optimizer tolerance (R's own
+# floor); confint(m, method = "boot", ...) for perc, basic and
 # norm. And pbkrtest's PBmodcomp(large, small, nsim) after set.seed(seed) (pbkrtest 0.5.2
 # ignores its own seed argument): request pbmodcomps: [{id, dataset, formula, small, REML,
 # nsim, seed}]; its test, reference sample and summary table. Doubles at 17 significant
@@ -27,6 +28,8 @@ stat <- function(x) {
   c(ss, fixef(x), criterion = crit)
 }
 matrix_rows <- function(M) lapply(seq_len(nrow(M)), function(i) I(unname(M[i, ])))
+tight <- lmerControl(optCtrl = list(ftol_abs = 1e-14, ftol_rel = 1e-15, xtol_abs = 1e-12,
+                                    xtol_rel = 1e-12, maxeval = 100000))
 
 run_case <- function(case) {
   fit <- catalog_lmer(req$data_dir, case, REML = isTRUE(case$REML))
@@ -36,13 +39,21 @@ run_case <- function(case) {
   sims <- simulate(m, nsim = case$nsim, seed = case$seed, use.u = use_u)
   bb <- suppressWarnings(suppressMessages(
     bootMer(m, stat, nsim = case$nsim, seed = case$seed, use.u = use_u)))
-  correct <- t(vapply(sims, function(y) {
+  refits <- function(control) t(vapply(sims, function(y) {
     d2 <- dat
     d2[[all.vars(formula(m))[1]]] <- y
     r <- suppressWarnings(suppressMessages(lmer(formula(m), data = d2, REML = isREML(m),
-                                                start = getME(m, "theta"))))
+                                                start = getME(m, "theta"),
+                                                control = control)))
     stat(r)
   }, numeric(length(bb$t0))))
+  correct <- refits(lmerControl())
+  # R's own floor: the same refits with a much tighter optimizer tolerance (and bootMer of
+  # the fit refitted with it, whose refit() then uses that control)
+  correct_tight <- refits(tight)
+  m_tight <- suppressWarnings(suppressMessages(update(m, control = tight)))
+  bb_tight <- suppressWarnings(suppressMessages(
+    bootMer(m_tight, stat, nsim = case$nsim, seed = case$seed, use.u = use_u)))
   cis <- lapply(c(perc = "perc", basic = "basic", norm = "norm"), function(type) {
     ci <- suppressWarnings(suppressMessages(confint(m, method = "boot", nsim = case$nsim,
                                                     seed = case$seed, boot.type = type,
@@ -51,7 +62,8 @@ run_case <- function(case) {
   })
   list(id = case$id, theta = I(unname(getME(m, "theta"))), sigma = sigma(m),
        stat_names = I(names(bb$t0)), t0 = I(unname(bb$t0)), t = matrix_rows(bb$t),
-       t_correct = matrix_rows(correct), sims = lapply(sims, function(col) I(unname(col))),
+       t_correct = matrix_rows(correct), t_tight = matrix_rows(bb_tight$t),
+       t_correct_tight = matrix_rows(correct_tight), sims = lapply(sims, function(col) I(unname(col))),
        confint = cis, data_sha256 = fit$sha256)
 }
 

@@ -5,6 +5,8 @@ Only the response's cross-products change — Zᵀy₀, Xᵀy₀ and y₀ᵀy₀
 y₀ = y − offset − X b₀ (:mod:`interlace.linalg.centering`), rows weighted by √w — so ZᵀZ,
 XᵀX, the random-effects pattern and the factor's ordering and plan are reused
 (``with_cross_products``): a replicate costs the optimization and O(n) for its products.
+:meth:`ResponseRefit.blocks` gives many responses' products in the batched layout of
+:mod:`interlace.linalg.batched`, whose Newton method refits them all together.
 """
 
 from __future__ import annotations
@@ -71,4 +73,41 @@ class ResponseRefit:
                                      dev.factor.with_cross_products(cp))
         if legacy and out.reml:
             out.reml_p = 1
+        else:
+            out._batch = out._batched_form()  # the convergence checks' stencil in one pass
         return out
+
+    def blocks(self, Y: np.ndarray):
+        """The cross-products of responses ``Y`` (n × B) in the batched layout
+        (:class:`interlace.linalg.batched.BlockData`, one set per column), or None when the
+        model has no batched form.  Every response is shifted by the fit's own b₀ (one
+        shift for all, :attr:`BlockData.beta0`), so each β̂ comes back unshifted."""
+        from interlace.linalg import batched
+
+        form = self.dev._batched_form() if self.dev.factor.name == "blocked" else None
+        if form is None or self.dev.reml_p is not None:
+            return None
+        st, bd = form
+        d, cp0, f = self.design, self.dev.cp, self.dev.factor
+        Y = np.asarray(Y, dtype=float)
+        B, p = Y.shape[1], cp0.p
+        b0 = cp0.shift
+        fixed = d.X @ b0 + (0.0 if d.offset is None else d.offset)
+        Yw = Y - fixed[:, None]
+        if self.sqrtw is not None:
+            Yw = Yw * self.sqrtw[:, None]
+        Zy = np.asarray(self.Zw.T @ Yw)  # q × B
+        Xy = self.Xw.T @ Yw  # p × B
+        ZtXy = np.broadcast_to(cp0.ZtXy[None], (B, *cp0.ZtXy.shape)).copy()
+        ZtXy[:, :, p] = Zy.T
+        XX = np.broadcast_to(cp0.XytXy[None], (B, p + 1, p + 1)).copy()
+        XX[:, :p, p] = Xy.T
+        XX[:, p, :p] = Xy.T
+        XX[:, p, p] = np.einsum("ib,ib->b", Yw, Yw)
+        m = p + 1
+        A0m = ZtXy[:, f.idx0].reshape(B, f.l0, f.p0, m)
+        rep = (lambda a: None if a is None else np.broadcast_to(a, (B, *a.shape[1:])))  # noqa: E731
+        ARm = ZtXy[:, f.idxR] if f.qR else None
+        out = batched.BlockData(rep(bd.A00), A0m, rep(bd.AR0), rep(bd.ARR), ARm, XX,
+                                np.full(B, bd.n[0]), np.full(B, bd.ldW[0]), b0)
+        return st, out

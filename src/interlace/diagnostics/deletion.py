@@ -54,6 +54,7 @@ from interlace.errors import InterlaceError, ModelSpecError
 from interlace.linalg import batched
 from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import Control, optimize_theta
+from interlace.optimize.checks import conv_messages_many
 
 __all__ = ["Deletions", "FitQuantities", "delete_refits", "delete_sets", "deletions_at",
            "group_sets", "observation_sets", "row_positions", "varcomp", "varcomp_table"]
@@ -219,37 +220,6 @@ def _bobyqa_task(prob: DeletionProblem, sets: list[np.ndarray], start: np.ndarra
     return out
 
 
-def _convergence_messages(g: np.ndarray, H: np.ndarray, f: np.ndarray) -> list[list[str]]:
-    """lme4's checkConv messages per set from the stencil gradient and Hessian (U, k) and
-    the objective f (U,) there (entries at its rounding noise count as 0, as one fit's)."""
-    from interlace.optimize.checks import _check_hessian, below_noise
-
-    g, H = below_noise(g, H, f)
-    U = len(g)
-    out: list[list[str]] = [[] for _ in range(U)]
-    L = batched.chol(H)
-    okL = np.all(np.isfinite(L), axis=(1, 2))
-    sc = np.full_like(g, np.nan)
-    if okL.any():
-        sc[okL] = np.linalg.solve(np.swapaxes(L[okL], 1, 2), g[okL][..., None])[..., 0]
-    mg = np.minimum(np.abs(sc), np.abs(g))
-    finite = np.all(np.isfinite(H), axis=(1, 2))
-    ev = np.full((U, H.shape[1]), np.nan)
-    ev[finite] = np.linalg.eigvalsh(H[finite])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        flag = (~okL | ~finite | np.any(ev < -1e-6, axis=1) | np.any(np.abs(ev) < 1e-6, axis=1)
-                | (ev.max(axis=1) * 1e-6 > 1) | (ev.min(axis=1) / ev.max(axis=1) < 1e-6))
-    for u in range(U):
-        if not okL[u]:
-            out[u].append("unable to evaluate scaled gradient")
-        elif mg[u].max() > 2e-3:
-            out[u].append(f"Model failed to converge with max|grad| = {mg[u].max():.6g} "
-                          "(tol = 0.002, component 1)")
-        if flag[u]:
-            out[u] += _check_hessian(H[u], 1e-6)[1]
-    return out
-
-
 def _parallel(tasks, n_jobs: int, progress, weights):
     """Run zero-argument task tuples (fn, args); yield results in order, ticking progress."""
     if n_jobs == 1 or len(tasks) < 2:
@@ -291,7 +261,7 @@ def _refit_sets(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, 
             for j, u in enumerate(c):
                 if nr.status[j] != 0:
                     rest.append(u)
-            msgs = _convergence_messages(nr.gradient[ok], nr.hessian[ok], q["objective"])
+            msgs = conv_messages_many(nr.gradient[ok], nr.hessian[ok], q["objective"])
             for j_ok, j in enumerate(ok):
                 u = int(c[j])
                 out[u] = dict(theta=nr.theta[j], objective=float(q["objective"][j_ok]),
@@ -336,7 +306,7 @@ def _polish(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, out:
         starts = np.array([out[int(u)]["theta"] for u in inner])
         nr, ok, q = _newton_task(prob.struct, prob.blocks([sets[u] for u in inner]), starts,
                                  prob.lower)
-        msgs = _convergence_messages(nr.gradient[ok], nr.hessian[ok], q["objective"])
+        msgs = conv_messages_many(nr.gradient[ok], nr.hessian[ok], q["objective"])
         for j_ok, j in enumerate(ok):
             u = int(inner[j])
             if q["objective"][j_ok] > out[u]["objective"] + 1e-10 * abs(out[u]["objective"]):

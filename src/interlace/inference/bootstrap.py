@@ -190,11 +190,126 @@ def _run(res, ys: np.ndarray, fun, progress, legacy: bool = False) -> list:
     return out
 
 
+class ReplicateFit:
+    """A replicate refitted by the batched Newton method: θ̂, β̂, σ, vcov(β̂) and the
+    objective as the optimizer left them; any other attribute builds the full
+    :class:`~interlace.results.result.CrossedLMEResult` at that θ̂ (once)."""
+
+    def __init__(self, res, y, theta, beta, sigma2, vcov, objective, messages, refitter):
+        self._res, self._y, self._refitter = res, y, refitter
+        self._messages, self._full = messages, None
+        self.theta = np.asarray(theta, dtype=float)
+        self.fe_params = pd.Series(beta, index=res.fe_params.index, name="Estimate")
+        self.sigma = float(np.sqrt(sigma2))
+        self.fe_cov = np.asarray(vcov)
+        self.objective = float(objective)
+        self.llf = -0.5 * self.objective
+        self.method, self.formula, self.nobs = res.method, res.formula, res.nobs
+        self.nparams, self._layout = res.nparams, res._layout
+
+    def _build(self):
+        from interlace.optimize import ConvCheck, OptSummary
+        from interlace.results.result import CrossedLMEResult
+
+        res, lay = self._res, self._res._layout
+        dev = self._refitter.deviance(self._y)
+        opt = OptSummary("newton", {}, lay.names(), list(map(float, res.theta)),
+                         list(map(float, lay.lower())), res.method, theta=list(self.theta),
+                         objective=self.objective, converged=True, message="batched Newton")
+        checks = ConvCheck(code=0)
+        for m in self._messages:
+            checks.add("hess" if "Hessian" in m or "unidentifiable" in m else "grad", m)
+        return CrossedLMEResult(design=replace(res._design, y=np.asarray(self._y, float)),
+                                layout=lay, deviance=dev, state=dev.pls(self.theta), opt=opt,
+                                checks=checks, method=res.method, formula=res.formula,
+                                data=res._data, fit_kwargs=res._fit_kwargs, refit=res._refit)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self.__dict__.get("_full") is None:
+            self.__dict__["_full"] = self._build()
+        return getattr(self.__dict__["_full"], name)
+
+
+def _newton_refits(res, ys: np.ndarray, fun, refitter: ResponseRefit) -> dict[int, tuple]:
+    """Refit the columns of ``ys`` together by the batched Newton method (the deletion
+    diagnostics' engine); returns {column: (value, error, warnings)} for those it settled
+    — the others (near a bound, no descent, ...) are left to lme4's optimizer."""
+    from interlace.linalg import batched
+    from interlace.optimize.checks import conv_messages_many
+
+    got = refitter.blocks(ys)
+    if got is None:
+        return {}
+    st, bd = got
+    lower = res._layout.lower()
+    ctl = _control(res)
+    B, k = ys.shape[1], len(lower)
+
+    def evaluate(idx, pts):
+        return batched.evaluate(st, bd if len(idx) == B else bd.take(idx), pts)
+
+    nr = batched.newton(evaluate, np.repeat(np.asarray(res.theta, float)[None], B, axis=0),
+                        lower, modify=True, canon=st.canonical)
+    ok = np.flatnonzero(nr.status == 0)
+    if not ok.size:
+        return {}
+    q = batched.pls(st, bd.take(ok), nr.theta[ok])
+    msgs = conv_messages_many(nr.gradient[ok], nr.hessian[ok], q["objective"])
+    out: dict[int, tuple] = {}
+    for j, u in enumerate(ok):
+        kinds = ["hess" if ("Hessian" in m or "unidentifiable" in m) else "grad"
+                 for m in msgs[j]]
+        if any(ctl.action(kd) == "stop" for kd in kinds):
+            continue  # lme4 would stop: the sequential refit raises it
+        shown = [m for m, kd in zip(msgs[j], kinds, strict=True) if ctl.action(kd) != "ignore"]
+        fit = ReplicateFit(res, ys[:, u], nr.theta[u], q["beta"][j], q["sigma2"][j],
+                           q["vcov"][j], q["objective"][j], msgs[j], refitter)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                val, err = np.asarray(fun(fit), dtype=float).ravel(), None
+            except Exception as e:
+                val, err = None, f"{type(e).__name__}: {e}"
+        out[int(u)] = (val, err, shown + [str(w.message) for w in caught])
+    del k
+    return out
+
+
 def refit_many(res, ys: np.ndarray, fun, n_jobs: int = 1, show_progress: bool = False,
                legacy_refit: bool = False, desc: str = "bootstrap refits") -> list:
     """Refit ``res`` to each column of ``ys`` (n × k) and apply ``fun``: a list of (value,
-    error message or None, warnings) per column, in order.  ``n_jobs`` > 1 sends each
-    joblib worker one contiguous chunk of columns (the model pickled once per chunk)."""
+    error message or None, warnings) per column, in order.
+
+    Small models with lme4's criterion (not ``legacy_refit``) are refitted all together by
+    the batched Newton method from θ̂ (:func:`interlace.linalg.batched.newton`, the engine
+    of the exact deletion diagnostics: each set converges to its optimum, whose objective
+    is no worse than the optimizer's); a replicate it does not settle (an optimum near a
+    bound, no descent) and every replicate of other models is refitted one by one with the
+    fit's optimizer.  ``n_jobs`` > 1 sends each joblib worker one contiguous chunk of the
+    one-by-one refits (the model pickled once per chunk)."""
+    k = ys.shape[1]
+    done: dict[int, tuple] = {}
+    if not legacy_refit and k:
+        done = _newton_sets(res, ys, fun)
+    rest = [u for u in range(k) if u not in done]
+    if rest:
+        more = _refit_columns(res, ys[:, rest], fun, n_jobs, show_progress, legacy_refit, desc)
+        done.update(zip(rest, more, strict=True))
+    return [done[u] for u in range(k)]
+
+
+@with_serial_blas
+def _newton_sets(res, ys: np.ndarray, fun) -> dict[int, tuple]:
+    refitter = ResponseRefit(res._design, res._dev)
+    out = _newton_refits(res, ys, fun, refitter)
+    res._restore()
+    return out
+
+
+def _refit_columns(res, ys: np.ndarray, fun, n_jobs: int, show_progress: bool,
+                   legacy_refit: bool, desc: str) -> list:
     k = ys.shape[1]
     if n_jobs == 1:
         progress = None

@@ -133,6 +133,23 @@ class Structure:
             out.append(T)
         return out
 
+    def canonical(self, theta: np.ndarray) -> np.ndarray:
+        """θ with each column of every T whose diagonal is negative negated: the same TTᵀ,
+        hence the same objective (the deviance depends on Λ only through ΛΛᵀ), with every
+        diagonal non-negative."""
+        out = np.array(theta, dtype=float, copy=True)
+        for (a, _), r, c in zip(self.theta_slices, self.tri_rows, self.tri_cols, strict=True):
+            seg = out[..., a:a + len(r)]
+            diag = {int(cj): a + i for i, (ri, cj) in enumerate(zip(r, c, strict=True))
+                    if ri == cj}
+            for j, pos in diag.items():
+                neg = out[..., pos] < 0
+                if np.any(neg):
+                    for i in (i for i, cj in enumerate(c) if cj == j):  # column j of T
+                        seg[..., i] = np.where(neg, -seg[..., i], seg[..., i])
+            out[..., a:a + len(r)] = seg
+        return out
+
     def lambda_R(self, T: list[np.ndarray]) -> np.ndarray:
         """Λ_R (block diagonal over the block-R terms' levels) as dense (..., qR, qR)."""
         lead = T[0].shape[:-2]
@@ -409,14 +426,30 @@ class NewtonResult:
     hessian: np.ndarray
 
 
+def _flip_eigen(H: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """H with every eigenvalue λ replaced by max(|λ|, floor·max|λ|): a positive definite
+    matrix whose Newton step descends where H is indefinite (the "saddle-free" step)."""
+    lam, V = np.linalg.eigh(H)
+    a = np.abs(lam)
+    a = np.maximum(a, floor * np.max(a, axis=-1, keepdims=True) + 1e-300)
+    return (V * a[..., None, :]) @ np.swapaxes(V, -1, -2)
+
+
 def newton(fun, theta0: np.ndarray, lower: np.ndarray, *, h: float = STEP,
-           max_iter: int = 50, xtol: float = XTOL, edge: float = 1e-3) -> NewtonResult:
+           max_iter: int = 50, xtol: float = XTOL, edge: float = 1e-3,
+           modify: bool = False, canon=None) -> NewtonResult:
     """Minimize U objectives from ``theta0`` (U, k) by damped Newton steps.
 
     ``fun(idx, points)`` returns the objectives (len(idx), P) of the sets ``idx`` at
     ``points`` (len(idx), P, k).  A set stops with status 1 as soon as a diagonal θ
     comes within ``edge`` of its lower bound (there the finite-difference stencil
-    would cross the bound and lme4's boundary rules apply).
+    would cross the bound and lme4's boundary rules apply).  ``modify``: where the
+    Hessian is not positive definite, step along it with its eigenvalues made positive
+    (and a line search) instead of stopping with status 2; a set still converges only
+    where the Hessian is positive definite.  ``canon(theta)`` (U, k) → (U, k): an
+    equivalent θ with non-negative diagonals (:meth:`Structure.canonical`), applied after
+    every step, so that a step across a bound that only flips a column's sign is not taken
+    for an approach to the bound.
     """
     U, k = theta0.shape
     E = stencil(k, h)
@@ -442,6 +475,15 @@ def newton(fun, theta0: np.ndarray, lower: np.ndarray, *, h: float = STEP,
         bad = ~np.all(np.isfinite(F), axis=1)
         LH = chol(H)
         notpd = ~np.all(np.isfinite(LH), axis=(1, 2))
+        if modify:
+            fix = np.flatnonzero(notpd & ~bad)
+            if fix.size:
+                LH[fix] = chol(_flip_eigen(H[fix]))
+                notpd[fix] = ~np.all(np.isfinite(LH[fix]), axis=(1, 2))
+                indefinite = np.zeros(len(act), dtype=bool)
+                indefinite[fix] = ~notpd[fix]
+            else:
+                indefinite = np.zeros(len(act), dtype=bool)
         status[act[bad | notpd]] = 2
         ok = ~(bad | notpd)
         act, g, LH, f0 = act[ok], g[ok], LH[ok], f0[ok]
@@ -450,12 +492,16 @@ def newton(fun, theta0: np.ndarray, lower: np.ndarray, *, h: float = STEP,
         step = -_chol_solve(LH, g)
         iters[act] += 1
         done = np.all(np.abs(step) <= xtol * (1.0 + np.abs(theta[act])), axis=1)
+        if modify:
+            done &= ~indefinite[ok]  # a small step at an indefinite point is no optimum
         theta[act[done]] += step[done]
         status[act[done]] = 0
         act, step, g, f0 = act[~done], step[~done], g[~done], f0[~done]
         # inside the region of quadratic convergence the full step is taken (there the
         # objective's change is at its rounding noise); larger steps are damped
         local = np.all(np.abs(step) <= LOCAL * (1.0 + np.abs(theta[act])), axis=1)
+        if modify:
+            local &= ~indefinite[ok][~done]
         theta[act[local]] += step[local]
         far = np.flatnonzero(~local)
         alpha = np.ones(len(far))
@@ -475,8 +521,12 @@ def newton(fun, theta0: np.ndarray, lower: np.ndarray, *, h: float = STEP,
             alpha[idx[~accept]] *= 0.5
         status[act[far[pending]]] = 3
         moved = act[np.setdiff1d(np.arange(len(act)), far[pending])]
+        if canon is not None and moved.size:
+            theta[moved] = canon(theta[moved])
         status[moved[near(theta[moved])]] = 1
     status[status < 0] = 4
+    if canon is not None:
+        theta = canon(theta)
     # objective and derivatives at the final θ of the converged sets
     conv = np.flatnonzero(status == 0)
     if conv.size:
@@ -484,6 +534,8 @@ def newton(fun, theta0: np.ndarray, lower: np.ndarray, *, h: float = STEP,
         nev[conv] += len(E)
         g, H = derivatives(F, k, h)
         fval[conv], grad[conv], hess[conv] = F[:, 0], g, H
+        if modify:
+            status[conv[~np.all(np.isfinite(chol(H)), axis=(1, 2))]] = 2
     return NewtonResult(theta, fval, status, iters, nev, grad, hess)
 
 

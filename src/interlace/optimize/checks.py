@@ -193,3 +193,35 @@ def check_derivatives(res: ConvCheck, g: np.ndarray, H: np.ndarray, coefs: np.nd
         for m in msgs:
             res.add("hess", m)
     return res
+
+
+def conv_messages_many(g: np.ndarray, H: np.ndarray, f: np.ndarray) -> list[list[str]]:
+    """lme4's checkConv messages (gradient and Hessian checks) for U fits at once, from the
+    stencil gradient and Hessian (U, k), (U, k, k) and the objective f (U,) there (entries
+    at its rounding noise count as 0, as one fit's)."""
+    from interlace.linalg import batched
+
+    g, H = below_noise(g, H, f)
+    U = len(g)
+    out: list[list[str]] = [[] for _ in range(U)]
+    L = batched.chol(H)
+    okL = np.all(np.isfinite(L), axis=(1, 2))
+    sc = np.full_like(g, np.nan)
+    if okL.any():
+        sc[okL] = np.linalg.solve(np.swapaxes(L[okL], 1, 2), g[okL][..., None])[..., 0]
+    mg = np.minimum(np.abs(sc), np.abs(g))
+    finite = np.all(np.isfinite(H), axis=(1, 2))
+    ev = np.full((U, H.shape[1]), np.nan)
+    ev[finite] = np.linalg.eigvalsh(H[finite])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        flag = (~okL | ~finite | np.any(ev < -1e-6, axis=1) | np.any(np.abs(ev) < 1e-6, axis=1)
+                | (ev.max(axis=1) * 1e-6 > 1) | (ev.min(axis=1) / ev.max(axis=1) < 1e-6))
+    for u in range(U):
+        if not okL[u]:
+            out[u].append("unable to evaluate scaled gradient")
+        elif mg[u].max() > 2e-3:
+            out[u].append(f"Model failed to converge with max|grad| = {mg[u].max():.6g} "
+                          "(tol = 0.002, component 1)")
+        if flag[u]:
+            out[u] += _check_hessian(H[u], 1e-6)[1]
+    return out
