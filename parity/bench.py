@@ -3,7 +3,8 @@
 Times the whole ``interlace.fit`` call and the whole ``lme4::lmer`` call, and for GLMM
 cases ``interlace.glmer`` against ``lme4::glmer`` (data already in memory on both sides),
 reports medians and the ratio lme4/ours, and writes ``reports/bench.json`` and
-``reports/bench.md``.  sleepstudy and InstEval are
+``reports/bench.md``; then the inference targets (:mod:`parity.bench_inference`:
+Kenward–Roger against lmerTest, the bootstrap against ``bootMer``).  sleepstudy and InstEval are
 timed again, both sides, beside one competing CPU-bound process (a busy loop): a shared
 machine.  Nothing here asserts a timing.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import interlace
+from parity import bench_inference
 from parity.catalog import load_catalog
 from parity.data import DATA_DIR, load_dataset
 from parity.diag_fixtures import bench_sleepstudy
@@ -146,12 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     deletion = None
     if not args.case or "diag_sleepstudy" in args.case:
         deletion = bench_sleepstudy(reps=3)
+    inference = []
+    if not args.case or "inference" in args.case:
+        with tempfile.TemporaryDirectory() as tmp:
+            inference = bench_inference.run(tmp)
     env = dict(python=platform.python_version(), numpy=np.__version__,
                interlace=interlace.__version__, R=r["R"], lme4=r["lme4"],
                machine=platform.machine(), cpus=os.cpu_count() or 0)
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(dict(environment=env, cases=rows,
-                                                        under_load=loaded, deletion=deletion),
+                                                        under_load=loaded, deletion=deletion,
+                                                        inference=inference),
                                                    indent=1))
     lines = ["| case | reps | interlace median (ms) | lme4 median (ms) | lme4 / interlace |",
              "|---|---:|---:|---:|---:|"]
@@ -171,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"| sleepstudy, every observation | {deletion['refits']} | "
                   f"{1e3 * deletion['interlace_seconds']:.1f} | "
                   f"{1e3 * deletion['lme4_influence_seconds']:.0f} | {deletion['ratio']:.0f}× |"]
+    if inference:
+        lines += ["", "| inference | interlace (ms) | R | R (ms) | R / interlace |",
+                  "|---|---:|---|---:|---:|"]
+        for row in inference:
+            lines.append(f"| {row['task']} | {1e3 * row['python_median_s']:.1f} | "
+                         f"{row['r_task']} | {1e3 * row['r_median_s']:.0f} | "
+                         f"{row['ratio_r_over_ours']:.0f}× |")
     text = "\n".join(lines)
     (REPORTS / "bench.md").write_text(f"# interlace vs lme4\n\n{json.dumps(env)}\n\n{text}\n")
     print(text)
