@@ -10,7 +10,7 @@ from parity.rscript import write_reference
 OUT = ROOT / "fixtures" / "r" / "kr.json"
 #: REML fits: balanced and unbalanced (NA rows dropped), correlated and uncorrelated
 #: slopes (two terms on one factor), crossed and nested intercepts, a factor with an
-#: interaction, and a rank-deficient X (lme4 drops the aliased column)
+#: interaction, a rank-deficient X (lme4 drops the aliased column) and two singular fits
 MODELS = [
     {"id": "sleep", "dataset": "sleepstudy", "formula": "Reaction ~ Days + (Days | Subject)"},
     {"id": "sleep_uncorr", "dataset": "sleepstudy",
@@ -26,6 +26,8 @@ MODELS = [
     {"id": "gcsemv_na", "dataset": "Gcsemv", "formula": "written ~ gender + (1 | school)"},
     {"id": "exam", "dataset": "Exam",
      "formula": "normexam ~ standLRT + sex + schgend + (standLRT | school)"},
+    {"id": "dyestuff2_singular", "dataset": "Dyestuff2", "formula": "Yield ~ 1 + (1 | Batch)"},
+    {"id": "oats_singular", "dataset": "oats", "formula": "Y ~ N * V + (1 | B) + (1 | B:N)"},
 ]
 #: lmerTest's contest(ddf = "Kenward-Roger"): joint F tests (two and three rows, a
 #: right-hand side, rank one) and per-row t tests

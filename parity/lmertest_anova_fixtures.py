@@ -12,7 +12,7 @@ OUT = ROOT / "fixtures" / "r" / "lmertest_anova.json"
 #: REML fits covering lmerTest's contrast paths: numeric × factor, factor × factor
 #: (balanced and not), an ordered factor (type III mapped from treatment coding), a
 #: numeric-only model, no intercept, an aliased term (NaN row), a single term (type I for
-#: every type)
+#: every type), a singular fit (the B:N variance at 0)
 MODELS = [
     {"id": "ortho", "dataset": "Orthodont", "formula": "distance ~ age * Sex + (age | Subject)"},
     {"id": "cake_ordered", "dataset": "cake",
@@ -33,6 +33,7 @@ MODELS = [
      "formula": "distance ~ 0 + Sex + Sex:age + (1 | Subject)"},
     {"id": "machines", "dataset": "Machines",
      "formula": "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)"},
+    {"id": "oats_singular", "dataset": "oats", "formula": "Y ~ N * V + (1 | B) + (1 | B:N)"},
 ]
 
 

@@ -82,12 +82,41 @@ def test_hypotheses_are_lmertests(model_id, type_):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=term)
 
 
+#: (model, type, term) where lmerTest's Satterthwaite F is not the Wald F: lmerTest
+#: decomposes L V Lᵀ with R's ``eigen()``, which takes the general (non-symmetric) LAPACK
+#: routine when ``isSymmetric()`` finds the product asymmetric beyond 100 ε; with a repeated
+#: eigenvalue (127.1096 twice here) that routine's eigenvectors are not orthogonal, so
+#: lmerTest's Σ t²/q (0.20369) differs from the basis-free Wald statistic (0.21094, which
+#: KR's unadjusted F and ours are).  Checked in R: isSymmetric(L V Lᵀ) is FALSE and
+#: crossprod(eigen(L V Lᵀ)$vectors) has 0.2575 off the diagonal.  DenDF is still compared.
+LMERTEST_EIGEN_ARTIFACT = {("oats_singular", "1", "N:V")}
+
+
 @pytest.mark.parametrize(("model_id", "type_"), CASES)
 def test_satterthwaite_table(model_id, type_):
     ref = next(t for t in REF[model_id]["types"] if t["type"] == type_)
     tab = _anova(fitted(model_id), type=type_)
+    skip = [i for i, term in enumerate(ref["satterthwaite"]["rows"])
+            if (model_id, type_, term) in LMERTEST_EIGEN_ARTIFACT]
+    if skip:
+        ref = json.loads(json.dumps(ref))  # a copy, without the artifact's statistics
+        for col in ("Sum Sq", "Mean Sq", "F value", "Pr(>F)"):
+            for i in skip:
+                ref["satterthwaite"]["values"][col][i] = float(tab[col].iloc[i])
     _check_table(tab, ref["satterthwaite"],
                  {"*": 1e-10, "DenDF": 1e-3, "Pr(>F)": 1e-3, "NumDF": 0.0})
+
+
+def test_lmertest_eigen_artifact_is_the_wald_statistic():
+    """Where lmerTest's non-orthogonal eigenvectors change its F, ours is the Wald
+    statistic βᵀLᵀ(L V Lᵀ)⁻¹Lβ / q, the basis-free value."""
+    res = fitted("oats_singular")
+    tab = _anova(res, type=1)
+    L = tab.attrs["hypotheses"]["N:V"].to_numpy()
+    b = res.fe_params.to_numpy()
+    Lb = L @ b
+    wald = Lb @ np.linalg.solve(L @ res.fe_cov @ L.T, Lb) / L.shape[0]
+    assert tab.loc["N:V", "F value"] == pytest.approx(wald, rel=1e-10)
 
 
 @pytest.mark.parametrize(("model_id", "type_"), CASES)

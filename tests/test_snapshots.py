@@ -143,3 +143,19 @@ def test_residual_and_fit_blocks_are_lme4s(case_id):
     _same_text(ours[k_o:k_o + 3], r[k_r:k_r + 3])
     if case["method"] == "ML":
         _same_text(ours[k_o - 3:k_o - 1], r[k_r - 3:k_r - 1])
+
+
+@pytest.mark.parametrize("case_id", ["dyestuff2_reml"])
+def test_footer_is_lme4s(case_id):
+    """lme4's ``.prt.warn`` footer of a singular fit, from our own fit: the optimizer's
+    convergence line (lme4 names NLopt's BOBYQA ``nloptwrap``), the message, an empty
+    line."""
+    fx = r_fixture(case_id)
+    case = next(c for c in catalog_cases(None) if c["id"] == case_id)
+    ours = fit_case(case, dataset(case["dataset"])).summary().as_text().splitlines()
+    r = fx["summary_text"]
+    k = next(i for i, x in enumerate(r) if x.startswith("optimizer ("))
+    want = list(r[k:])
+    while want and not want[-1]:  # the text's final newline
+        want.pop()
+    assert ours[-len(want):] == want

@@ -77,11 +77,19 @@ class Summary:
                 *correlation_lines(list(r.fe_params.index), corr)]
 
     def _footer(self) -> list[str]:
+        """lme4's ``.prt.warn`` in a summary: with any convergence message, the optimizer's
+        code line, the messages, and an empty line (lme4 calls NLopt's BOBYQA
+        ``nloptwrap``)."""
         r = self.result
-        out = []
-        for msg in r.conv_messages:
-            out.append(msg if msg.startswith("optimizer") else f"convergence message: {msg}")
-        return [""] + out if out else []
+        msgs = list(r.conv_messages)
+        converged = getattr(r.optinfo, "converged", True)
+        if not msgs and converged:
+            return []
+        name = r._fit_kwargs.get("optimizer", "bobyqa")
+        name = "nloptwrap" if name == "bobyqa" else name
+        status = "0 (OK)" if converged else f"1 ({r.optinfo.message})"
+        return [f"optimizer ({name}) convergence code: {status}",
+                *"\n".join(msgs).split("\n"), ""]
 
     def __str__(self) -> str:
         return "\n".join(self._header() + self._random() + self._fixed() + self._footer())
