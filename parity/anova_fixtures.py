@@ -30,9 +30,16 @@ COMPARISONS = [
 ]
 
 
+SCRIPT = "anova_reference.R"
+
+
+def request() -> dict:
+    """The request anova_reference.R takes."""
+    return {"data_dir": str(DATA_DIR), "comparisons": COMPARISONS}
+
+
 def main() -> int:
-    request = {"data_dir": str(DATA_DIR), "comparisons": COMPARISONS}
-    return write_reference("anova_reference.R", request, OUT, "anova")
+    return write_reference(SCRIPT, request(), OUT, "anova")
 
 
 if __name__ == "__main__":

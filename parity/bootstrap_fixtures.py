@@ -36,10 +36,16 @@ PBMODCOMPS = [
 ]
 
 
+SCRIPT = "bootstrap_reference.R"
+
+
+def request() -> dict:
+    """The request bootstrap_reference.R takes."""
+    return {"data_dir": str(DATA_DIR), "cases": CASES, "pbmodcomps": PBMODCOMPS}
+
+
 def main() -> int:
-    return write_reference("bootstrap_reference.R", {"data_dir": str(DATA_DIR), "cases": CASES,
-                                                     "pbmodcomps": PBMODCOMPS},
-                           OUT, "bootstrap")
+    return write_reference(SCRIPT, request(), OUT, "bootstrap")
 
 
 if __name__ == "__main__":

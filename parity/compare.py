@@ -242,11 +242,16 @@ def classify(results: list[QuantityResult]) -> str:
 
 
 def _leaves(x, key=()) -> dict:
-    """Every number in a nested dict / tuple, keyed by its path."""
+    """Every number in a nested dict / tuple, keyed by its path (text is left out: names
+    and labels are compared by the quantities themselves; null counts as NaN)."""
     if isinstance(x, dict):
         return {k: v for sub, val in x.items() for k, v in _leaves(val, (*key, sub)).items()}
     if isinstance(x, tuple | list):
         return {k: v for i, val in enumerate(x) for k, v in _leaves(val, (*key, i)).items()}
+    if x is None:
+        return {key: float("nan")}
+    if isinstance(x, str):
+        return {}
     return {key: x}
 
 

@@ -26,9 +26,16 @@ TESTS = [
 ]
 
 
+SCRIPT = "contest_reference.R"
+
+
+def request() -> dict:
+    """The request contest_reference.R takes."""
+    return {"data_dir": str(DATA_DIR), "tests": TESTS}
+
+
 def main() -> int:
-    return write_reference("contest_reference.R", {"data_dir": str(DATA_DIR), "tests": TESTS},
-                           OUT, "contest")
+    return write_reference(SCRIPT, request(), OUT, "contest")
 
 
 if __name__ == "__main__":

@@ -22,9 +22,16 @@ MODELS = [
 ]
 
 
+SCRIPT = "drop1_reference.R"
+
+
+def request() -> dict:
+    """The request drop1_reference.R takes."""
+    return {"data_dir": str(DATA_DIR), "models": MODELS}
+
+
 def main() -> int:
-    return write_reference("drop1_reference.R", {"data_dir": str(DATA_DIR), "models": MODELS},
-                           OUT, "drop1")
+    return write_reference(SCRIPT, request(), OUT, "drop1")
 
 
 if __name__ == "__main__":

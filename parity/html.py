@@ -311,7 +311,7 @@ def render_html(report: dict, class_reasons: dict[str, str],
             "<h1>interlace ↔ lme4 parity</h1>",
             f'<p class="verdict {ok}">{verdict}</p>',
             f"<p>Mode: <b>{escape(str(mode))}</b> · Date: {escape(str(date))}</p>"]
-    if lmm or not (diag or glmm):
+    if lmm or not (diag or glmm or any(c.get("kind") == "inference" for c in cases)):
         html += ["<h2>Summary: worst relative error per case and quantity</h2>",
                  '<p class="note">Green: within tolerance; red: fails and gates the verdict; '
                  "grey: not gating (exempted optimum block). Hover a cell for the absolute "
@@ -339,6 +339,18 @@ def render_html(report: dict, class_reasons: dict[str, str],
         if gnames:
             html.append(f'<div style="overflow-x:auto">'
                         f'{_plot([c for _, c in glmm], gnames)}</div>')
+    inf = [(i, c) for i, c in enumerate(cases) if c.get("kind") == "inference"]
+    if inf:
+        inames = _quantity_names([c for _, c in inf])
+        html += ["<h2>Inference (lmerTest, pbkrtest, lme4's anova, simulate, bootMer): worst "
+                 "relative error per entry and quantity</h2>",
+                 '<p class="note">One entry per reference fixture. *_at_r_theta: interlace at '
+                 "lme4's θ̂ (exact arithmetic on both sides, except Satterthwaite's df, "
+                 "numerical derivatives on both); the rest from our own fits or refits. "
+                 "Bootstrap replicates: our criterion no worse than R's; every other "
+                 "statistic within twice R's own refit floor (R's default against "
+                 "tight-tolerance refits of the same responses). Hover a cell for the "
+                 "absolute error and the tolerance.</p>", _summary(inf, inames)]
     lmm_diag = [(i, c) for i, c in diag if c.get("model_kind") != "glmm"]
     glmm_diag = [(i, c) for i, c in diag if c.get("model_kind") == "glmm"]
     if lmm_diag:

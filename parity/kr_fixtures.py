@@ -56,10 +56,17 @@ MODCOMPS = [
 ]
 
 
+SCRIPT = "kr_reference.R"
+
+
+def request() -> dict:
+    """The request kr_reference.R takes."""
+    return {"data_dir": str(DATA_DIR), "models": MODELS, "contests": CONTESTS,
+            "modcomps": MODCOMPS}
+
+
 def main() -> int:
-    return write_reference("kr_reference.R", {"data_dir": str(DATA_DIR), "models": MODELS,
-                                              "contests": CONTESTS, "modcomps": MODCOMPS},
-                           OUT, "kr")
+    return write_reference(SCRIPT, request(), OUT, "kr")
 
 
 if __name__ == "__main__":

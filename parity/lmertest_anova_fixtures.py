@@ -37,10 +37,16 @@ MODELS = [
 ]
 
 
+SCRIPT = "lmertest_anova_reference.R"
+
+
+def request() -> dict:
+    """The request lmertest_anova_reference.R takes."""
+    return {"data_dir": str(DATA_DIR), "models": MODELS}
+
+
 def main() -> int:
-    return write_reference("lmertest_anova_reference.R",
-                           {"data_dir": str(DATA_DIR), "models": MODELS}, OUT,
-                           "lmertest_anova")
+    return write_reference(SCRIPT, request(), OUT, "lmertest_anova")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,16 @@ MODELS = [
 ]
 
 
+SCRIPT = "ls_means_reference.R"
+
+
+def request() -> dict:
+    """The request ls_means_reference.R takes."""
+    return {"data_dir": str(DATA_DIR), "models": MODELS}
+
+
 def main() -> int:
-    return write_reference("ls_means_reference.R", {"data_dir": str(DATA_DIR), "models": MODELS},
-                           OUT, "ls_means")
+    return write_reference(SCRIPT, request(), OUT, "ls_means")
 
 
 if __name__ == "__main__":

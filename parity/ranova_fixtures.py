@@ -26,9 +26,16 @@ TESTS = [
 ]
 
 
+SCRIPT = "ranova_reference.R"
+
+
+def request() -> dict:
+    """The request ranova_reference.R takes."""
+    return {"data_dir": str(DATA_DIR), "tests": TESTS}
+
+
 def main() -> int:
-    return write_reference("ranova_reference.R", {"data_dir": str(DATA_DIR), "tests": TESTS},
-                           OUT, "ranova")
+    return write_reference(SCRIPT, request(), OUT, "ranova")
 
 
 if __name__ == "__main__":

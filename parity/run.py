@@ -14,7 +14,11 @@ against lme4::glmer, at lme4's parameters and at the optimum; live or stored as 
 (:mod:`parity.diag`): influence diagnostics against HLMdiag (always the stored fixtures:
 HLMdiag is not in Debian) and lme4's ``influence.merMod`` (live in live mode), with the
 Cook's distance conventions labelled.
-An entry's quick/full level is its model case's.  Then the bad-input catalog
+An entry's quick/full level is its model case's.  Then the inference references of issue
+11 (:mod:`parity.inference`: Kenward–Roger, lmerTest's F tests, LS-means, drop1, lme4's
+anova, simulate, R's random numbers, the bootstrap; live mode re-runs their R scripts),
+unless cases are selected by id or tag (their ids select them too) or ``--no-inference``
+is given.  Then the bad-input catalog
 (:mod:`parity.robustness`; lme4's outcomes recorded now in live mode), unless cases are
 selected by id or tag or ``--no-robustness`` is given.
 
@@ -38,7 +42,7 @@ import scipy
 from tqdm import tqdm
 
 import interlace
-from parity import live, robustness
+from parity import inference, live, robustness
 from parity.catalog import load_catalog
 from parity.compare import CLASS_REASONS, case_passed, classify, compare_case, drift
 from parity.conventions import CONVENTIONS
@@ -146,14 +150,16 @@ def run_one(case: dict, mode: str) -> dict:
 
 
 def run(cases: list[dict], mode: str, diagnostics: list[dict] = (),
-        glmm: list[dict] = ()) -> list[dict]:
-    """Every LMM case, then every GLMM case, then every diagnostics entry, with a progress
-    bar (on a terminal) and one line per case."""
+        glmm: list[dict] = (), inference_ids: list[str] = ()) -> list[dict]:
+    """Every LMM case, then every GLMM case, then every diagnostics entry, then every
+    inference entry, with a progress bar (on a terminal) and one line per case."""
     out = []
     jobs = ([("lmm", c) for c in cases] + [("glmm", c) for c in glmm]
-            + [("diagnostics", e) for e in diagnostics])
+            + [("diagnostics", e) for e in diagnostics]
+            + [("inference", {"id": i}) for i in inference_ids])
     runners = {"lmm": run_one, "diagnostics": run_diag_entry,
-               "glmm": lambda c, m: run_glmm_case(c, m, FIXTURES / "glmm")}
+               "glmm": lambda c, m: run_glmm_case(c, m, FIXTURES / "glmm"),
+               "inference": lambda c, m: inference.run_inference_entry(c["id"], m)}
     bar = tqdm(jobs, desc="parity", unit="case", file=sys.stderr, disable=None)
     for i, (kind, case) in enumerate(bar, 1):
         bar.set_postfix_str(case["id"])
@@ -204,36 +210,54 @@ def _table(results: list[dict], diagnostics: bool = False) -> list[str]:
     return lines
 
 
+def _section(title: str, note: str, what: list[str], entries: list[dict],
+             table: list[str]) -> list[str]:
+    """A report section: title, note, one line per entry (its ``what`` and verdict), table."""
+    return ["", f"## {title}", "", note, "",
+            *(f"- **{r['case']}** ({w}): {r['classification']}"
+              for w, r in zip(what, entries, strict=True)), "", *table]
+
+
 def markdown(env: dict, results: list[dict], robust: list[dict] = ()) -> str:
     """Summary tables (LMM cases, then diagnostics entries): case × quantity → worst error,
     tolerance, verdict; drift, tolerance classes, exemptions, Cook's D conventions."""
     lmm = [r for r in results if r.get("kind", "lmm") == "lmm"]
     glmm = [r for r in results if r.get("kind") == "glmm"]
     diag = [r for r in results if r.get("kind") == "diagnostics"]
+    inf = [r for r in results if r.get("kind") == "inference"]
     lines = ["# interlace ↔ lme4 parity", "",
              f"Mode: **{env['mode']}** ({env['mode_reason']}).", "",
              "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()
                                          if k not in ("mode", "mode_reason")), ""]
     lines += _table(lmm)
     if glmm:
-        lines += ["", "## GLMMs (lme4::glmer)", "",
-                  "`*_at_r_theta`: interlace evaluated at lme4's (θ̂, β̂) from lme4's PIRLS "
-                  "start; the rest: interlace.glmer's own fit (stage 1 minqa's BOBYQA, stage 2 "
-                  "lme4's Nelder–Mead). `se`: from the finite-difference Hessian, as lme4's "
-                  "vcov(); `se_rx`: from RX (use.hessian = FALSE).", ""]
-        lines += [f"- **{r['case']}** ({r.get('model', '')}; {r['mode']}): "
-                  f"{r['classification']}" for r in glmm]
-        lines += ["", *_table(glmm)]
+        lines += _section(
+            "GLMMs (lme4::glmer)",
+            "`*_at_r_theta`: interlace evaluated at lme4's (θ̂, β̂) from lme4's PIRLS start; "
+            "the rest: interlace.glmer's own fit (stage 1 minqa's BOBYQA, stage 2 lme4's "
+            "Nelder–Mead). `se`: from the finite-difference Hessian, as lme4's vcov(); "
+            "`se_rx`: from RX (use.hessian = FALSE).",
+            [f"{r.get('model', '')}; {r['mode']}" for r in glmm], glmm, _table(glmm))
     if diag:
-        lines += ["", "## Influence diagnostics (HLMdiag and lme4 influence.merMod)", "",
-                  "Quantity names label the convention (see *Cook's distance conventions*). "
-                  "HLMdiag's references are always the stored fixtures (HLMdiag is not in "
-                  "Debian); lme4's are live in live mode. `err / max|R|`: worst |py − R| "
-                  "over the largest |R| of its column, the measure the absolute tolerances "
-                  "are written in; `bound`: rtol + atol/max|R|.", ""]
-        lines += [f"- **{r['case']}** ({r.get('model', '')}, deletion level "
-                  f"{r.get('level', '')}; {r['mode']}): {r['classification']}" for r in diag]
-        lines += ["", *_table(diag, diagnostics=True)]
+        lines += _section(
+            "Influence diagnostics (HLMdiag and lme4 influence.merMod)",
+            "Quantity names label the convention (see *Cook's distance conventions*). "
+            "HLMdiag's references are always the stored fixtures (HLMdiag is not in Debian); "
+            "lme4's are live in live mode. `err / max|R|`: worst |py − R| over the largest "
+            "|R| of its column, the measure the absolute tolerances are written in; `bound`: "
+            "rtol + atol/max|R|.",
+            [f"{r.get('model', '')}, deletion level {r.get('level', '')}; {r['mode']}"
+             for r in diag], diag, _table(diag, diagnostics=True))
+    if inf:
+        lines += _section(
+            "Inference (lmerTest, pbkrtest, lme4's anova, simulate, bootMer)",
+            "`*_at_r_theta`: interlace at lme4's θ̂ (exact arithmetic on both sides, but "
+            "Satterthwaite's df: numerical derivatives); the rest from our own fits or refits. "
+            "Bootstrap replicates: our criterion no worse than R's, every other statistic "
+            "within twice R's own refit floor (R's default refits against tight-tolerance "
+            "refits of the same responses, in the fixture).",
+            [f"`fixtures/r/{r.get('fixture', '')}`; {r['mode']}" for r in inf], inf,
+            _table(inf))
     drifted = [(r["case"], d) for r in results for d in r.get("drift", [])
                if d["missing"] or (d["max_rel_diff"] or 0.0) > 0.0]
     if any("drift" in r for r in results):
@@ -261,7 +285,8 @@ def markdown(env: dict, results: list[dict], robust: list[dict] = ()) -> str:
         lines += robustness.markdown(list(robust))
     n_pass = sum(r["passed"] for r in results)
     lines += ["", f"**{n_pass} of {len(results)} cases pass** ({len(lmm)} LMM cases, "
-              f"{len(glmm)} GLMM cases, {len(diag)} diagnostics entries).", ""]
+              f"{len(glmm)} GLMM cases, {len(diag)} diagnostics entries, {len(inf)} "
+              "inference entries).", ""]
     return "\n".join(lines)
 
 
@@ -281,20 +306,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reports", type=Path, default=REPORTS, help="output directory")
     ap.add_argument("--no-robustness", action="store_true",
                     help="skip the bad-input catalog (parity/robustness.toml)")
+    ap.add_argument("--no-inference", action="store_true",
+                    help="skip the inference references (parity/inference.py)")
     args = ap.parse_args(argv)
     catalog = load_catalog()
     cases = select(catalog["cases"], args.case, args.tag, args.level)
     diagnostics = select_diagnostics(catalog["diagnostics"], args.case, args.tag, args.level)
     glmm = select(catalog["glmm"], args.case, args.tag, args.level)
-    if not cases and not diagnostics and not glmm:
+    inference_ids = [] if args.no_inference else (
+        [i for i in inference.ENTRY_IDS if i in (args.case or [])] if (args.case or args.tag)
+        else list(inference.ENTRY_IDS))
+    if not cases and not diagnostics and not glmm and not inference_ids:
         print("no catalog case matches the selection", file=sys.stderr)
         return 2
     mode, why = resolve_mode(args.mode)
     env = environment(mode, why, json.loads((FIXTURES / "MANIFEST.json").read_text()))
-    print(f"parity: {len(cases)} LMM cases, {len(glmm)} GLMM cases and {len(diagnostics)} "
-          "diagnostics entries, mode: "
+    print(f"parity: {len(cases)} LMM cases, {len(glmm)} GLMM cases, {len(diagnostics)} "
+          f"diagnostics entries and {len(inference_ids)} inference entries, mode: "
           f"{mode} ({why}); lme4 {env['lme4']}, {env['R']}", flush=True)
-    results = run(cases, mode, diagnostics, glmm)
+    results = run(cases, mode, diagnostics, glmm, inference_ids)
     report = {"environment": env, "cases": results}
     if not (args.no_robustness or args.case or args.tag):
         report["robustness"] = run_robustness(mode)

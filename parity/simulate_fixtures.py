@@ -14,6 +14,9 @@ CASES = [("sleepstudy_slopes_reml", 3, 1), ("penicillin_crossed", 2, 42),
          ("pastes_nested", 2, 20261202), ("cbpp_weights", 2, -7)]
 
 
+SCRIPT = "simulate_reference.R"
+
+
 def request() -> dict:
     """The request simulate_reference.R takes."""
     cases = []
@@ -26,7 +29,7 @@ def request() -> dict:
 
 
 def main() -> int:
-    return write_reference("simulate_reference.R", request(), OUT, "simulate")
+    return write_reference(SCRIPT, request(), OUT, "simulate")
 
 
 if __name__ == "__main__":
