@@ -50,6 +50,7 @@ from parity.compare import (
     drift,
 )
 from parity.data import ROOT, load_dataset
+from parity.glmm_side import case_formula
 from parity.pyside import fit_case
 from parity.rscript import R_DIR, run_r_json
 
@@ -352,13 +353,27 @@ def simulate(ref: dict) -> list[QuantityResult]:
         R = np.column_stack(list(c["sims"].values()))
         r.update(_matrix((c["id"],), R))
         py.update(_matrix((c["id"],), res.simulate(c["nsim"], seed=c["seed"])))
+    gpy, gr = {}, {}
+    for c in ref.get("glmm_cases", []):
+        case = simulate_fixtures.get_glmm_case(c["id"])
+        res = _quiet(interlace.evaluate_glmm_at, case_formula(case),
+                     load_dataset(case["dataset"]), c["theta"], c["fixef"],
+                     family=case["family"], link=case["link"], weights=case.get("weights"),
+                     nAGQ=case["nAGQ"])
+        res.sigma = c["sigma"]  # Gamma draws scale with σ̂: lme4's own
+        gr.update(_matrix((c["id"],), np.column_stack(list(c["sims"].values()))))
+        gpy.update(_matrix((c["id"],), _quiet(res.simulate, c["nsim"], seed=c["seed"])))
     return [_compare_scaled("simulate_at_r_theta", py, r, 1e-12, EXACT,
                             "lme4 simulate(m, nsim, seed): R's draws; the responses to "
                             "1e-12 of their scale (our σ̂ and β̂ at lme4's θ̂ round "
-                            "differently)")]
+                            "differently)"),
+            compare_keyed("simulate_glmm_at_r_parameters", gpy, gr, 1e-12, 0.0, EXACT,
+                          "a GLMM's simulate(m, nsim, seed) at lme4's (θ̂, β̂, σ̂): R's "
+                          "rbinom, rpois and rgamma on lme4's means")]
 
 
 def rng(ref: dict) -> list[QuantityResult]:
+    from interlace import rng_dists
     from interlace.rng import RRandom, r_qnorm
 
     py, r = {}, {}
@@ -371,8 +386,20 @@ def rng(ref: dict) -> list[QuantityResult]:
         py.update(_matrix((d["seed"], "rnorm"), g.normal(n)))
     r.update(_matrix(("qnorm",), ref["qnorm"]["q"]))
     py.update(_matrix(("qnorm",), [r_qnorm(p) for p in ref["qnorm"]["p"]]))
+    dpy, dr = {}, {}
+    for d in ref.get("dists", []):
+        g, a, k = RRandom(d["seed"]), d["args"], d["n"]
+        draw = {"rexp": lambda: rng_dists.rexp(g, k),  # noqa: B023 (called at once)
+                "rbinom": lambda: rng_dists.rbinom(g, k, a["size"], a["prob"]),  # noqa: B023
+                "rpois": lambda: rng_dists.rpois(g, k, a["mu"]),  # noqa: B023
+                "rgamma": lambda: rng_dists.rgamma(g, k, a["shape"], a["scale"]),  # noqa: B023
+                }[d["what"]]
+        dr.update(_matrix((d["what"],), d["draws"]))
+        dpy.update(_matrix((d["what"],), draw()))
     return [compare_keyed("rng_bits", py, r, 0.0, 0.0, EXACT,
-                          "set.seed + runif/rnorm + qnorm, bit for bit")]
+                          "set.seed + runif/rnorm + qnorm, bit for bit"),
+            compare_keyed("rng_distributions_bits", dpy, dr, 0.0, 0.0, EXACT,
+                          "rexp, rbinom, rpois, rgamma after set.seed, bit for bit")]
 
 
 # -- the bootstrap and PBmodcomp -----------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""GlmmResult.simulate: lme4's simulate.merMod for glmerMod (use.u = FALSE) with numpy's
-generators: u* ~ N(0, I), μ* = g⁻¹(Xβ̂ + offset + ZΛθ̂u*), then the family's draw.
+"""GlmmResult.simulate: lme4's simulate.merMod for glmerMod (use.u = FALSE), here with
+numpy's generators (R's stream, an integer seed, is tests/test_simulate_r.py's): u* ~
+N(0, I), μ* = g⁻¹(Xβ̂ + offset + ZΛθ̂u*), then the family's draw.
 
 With one scalar term every row's mean over the random effect is a one-dimensional integral
 E[y] = ∫ g⁻¹(η + λz) φ(z) dz, computed here by 40-point Gauss–Hermite; the mean of many
@@ -46,7 +47,7 @@ def _check_mean(sims: np.ndarray, res) -> None:
 
 
 def test_binomial_cbind_counts(cbpp):
-    sims = cbpp.simulate(NSIM, seed=1)
+    sims = cbpp.simulate(NSIM, seed=np.random.default_rng(1))
     assert sims.shape == (cbpp.nobs, NSIM)
     size = dataset("cbpp")["size"].to_numpy(dtype=float)
     counts = sims * size[:, None]
@@ -57,9 +58,10 @@ def test_binomial_cbind_counts(cbpp):
 
 def test_seed_and_generator(cbpp):
     a, b = cbpp.simulate(3, seed=7), cbpp.simulate(3, seed=7)
-    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, b)  # R's stream: reproducible
     c = cbpp.simulate(3, seed=np.random.default_rng(7))
-    np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(c, cbpp.simulate(3, seed=np.random.default_rng(7)))
+    assert not np.array_equal(a, c)  # numpy's stream is another
     assert not np.array_equal(a, cbpp.simulate(3, seed=8))
     assert cbpp.simulate(0).shape == (cbpp.nobs, 0)
     with pytest.raises(InterlaceError, match="nsim"):
@@ -70,7 +72,7 @@ def test_seed_and_generator(cbpp):
 
 def test_poisson_counts_and_mean():
     res = _fit("y ~ lbase * trt + lage + V4 + (1 | subject)", dataset("epil"), family="poisson")
-    sims = res.simulate(NSIM, seed=3)
+    sims = res.simulate(NSIM, seed=np.random.default_rng(3))
     np.testing.assert_array_equal(sims, np.rint(sims))
     assert sims.min() >= 0
     _check_mean(sims, res)
@@ -79,7 +81,7 @@ def test_poisson_counts_and_mean():
 def test_gamma_mean_and_lme4_shape():
     res = _fit("Reaction ~ Days + (1 | Subject)", dataset("sleepstudy"), family="Gamma",
                link="log")
-    sims = res.simulate(NSIM, seed=5)
+    sims = res.simulate(NSIM, seed=np.random.default_rng(5))
     assert sims.min() > 0
     _check_mean(sims, res)
     # lme4's shape is sigma * weights: the conditional variance at u* = 0 is mu^2 / sigma

@@ -10,12 +10,16 @@ order would be off by σ̂."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 from parity.catalog import get_case
-from parity.data import ROOT, sha256_file
+from parity.data import ROOT, load_dataset, sha256_file
 from parity.pyside import fit_case
+
+import interlace
+from interlace.errors import InterlaceError
 
 FIXTURE = json.loads((ROOT / "fixtures" / "r" / "simulate.json").read_text())
 CASES = FIXTURE["cases"]
@@ -47,3 +51,44 @@ def test_another_seed_or_a_generator_draws_otherwise():
     assert not np.array_equal(a, res.simulate(2, seed=c["seed"] + 1))
     g = res.simulate(2, seed=np.random.default_rng(c["seed"]))
     assert g.shape == a.shape and not np.array_equal(a, g)
+
+
+GLMM = FIXTURE["glmm_cases"]
+
+
+@pytest.mark.parametrize("c", GLMM, ids=[c["id"] for c in GLMM])
+def test_glmm_simulate_is_lme4s_at_its_parameters(c):
+    """A GLMM's simulate with R's seed at lme4's (θ̂, β̂): R's normals for the random
+    effects, then R's rbinom / rpois / rgamma on lme4's recycled means — equal to R's draws
+    (binomial and Poisson counts exactly; the Gamma draws scale with σ̂, so lme4's σ̂ is
+    used: ours at lme4's (θ̂, β̂) differs from it by 5e-9)."""
+    from parity.glmm_side import case_formula
+    from parity.simulate_fixtures import get_glmm_case
+
+    case = get_glmm_case(c["id"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = interlace.evaluate_glmm_at(case_formula(case), load_dataset(case["dataset"]),
+                                         c["theta"], c["fixef"], family=case["family"],
+                                         link=case["link"], weights=case.get("weights"),
+                                         nAGQ=case["nAGQ"])
+    res.sigma = c["sigma"]
+    r = np.column_stack(list(c["sims"].values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sims = res.simulate(c["nsim"], seed=c["seed"])
+    np.testing.assert_allclose(sims, r, rtol=1e-12, atol=0)
+
+
+def test_glmm_inverse_gaussian_needs_a_generator():
+    from parity.glmm_side import case_formula
+    from parity.simulate_fixtures import get_glmm_case
+
+    case = get_glmm_case("sleepstudy_invgauss")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = interlace.glmer(case_formula(case), load_dataset(case["dataset"]),
+                              family=case["family"], link=case["link"])
+    with pytest.raises(InterlaceError, match="not reproduced"):
+        res.simulate(1, seed=1)
+    assert res.simulate(2, seed=np.random.default_rng(1)).shape == (res.nobs, 2)

@@ -154,10 +154,10 @@ class GlmmResult(MixedResult):
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
         """Responses simulated from the fit (lme4's ``simulate``, ``use.u = FALSE``), (n,
-        nsim), on glmer's response scale (binomial: proportions of the prior weights);
-        ``seed`` an integer or a numpy Generator.  Unlike the LMM's, an integer seed here
-        seeds numpy's generator: R's binomial, Poisson and gamma generators are not
-        reproduced yet, so these are not R's draws."""
+        nsim), on glmer's response scale (binomial: proportions of the prior weights).  An
+        integer ``seed`` is R's ``set.seed``: lme4's draws, with R's own binomial, Poisson
+        and gamma generators (:mod:`interlace.rng_dists`; the inverse Gaussian family's,
+        from statmod, is not reproduced); a numpy Generator draws from numpy's stream."""
         from interlace.results.predict import simulate_glmm
 
         return simulate_glmm(self, nsim, seed)

@@ -17,7 +17,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from interlace.errors import DataError, InterlaceError, MissingDataWarning, warn
+from interlace.errors import (
+    DataError,
+    InterlaceError,
+    MissingDataWarning,
+    ResponseWarning,
+    warn,
+)
 from interlace.formula.ast import Name, names_in
 from interlace.results.result import re_contribution
 
@@ -141,7 +147,11 @@ def simulate_glmm(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:
     ``use.u = FALSE``: u* ~ N(0, I) (not scaled by σ, as lme4's GLMM branch), η* = Xβ̂ +
     offset + ZΛθ̂u*, then the family's draw at μ* = g⁻¹(η*) (:meth:`Family.simulate`).
     Returns (n, nsim) of the response as glmer reads it: for the binomial family the
-    proportion of successes (× the prior weights: the counts of ``cbind``)."""
+    proportion of successes (× the prior weights: the counts of ``cbind``).  An integer
+    seed is R's ``set.seed``: R's draws (:func:`_simulate_glmm_r`)."""
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        _check_draw_args(nsim, seed)
+        return _simulate_glmm_r(result, nsim, seed)
     rng = _rng(nsim, seed)
     d, fam, dev = result._design, result.family, result._dev
     eta = linear_predictor(result, include_re=False)
@@ -155,6 +165,45 @@ def simulate_glmm(result, nsim: int = 1, seed: int | None = None) -> np.ndarray:
                                                         b, result.nobs))
             out[:, k] = fam.simulate(rng, mu, dev.weights, result.sigma)
     return out
+
+
+def _simulate_glmm_r(result, nsim: int, seed: int) -> np.ndarray:
+    """lme4 1.1-31's ``simulate(m, nsim, seed)`` of a GLMM on R's stream: the q·nsim random
+    effects' normals first, η* = Xβ̂ + offset + ZΛθ̂u* (u* not scaled), μ* = g⁻¹(η*), then
+    lme4's ``simfunList`` draw, called once on all n·nsim means, with R's own generators
+    (:mod:`interlace.rng_dists`), the weights recycled as R recycles them: binomial
+    ``rbinom(n·nsim, wts, μ*) / wts`` (a ``cbind`` response's trials as wts), Poisson
+    ``rpois``, Gamma ``rgamma`` with shape σ·wts and rate shape/μ*.  R's inverse Gaussian
+    generator (``statmod::rinvgauss``) is not reproduced."""
+    from interlace.rng import RRandom
+    from interlace.rng_dists import rbinom, rgamma, rpois
+
+    d, fam, dev = result._design, result.family, result._dev
+    name = fam.name
+    if name not in ("binomial", "poisson", "Gamma"):
+        raise InterlaceError(f"R's generator for the {name} family is not reproduced: pass a "
+                             "numpy Generator as seed to draw from numpy's stream")
+    r = RRandom(seed)
+    n, q = result.nobs, sum(len(t.levels) * t.Xi.shape[1] for t in d.re_terms)
+    u = r.normal(q * nsim).reshape(nsim, q).T
+    eta = _lme4_fixed(result)[:, None] + _lme4_sim_reff(result, u)
+    with np.errstate(over="ignore"):
+        mu = fam.link.linkinv(eta)
+    ftd = mu.ravel(order="F")
+    wts = np.asarray(dev.weights, dtype=float)
+    if name == "binomial":
+        if np.any(wts % 1 != 0):
+            raise InterlaceError("cannot simulate from non-integer prior.weights")
+        y = rbinom(r, n * nsim, wts, ftd) / np.resize(wts, n * nsim)
+    elif name == "poisson":
+        if np.any(wts != 1):
+            warn("ignoring prior weights", ResponseWarning)
+        y = rpois(r, n * nsim, ftd)
+    else:
+        shape = float(result.sigma) * wts
+        rate = np.resize(shape, n * nsim) / ftd
+        y = rgamma(r, n * nsim, np.resize(shape, n * nsim), 1.0 / rate)
+    return y.reshape(nsim, n).T
 
 
 def _column_sum(cols: list[np.ndarray]) -> np.ndarray:
