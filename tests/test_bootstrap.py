@@ -236,3 +236,21 @@ def test_pb_modcomp(case_id):
         np.testing.assert_allclose(summ[col].to_numpy(float),
                                    np.array(want["values"][col], dtype=float),
                                    rtol=1e-4, equal_nan=True, err_msg=col)
+
+
+def test_pb_modcomp_with_a_restriction_matrix():
+    """pbkrtest's restriction_matrix2model: L = [0, 1] on sleepstudy is the model without
+    Days (X·N spans the intercept), so PBmodcomp by L and by that formula agree: the same
+    statistic and, the small model's fitted values being the same, the same responses and
+    reference sample (pbkrtest 0.5.2's own PBmodcomp(m, L) fails under Rscript: its
+    update() cannot find the data it builds)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        large = interlace.fit("Reaction ~ Days + (Days | Subject)", load_dataset("sleepstudy"))
+        by_l = interlace.pb_modcomp(large, [[0, 1]], nsim=8, seed=3)
+        by_f = interlace.pb_modcomp(large, ". ~ 1 + (Days | Subject)", nsim=8, seed=3)
+    np.testing.assert_allclose(by_l.test["stat"], by_f.test["stat"], rtol=1e-8)
+    np.testing.assert_allclose(by_l.ref, by_f.ref, rtol=0, atol=1e-6)
+    assert by_l.formula_small.startswith("Reaction ~ .X1")
+    with pytest.raises(InterlaceError, match="columns"):
+        interlace.pb_modcomp(large, [[0, 1, 0]], nsim=2, seed=1)

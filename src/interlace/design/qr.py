@@ -138,13 +138,13 @@ def column_rank_pivot(x: np.ndarray, tol: float = 1e-7) -> tuple[int, np.ndarray
     return res.rank, res.pivot
 
 
-def qr_q(res: QRResult) -> np.ndarray:
-    """R's ``qr.Q(qr)`` (``complete = FALSE``) of a :func:`qr_linpack` decomposition: the
-    identity's first min(n, p) columns multiplied by the first ``rank`` Householder
-    reflections, applied last to first as LINPACK's ``dqrsl`` does."""
+def qr_q(res: QRResult, complete: bool = False) -> np.ndarray:
+    """R's ``qr.Q(qr, complete)`` of a :func:`qr_linpack` decomposition: the identity's
+    first min(n, p) columns (all n with ``complete``) multiplied by the first ``rank``
+    Householder reflections, applied last to first as LINPACK's ``dqrsl`` does."""
     a, qraux = res.qr, res.qraux
     n, p = a.shape
-    y = np.eye(n, min(n, p))
+    y = np.eye(n, n if complete else min(n, p))
     for j in range(min(res.rank, n - 1) - 1, -1, -1):
         if qraux[j] == 0.0:
             continue

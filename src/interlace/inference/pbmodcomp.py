@@ -24,7 +24,7 @@ from scipy import stats
 from interlace.errors import InterlaceError, warn
 from interlace.inference.bootstrap import refit_many
 
-__all__ = ["PBModComp", "pb_modcomp"]
+__all__ = ["PBModComp", "pb_modcomp", "restriction_model"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,36 @@ def _ml(res):
         return res.update(method="ML")
 
 
+def restriction_model(large, L):
+    """pbkrtest's ``restriction_matrix2model(large, L)``: the large model refitted with
+    fixed effects X·N, N the orthogonal complement of Lᵀ's columns (the last columns of
+    LINPACK's complete ``qr.Q``), as columns ``.X1``, ``.X2``, … with no intercept and the
+    same random-effects terms."""
+    from interlace.design.qr import qr_linpack, qr_q
+    from interlace.formula.ast import deparse
+    from interlace.inference.kenward_roger import _rank
+
+    X = large.model.exog
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    if L.shape[1] != X.shape[1]:
+        raise InterlaceError(f"the restriction matrix has {L.shape[1]} columns but the model "
+                             f"has {X.shape[1]} coefficients")
+    if not np.all(np.isfinite(L)):
+        raise InterlaceError("the restriction matrix L has NaN or Inf")
+    N = qr_q(qr_linpack(L.T), complete=True)[:, _rank(L.T):]
+    if N.shape[1] == 0:
+        raise InterlaceError("the restriction matrix leaves no fixed effects")
+    Xs = X @ N
+    data = large._data.iloc[large._design.row_positions].copy()
+    names = [f".X{j + 1}" for j in range(Xs.shape[1])]
+    for j, nm in enumerate(names):
+        data[nm] = Xs[:, j]
+    spec = large._design.spec
+    random = " + ".join(f"({t.text})" for t in large._design.re_terms)
+    formula = f"{deparse(spec.formula.response)} ~ -1 + {' + '.join(names)} + {random}"
+    return large.update(formula, data=data, method="ML")
+
+
 def pb_modcomp(large, small, nsim: int = 1000, seed=None, n_jobs: int = 1,
                show_progress: bool = False) -> PBModComp:
     """pbkrtest's ``PBmodcomp(large, small, nsim)`` (see the module docstring).
@@ -84,8 +114,9 @@ def pb_modcomp(large, small, nsim: int = 1000, seed=None, n_jobs: int = 1,
     Parameters
     ----------
     large : CrossedLMEResult
-    small : CrossedLMEResult or str
-        The smaller model, or a formula (lme4's ``update`` syntax) refitting ``large``.
+    small : CrossedLMEResult, str or array_like
+        The smaller model, a formula (lme4's ``update`` syntax) refitting ``large``, or a
+        restriction matrix L (:func:`restriction_model`, pbkrtest's own construction).
     nsim : int
         Reference sample size.
     seed : int, numpy Generator or None
@@ -93,15 +124,12 @@ def pb_modcomp(large, small, nsim: int = 1000, seed=None, n_jobs: int = 1,
     n_jobs, show_progress
         joblib workers and a progress bar for the refits.
     """
-    for m in (large, small):
-        if isinstance(m, str):
-            continue
-        if not hasattr(m.__class__, "satterthwaite"):
-            raise InterlaceError("pb_modcomp() compares linear mixed model fits "
-                                 "(interlace.fit); a restriction matrix is not supported: "
-                                 "give the smaller model or its formula")
+    if not hasattr(large.__class__, "satterthwaite"):
+        raise InterlaceError("pb_modcomp() compares linear mixed model fits (interlace.fit)")
     if isinstance(small, str):
         small = large.update(small)
+    elif not hasattr(small.__class__, "satterthwaite"):
+        small = restriction_model(large, small)
     if small.nobs != large.nobs:
         raise InterlaceError(f"the models were fitted to different numbers of rows "
                              f"({large.nobs} and {small.nobs})")
