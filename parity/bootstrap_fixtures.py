@@ -36,12 +36,20 @@ PBMODCOMPS = [
 ]
 
 
+#: GLMM bootMer: (case, nsim, seed) of [[glmm]] catalog cases
+GLMM = [("cbpp_cbind", 10, 4), ("grouseticks_sqrt", 8, 5)]
 SCRIPT = "bootstrap_reference.R"
 
 
 def request() -> dict:
     """The request bootstrap_reference.R takes."""
-    return {"data_dir": str(DATA_DIR), "cases": CASES, "pbmodcomps": PBMODCOMPS}
+    from parity.simulate_fixtures import get_glmm_case
+
+    glmm = [{**{k: get_glmm_case(cid).get(k) for k in ("dataset", "formula", "family", "link",
+                                                        "weights", "offset", "nAGQ")},
+             "id": cid, "nsim": nsim, "seed": seed} for cid, nsim, seed in GLMM]
+    return {"data_dir": str(DATA_DIR), "cases": CASES, "pbmodcomps": PBMODCOMPS,
+            "glmm": glmm}
 
 
 def main() -> int:

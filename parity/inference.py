@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import interlace
+from interlace.inference.bootstrap import boot_fun
 from parity import (
     anova_fixtures,
     bootstrap_fixtures,
@@ -404,8 +405,6 @@ def rng(ref: dict) -> list[QuantityResult]:
 
 # -- the bootstrap and PBmodcomp -----------------------------------------------------------------
 def _stat(x):
-    from interlace.inference.bootstrap import boot_fun
-
     return np.r_[boot_fun(x).to_numpy(), x.objective]
 
 
@@ -493,6 +492,32 @@ def bootstrap(ref: dict) -> list[QuantityResult]:
         compare_keyed("boot_confint", e2e_py, e2e_r, 0.0, e2e_atol, REFIT,
                       "confint(method = 'boot') end to end, within twice R's floor"),
     ]
+    gcrit, g_py, g_r, g_atol = [], {}, {}, {}
+    gspec = {cid: (n, sd) for cid, n, sd in bootstrap_fixtures.GLMM}
+    for g in ref.get("glmm", []):
+        nsim, seed = gspec[g["id"]]
+        case = simulate_fixtures.get_glmm_case(g["id"])
+        fit = _quiet(interlace.glmer, case_formula(case), load_dataset(case["dataset"]),
+                     family=case["family"], link=case["link"], weights=case.get("weights"),
+                     nAGQ=case["nAGQ"])
+        bb = _quiet(fit.bootstrap, nsim, seed=seed, fun=lambda x: np.r_[
+            boot_fun(x).to_numpy(), -2.0 * x.llf])
+        ours, default = bb.t.to_numpy(), np.array(g["t"], float)
+        tight = np.array(g["t_tight"], float)
+        gcrit += list((ours[:, -1] - default[:, -1]) / np.abs(default[:, -1]))
+        kinds = _kinds(fit)[:ours.shape[1] - 1]
+        kinds += ["rel"] * (ours.shape[1] - 1 - len(kinds))
+        p, r, a = _floor_atol((g["id"],), ours[:, :-1], default[:, :-1], tight[:, :-1], kinds)
+        g_py.update(p)
+        g_r.update(r)
+        g_atol.update(a)
+    if gcrit:
+        gw = float(np.nanmax(gcrit))
+        out += [QuantityResult("boot_glmm_criterion", len(gcrit), gw, gw, 0.0, 1e-8, REFIT,
+                               gw <= 1e-8, why="(ours − R's) / |R's| of −2 log-likelihood: "
+                                               "no worse than R's glmer of each response"),
+                compare_keyed("boot_glmm_replicates", g_py, g_r, 0.0, g_atol, REFIT,
+                              "GLMM replicates within twice R's own floor")]
     pspec = {p["id"]: p for p in bootstrap_fixtures.PBMODCOMPS}
     stat_py, stat_r, ref_py, ref_r, pb_py, pb_r = ({} for _ in range(6))
     for pb_ref in ref["pbmodcomps"]:

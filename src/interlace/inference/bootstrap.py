@@ -69,22 +69,58 @@ def refit_response(res, y, refitter: ResponseRefit | None = None, legacy: bool =
                             fit_kwargs=res._fit_kwargs, refit=res._refit)
 
 
+def refit_glmm(res, y):
+    """lme4's ``refit(m, newresp)`` for a GLMM: the same design, family and nAGQ on the
+    response ``y`` (glmer's scale: binomial proportions of the trials), refitted from the
+    fit's (θ̂, β̂) with its optimizers and control.  lme4 runs only stage 2 (Nelder–Mead on
+    (θ, β)) from there; this runs both of glmer's stages from there, to the same optimum."""
+    from interlace.deviance.build import build_glmm_deviance
+    from interlace.optimize.glmm import optimize_glmm
+    from interlace.results.glmm import GlmmResult
+
+    fam, nagq = res.family, res.nAGQ
+    y = np.asarray(y, dtype=float)
+    w = np.asarray(res._dev.weights, dtype=float)
+    mustart = fam.initialize(y, w, "the simulated response")[3]
+    design = replace(res._design, y=y, mustart=mustart)
+    layout, dev = build_glmm_deviance(design, fam, res._fit_kwargs.get("backend", "auto"))
+    ctl = _control(res)
+    optimizer = res._fit_kwargs.get("optimizer", ("bobyqa", "Nelder_Mead"))
+    opt = (optimizer, optimizer) if isinstance(optimizer, str) else tuple(optimizer)
+    fit = optimize_glmm(dev, np.asarray(res.theta, dtype=float), layout.lower(), layout.names(),
+                        list(design.x_names), mustart, nagq, ctl,
+                        beta_start=None if nagq == 0 else res.fe_params.to_numpy(),
+                        theta_init=layout.start(), optimizers=opt)
+    for msg in fit.warnings:
+        warn(msg)
+    report_checks(fit.checks, ctl)
+    return GlmmResult(design=design, layout=layout, deviance=dev, state=fit.state,
+                      theta=fit.theta, beta=fit.beta, objective=fit.objective, family=fam,
+                      nagq=nagq, hessian=fit.hessian, opt=fit.stages[-1], checks=fit.checks,
+                      stages=fit.stages, formula=res.formula, data=res._data,
+                      fit_kwargs=res._fit_kwargs, refit=res._refit,
+                      optimizer_warnings=fit.warnings)
+
+
 def boot_fun(res) -> pd.Series:
     """lme4's ``confint(method = "boot")`` statistic: per random-effects term the sd's and
     correlations of σ²TTᵀ in θ's order (``Cv_to_Sv``; a correlation of a zero sd is NaN as
     R's ``cov2cor`` makes it), σ, then the fixed effects; named ``.sig01``…, ``.sigma`` and
-    by coefficient."""
+    by coefficient.  For a GLMM, of TTᵀ itself, and σ only for a family with a dispersion
+    (lme4's ``useSc``)."""
     layout, sigma = res._layout, float(res.sigma)
+    scaled = hasattr(res.__class__, "satterthwaite")  # an LMM: σ²TTᵀ; a GLMM: TTᵀ
+    use_sc = scaled or bool(getattr(res, "has_residual", True))
     vals = np.empty(layout.n_theta)
     for t, T in zip(layout.terms, layout.templates(res.theta), strict=True):
-        V = (T @ T.T) * sigma**2
+        V = (T @ T.T) * (sigma**2 if scaled else 1.0)
         sd = np.sqrt(np.diagonal(V))
         with np.errstate(invalid="ignore", divide="ignore"):
             r = V / np.outer(sd, sd)
         r[np.diag_indices(t.p)] = sd
         vals[t.theta_slice] = r[t.rows, t.cols]
-    names = [f".sig{k + 1:02d}" for k in range(layout.n_theta)] + [".sigma"]
-    return pd.Series(np.r_[vals, sigma, res.fe_params.to_numpy()],
+    names = [f".sig{k + 1:02d}" for k in range(layout.n_theta)] + ([".sigma"] if use_sc else [])
+    return pd.Series(np.r_[vals, [sigma] if use_sc else [], res.fe_params.to_numpy()],
                      index=names + list(res.fe_params.index))
 
 
@@ -173,20 +209,23 @@ class BootResult:
 
 @with_serial_blas  # one BLAS thread in every process: results do not depend on n_jobs
 def _run(res, ys: np.ndarray, fun, progress, legacy: bool = False) -> list:
-    refitter = ResponseRefit(res._design, res._dev)
+    glmm = not hasattr(res.__class__, "satterthwaite")
+    refitter = None if glmm else ResponseRefit(res._design, res._dev)
     out = []
     for k in range(ys.shape[1]):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                r = refit_response(res, ys[:, k], refitter, legacy)
+                r = (refit_glmm(res, ys[:, k]) if glmm
+                     else refit_response(res, ys[:, k], refitter, legacy))
                 val, err = np.asarray(fun(r), dtype=float).ravel(), None
             except Exception as e:  # lme4's factory: a failed replicate is a row of NA
                 val, err = None, f"{type(e).__name__}: {e}"
         out.append((val, err, [str(w.message) for w in caught]))
         if progress is not None:
             progress.update(1)
-    res._restore()
+    if not glmm:
+        res._restore()
     return out
 
 
@@ -223,6 +262,11 @@ class ReplicateFit:
                                 layout=lay, deviance=dev, state=dev.pls(self.theta), opt=opt,
                                 checks=checks, method=res.method, formula=res.formula,
                                 data=res._data, fit_kwargs=res._fit_kwargs, refit=res._refit)
+
+    @property
+    def satterthwaite(self):
+        """The full result's (marks this as an LMM's replicate, as the result's class)."""
+        return self.__getattr__("satterthwaite")
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -291,7 +335,7 @@ def refit_many(res, ys: np.ndarray, fun, n_jobs: int = 1, show_progress: bool = 
     one-by-one refits (the model pickled once per chunk)."""
     k = ys.shape[1]
     done: dict[int, tuple] = {}
-    if not legacy_refit and k:
+    if not legacy_refit and k and hasattr(res.__class__, "satterthwaite"):
         done = _newton_sets(res, ys, fun)
     rest = [u for u in range(k) if u not in done]
     if rest:
@@ -363,14 +407,16 @@ def bootstrap(res, nsim: int = 1, seed=None, fun=None, use_u: bool = False,
     -------
     BootResult
     """
-    if not hasattr(res.__class__, "satterthwaite"):
-        raise InterlaceError("bootstrap() needs a linear mixed model fit (interlace.fit)")
+    glmm = not hasattr(res.__class__, "satterthwaite")
+    if glmm and use_u:
+        raise InterlaceError("use_u (lme4's use.u = TRUE) is for linear mixed models here; a "
+                             "GLMM's bootstrap draws its random effects")
     fun = boot_fun if fun is None else fun
     t0 = fun(res)
     names = (list(t0.index) if isinstance(t0, pd.Series)
              else [f"t{i + 1}" for i in range(np.asarray(t0).size)])
     t0 = pd.Series(np.asarray(t0, dtype=float).ravel(), index=names)
-    ys = res.simulate(nsim, seed, use_u=use_u)
+    ys = res.simulate(nsim, seed) if glmm else res.simulate(nsim, seed, use_u=use_u)
     out = refit_many(res, ys, fun, n_jobs=n_jobs, show_progress=show_progress,
                      legacy_refit=legacy_refit)
     t = np.full((nsim, len(names)), np.nan)

@@ -34,7 +34,7 @@ from interlace.deviance.glmm import GlmmDeviance, PirlsState
 from interlace.errors import ConvergenceWarning, InterlaceError, warn
 from interlace.family import Family
 from interlace.optimize import ConvCheck, OptSummary
-from interlace.results.base import MixedResult
+from interlace.results.base import MixedResult, check_level
 
 __all__ = ["GlmmResult"]
 
@@ -115,12 +115,38 @@ class GlmmResult(MixedResult):
         p = 2.0 * stats.norm.sf(np.abs(self.fe_tvalues.to_numpy()))
         return pd.Series(p, index=self.fe_params.index, name="Pr(>|z|)")
 
-    def confint(self, method: str = "wald", level: float = 0.95, parm=None) -> pd.DataFrame:
-        """Wald intervals of the fixed effects (lme4's ``confint(method="Wald")``)."""
-        if str(method).lower() != "wald":
-            raise InterlaceError(f"confint(method={method!r}) is not available for GLMMs "
-                                 "yet; use 'wald'")
+    def confint(self, method: str = "wald", level: float = 0.95, parm=None, *,
+                nsim: int = 500, boot_type: str = "perc", seed=None, n_jobs: int = 1,
+                show_progress: bool = False) -> pd.DataFrame:
+        """Wald intervals of the fixed effects (lme4's ``confint(method="Wald")``), or
+        ``method="boot"``: lme4's parametric bootstrap intervals (``.sig01``…, ``.sigma``
+        for a family with a dispersion, fixed effects; ``nsim`` refits, an integer ``seed``
+        is R's ``set.seed``; ``boot_type`` "perc", "basic" or "norm").  lme4's profile
+        intervals of GLMMs are not available."""
+        kind = str(method).lower()
+        if kind == "boot":
+            from interlace.inference.bootstrap import BOOT_TYPES, bootstrap
+
+            if boot_type not in BOOT_TYPES:
+                raise InterlaceError(f"boot_type must be one of {BOOT_TYPES}, not "
+                                     f"{boot_type!r}")
+            bb = bootstrap(self, nsim=nsim, seed=seed, n_jobs=n_jobs,
+                           show_progress=show_progress)
+            return bb.confint(level=check_level(level), type=boot_type, parm=parm)
+        if kind != "wald":
+            raise InterlaceError(f"confint(method={method!r}) is not available for GLMMs; "
+                                 "use 'wald' or 'boot'")
         return self._wald(level, parm)
+
+    def bootstrap(self, nsim: int = 1, seed=None, fun=None, n_jobs: int = 1,
+                  show_progress: bool = False):
+        """lme4's ``bootMer`` for a GLMM: refit the model to ``nsim`` responses simulated
+        from it (an integer seed gives R's draws) and apply ``fun`` to each refit
+        (:func:`interlace.inference.bootstrap.bootstrap`)."""
+        from interlace.inference.bootstrap import bootstrap
+
+        return bootstrap(self, nsim=nsim, seed=seed, fun=fun, n_jobs=n_jobs,
+                         show_progress=show_progress)
 
     # -- residuals and predictions ------------------------------------------------------
     def resid(self, type: str = "deviance") -> np.ndarray:  # noqa: A002 (lme4's name)
