@@ -15,9 +15,10 @@ CASES = [("sleepstudy_slopes_reml", 3, 1), ("penicillin_crossed", 2, 42),
 
 
 #: GLMM (case, nsim, seed): a cbind response, proportions with weights, a factor response,
-#: Poisson with crossed terms, an offset, and a Gamma fit
+#: Poisson with crossed terms, an offset, a Gamma and an inverse Gaussian fit
 GLMM_CASES = [("cbpp_cbind", 3, 4), ("cbpp_proportion", 2, 5), ("contraception", 2, 6),
-              ("grouseticks", 2, 7), ("mmmec_offset", 2, 8), ("sleepstudy_gamma", 2, 9)]
+              ("grouseticks", 2, 7), ("mmmec_offset", 2, 8), ("sleepstudy_gamma", 2, 9),
+              ("sleepstudy_invgauss", 2, 10)]
 SCRIPT = "simulate_reference.R"
 
 

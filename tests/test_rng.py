@@ -67,7 +67,8 @@ def test_r_generators_bit_for_bit(d):
     ours = {"rexp": lambda: rng_dists.rexp(g, n),
             "rbinom": lambda: rng_dists.rbinom(g, n, a["size"], a["prob"]),
             "rpois": lambda: rng_dists.rpois(g, n, a["mu"]),
-            "rgamma": lambda: rng_dists.rgamma(g, n, a["shape"], a["scale"])}[d["what"]]()
+            "rgamma": lambda: rng_dists.rgamma(g, n, a["shape"], a["scale"]),
+            "rinvgauss": lambda: rng_dists.rinvgauss(g, n, a["mean"], a["shape"])}[d["what"]]()
     np.testing.assert_array_equal(ours, d["draws"])
 
 

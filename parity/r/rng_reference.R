@@ -3,9 +3,10 @@
 # For each seed: runif(n) and rnorm(n) each right after set.seed(seed), and one mixed
 # sequence (runif(3), rnorm(4), runif(2), rnorm(1)) to check that the state carries over;
 # and qnorm() on a grid of probabilities covering its three branches; and R's rexp,
-# rbinom, rpois and rgamma after set.seed(seed), each over parameter sets that reach every
-# branch of their algorithms (inversion and BTPE; table inversion and the normal-based
-# algorithm; GS and GD), parameters recycled as lme4's simulate recycles them.
+# rbinom, rpois and rgamma (and statmod's rinvgauss) after set.seed(seed), each over
+# parameter sets that reach every branch of their algorithms (inversion and BTPE; table
+# inversion and the normal-based algorithm; GS and GD), parameters recycled as lme4's
+# simulate recycles them.
 # Every double at 17 significant digits (io.R's write_json), with R's version and RNGkind.
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) != 1L) stop("usage: Rscript rng_reference.R out.json")
@@ -38,7 +39,10 @@ dist_draws <- list(
   list(what = "rgamma", seed = 17L, n = 400L,
        args = list(shape = c(0.3, 0.95, 1, 1.7, 3.686, 5, 13.5, 40),
                    scale = c(1, 2.5, 0.1, 7, 1, 0.5, 3, 0.01)),
-       fun = function(n, a) rgamma(n, shape = a$shape, scale = a$scale)))
+       fun = function(n, a) rgamma(n, shape = a$shape, scale = a$scale)),
+  list(what = "rinvgauss", seed = 19L, n = 400L,
+       args = list(mean = c(1, 0.3, 250, 4e3, 2), shape = c(2, 0.05, 1e-4, 8, 1e-9)),
+       fun = function(n, a) statmod::rinvgauss(n, mean = a$mean, shape = a$shape)))
 dists <- lapply(dist_draws, function(d) {
   set.seed(d$seed)
   list(what = d$what, seed = d$seed, n = d$n, args = lapply(d$args, I),

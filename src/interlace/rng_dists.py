@@ -8,7 +8,9 @@
 * ``rpois`` — table inversion for μ < 10, else Ahrens & Dieter (1982)'s normal-based
   algorithm with Hermite-corrected acceptance (``rpois.c``);
 * ``rgamma`` — Ahrens & Dieter's GS (1974) for shape < 1 and GD (1982) for shape ≥ 1
-  (``rgamma.c``).
+  (``rgamma.c``);
+* ``rinvgauss`` — statmod 1.5.0's (the generator lme4 simulates the inverse Gaussian family
+  with): Michael, Schucany & Haas (1976), n normals, then n uniforms.
 
 R keeps each generator's set-up in static variables between calls; every cached value
 is a function of the parameters alone, so recomputing it gives the same numbers.  The
@@ -24,8 +26,8 @@ import numpy as np
 
 from interlace.rng import _BIG, RRandom, r_qnorm
 
-__all__ = ["UniformStream", "exp_rand", "norm_rand", "rbinom", "rexp", "rgamma", "rpois",
-           "unif_rand"]
+__all__ = ["UniformStream", "exp_rand", "norm_rand", "rbinom", "rexp", "rgamma",
+           "rinvgauss", "rpois", "unif_rand"]
 
 _Q_EXP = (0.6931471805599453, 0.9333736875190459, 0.9888777961838675, 0.9984959252914960,
           0.9998292811061389, 0.9999833164100727, 0.9999985691438767, 0.9999998906925558,
@@ -425,3 +427,22 @@ def rgamma(g: RRandom, n: int, shape, scale) -> np.ndarray:
     """R's ``rgamma(n, shape, scale = scale)`` (recycled; R's ``rate`` is 1/scale, computed
     by the caller as R computes it)."""
     return _draws(g, _rgamma1, _recycled(n, shape, scale))
+
+
+def rinvgauss(g: RRandom, n: int, mean, shape) -> np.ndarray:
+    """statmod 1.5.0's ``rinvgauss(n, mean, shape)`` for positive finite means and shapes
+    (dispersion φ = 1/shape, both recycled): Y = rnorm(n)², X₁ = 1 + Yφμ/2·(1 − √(1 +
+    4/(Yφμ))) (or 1/(Yφμ) where Yφμ > 5e5), the first root where runif(n) < 1/(1 + X₁),
+    else 1/X₁, times μ."""
+    n = int(n)
+    mu = np.resize(np.asarray(mean, dtype=float), n)
+    phi = np.resize(1.0 / np.asarray(shape, dtype=float), n)
+    if not (np.all(np.isfinite(mu) & (mu > 0)) and np.all(np.isfinite(phi) & (phi > 0))):
+        raise ValueError("rinvgauss: means and shapes must be positive and finite here")
+    Y = g.normal(n) ** 2
+    Yphi = Y * phi * mu
+    big = Yphi > 5e5
+    X1 = np.where(big, 1.0 / np.where(big, Yphi, 1.0),
+                  1.0 + Yphi / 2.0 * (1.0 - np.sqrt(1.0 + 4.0 / np.where(big, 1.0, Yphi))))
+    first = g.uniform(n) < 1.0 / (1.0 + X1)
+    return mu * np.where(first, X1, 1.0 / X1)

@@ -173,14 +173,14 @@ def _simulate_glmm_r(result, nsim: int, seed: int) -> np.ndarray:
     lme4's ``simfunList`` draw, called once on all n·nsim means, with R's own generators
     (:mod:`interlace.rng_dists`), the weights recycled as R recycles them: binomial
     ``rbinom(n·nsim, wts, μ*) / wts`` (a ``cbind`` response's trials as wts), Poisson
-    ``rpois``, Gamma ``rgamma`` with shape σ·wts and rate shape/μ*.  R's inverse Gaussian
-    generator (``statmod::rinvgauss``) is not reproduced."""
+    ``rpois``, Gamma ``rgamma`` with shape σ·wts and rate shape/μ*, inverse Gaussian
+    statmod's ``rinvgauss`` with shape wts/σ."""
     from interlace.rng import RRandom
-    from interlace.rng_dists import rbinom, rgamma, rpois
+    from interlace.rng_dists import rbinom, rgamma, rinvgauss, rpois
 
     d, fam, dev = result._design, result.family, result._dev
     name = fam.name
-    if name not in ("binomial", "poisson", "Gamma"):
+    if name not in ("binomial", "poisson", "Gamma", "inverse.gaussian"):
         raise InterlaceError(f"R's generator for the {name} family is not reproduced: pass a "
                              "numpy Generator as seed to draw from numpy's stream")
     r = RRandom(seed)
@@ -199,10 +199,12 @@ def _simulate_glmm_r(result, nsim: int, seed: int) -> np.ndarray:
         if np.any(wts != 1):
             warn("ignoring prior weights", ResponseWarning)
         y = rpois(r, n * nsim, ftd)
-    else:
+    elif name == "Gamma":
         shape = float(result.sigma) * wts
         rate = np.resize(shape, n * nsim) / ftd
         y = rgamma(r, n * nsim, np.resize(shape, n * nsim), 1.0 / rate)
+    else:
+        y = rinvgauss(r, n * nsim, ftd, wts / float(result.sigma))
     return y.reshape(nsim, n).T
 
 
