@@ -178,6 +178,21 @@ class GlmmDeviance:
         #: the PIRLS state of the last evaluation (lme4's ``pp`` and ``resp`` after it)
         self.last_state: PirlsState | None = None
 
+    def with_response(self, y: np.ndarray) -> GlmmDeviance:
+        """This deviance on a new response (glmer's scale) — lme4's ``refit(newresp)``:
+        the design, the random-effects tables and the factor's plan are shared (the factor
+        is refreshed by every evaluation, and results keep copies of it)."""
+        new = copy.copy(self)
+        new.y = np.asarray(y, dtype=float)
+        if new.y.shape != self.y.shape:
+            raise ValueError(f"a new response needs {self.n} values, got {new.y.shape}")
+        fam = self.family
+        new._aic_constants = fam.aic_constants(new.y, self.n_trials, self.weights)
+        new._y_one = (new.y == 1.0 if fam.name == "binomial"
+                      and np.all((new.y == 0.0) | (new.y == 1.0)) else None)
+        new.last_state, new.n_evals = None, 0
+        return new
+
     def detach(self, state: PirlsState) -> PirlsState:
         """``state`` with a factor of its own: the deviance's shared factor is refreshed in
         place by its next evaluation, so a result keeps a copy."""

@@ -71,10 +71,10 @@ def refit_response(res, y, refitter: ResponseRefit | None = None, legacy: bool =
 
 def refit_glmm(res, y):
     """lme4's ``refit(m, newresp)`` for a GLMM: the same design, family and nAGQ on the
-    response ``y`` (glmer's scale: binomial proportions of the trials), refitted from the
+    response ``y`` (glmer's scale: binomial proportions of the trials; the deviance's
+    tables and factor plan reused, :meth:`GlmmDeviance.with_response`), refitted from the
     fit's (θ̂, β̂) with its optimizers and control.  lme4 runs only stage 2 (Nelder–Mead on
     (θ, β)) from there; this runs both of glmer's stages from there, to the same optimum."""
-    from interlace.deviance.build import build_glmm_deviance
     from interlace.optimize.glmm import optimize_glmm
     from interlace.results.glmm import GlmmResult
 
@@ -83,7 +83,7 @@ def refit_glmm(res, y):
     w = np.asarray(res._dev.weights, dtype=float)
     mustart = fam.initialize(y, w, "the simulated response")[3]
     design = replace(res._design, y=y, mustart=mustart)
-    layout, dev = build_glmm_deviance(design, fam, res._fit_kwargs.get("backend", "auto"))
+    layout, dev = res._layout, res._dev.with_response(y)
     ctl = _control(res)
     optimizer = res._fit_kwargs.get("optimizer", ("bobyqa", "Nelder_Mead"))
     opt = (optimizer, optimizer) if isinstance(optimizer, str) else tuple(optimizer)
