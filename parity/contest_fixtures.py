@@ -23,6 +23,13 @@ TESTS = [
      "rhs": [0.5, 0, 0], "joint": True},
     {"id": "ortho_rank_one", **_ORTHO, "L": [[0, 1, 0, 0], [0, 2, 0, 0]], "rhs": [0, 0],
      "joint": True},
+    # lmerTest's estimability check: L over every model-matrix column (a missing cell's
+    # aliased one too); the contrast on the aliased column is not estimable (NA row)
+    {"id": "oats_missing_cell_estimability", "dataset": "oats",
+     "formula": "Y ~ N * V + (1 | B/V)", "REML": True,
+     "exclude": {"N": "0.6cwt", "V": "Victory"},
+     "L": [[0, 1] + [0] * 10, [0] * 11 + [1], [0, 1, 1] + [0] * 9], "rhs": [0],
+     "joint": False, "check_estimability": True},
 ]
 
 

@@ -60,7 +60,7 @@ FIXTURES = ROOT / "fixtures" / "r"
 #: (model, anova type, term) where lmerTest's Satterthwaite F is not the Wald F: R's
 #: ``isSymmetric()`` rejects L V Lᵀ, ``eigen()`` takes LAPACK's non-symmetric routine, and
 #: its eigenvectors for a repeated eigenvalue are not orthogonal (README, *F tests*)
-LMERTEST_EIGEN_ARTIFACT = {("oats_singular", "1", "N:V")}
+LMERTEST_EIGEN_ARTIFACT = {("oats_singular", "1", "N:V"), ("oats_singular", "2b", "N:V")}
 
 
 def _quiet(fn, *args, **kw):
@@ -218,6 +218,8 @@ def lmertest_anova(ref: dict) -> list[QuantityResult]:
     for m in ref["models"]:
         res = _at(spec[m["id"]], m["theta"])
         for t in m["types"]:
+            if "error" in t:  # lmerTest itself fails on this type of this model
+                continue
             key = (m["id"], t["type"])
             s, k = t["satterthwaite"], t["kenward_roger"]
             tab = _quiet(interlace.anova, res, type=t["type"])
@@ -305,7 +307,9 @@ def contest(ref: dict) -> list[QuantityResult]:
     for t in ref["tests"]:
         s = spec[t["id"]]
         rhs = s["rhs"] if len(s["rhs"]) > 1 else s["rhs"][0]
-        tab = _quiet(interlace.contest, _fit(s), s["L"], joint=s["joint"], rhs=rhs)
+        res = _at(s, t["theta"]) if s.get("exclude") else _fit(s)
+        tab = _quiet(interlace.contest, res, s["L"], joint=s["joint"], rhs=rhs,
+                     check_estimability=s.get("check_estimability", False))
         r.update(_cells((t["id"],), range(len(tab)), t["columns"], t["table"]))
         py.update({(t["id"], i, c): float(tab[c].iloc[i]) for c in t["columns"]
                    for i in range(len(tab))})

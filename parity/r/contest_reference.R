@@ -1,6 +1,7 @@
 # lmerTest's contest() (Satterthwaite): the reference for interlace.contest (issue 11).
 # Usage: Rscript parity/r/contest_reference.R request.json out.json
-# request: {data_dir, tests: [{id, dataset, formula, REML, L (rows), rhs, joint}]}.
+# request: {data_dir, tests: [{id, dataset, formula, REML, L (rows), rhs, joint,
+# check_estimability, exclude}]} (exclude as catalog_data.R's catalog_lmer).
 # Per test: lmerTest's table (every column), with the model's fixef names, every double at
 # 17 significant digits (io.R's write_json).
 script_path <- normalizePath(sub("^--file=", "",
@@ -11,14 +12,14 @@ req <- ctx$req
 suppressPackageStartupMessages(library(lmerTest))
 
 run_test <- function(tst) {
-  ds <- catalog_dataset(req$data_dir, tst$dataset)
-  dat <- ds$data
-  m <- suppressWarnings(suppressMessages(eval(call(
-    "lmer", formula = str2lang(tst$formula), data = quote(dat), REML = isTRUE(tst$REML)))))
+  fit <- catalog_lmer(req$data_dir, tst, REML = isTRUE(tst$REML))
+  m <- fit$m
   L <- do.call(rbind, lapply(tst$L, unlist))
-  tab <- contest(m, L, rhs = unlist(tst$rhs), joint = isTRUE(tst$joint))
-  list(id = tst$id, fixef = I(names(fixef(m))), columns = I(colnames(tab)),
-       table = lapply(as.list(tab), function(v) I(unname(v))), data_sha256 = ds$sha256)
+  tab <- contest(m, L, rhs = unlist(tst$rhs), joint = isTRUE(tst$joint),
+                 check_estimability = isTRUE(tst$check_estimability))
+  list(id = tst$id, fixef = I(names(fixef(m))), theta = I(unname(getME(m, "theta"))),
+       columns = I(colnames(tab)), table = lapply(as.list(tab), function(v) I(unname(v))),
+       data_sha256 = fit$sha256)
 }
 
 write_json(list(

@@ -123,7 +123,7 @@ def kr_contest1d(fit: kr.KRFit, l, beta, rhs: float = 0.0, level: float = 0.95) 
 
 
 def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
-            level: float = 0.95) -> pd.DataFrame:
+            level: float = 0.95, check_estimability: bool = False) -> pd.DataFrame:
     """lmerTest's ``contest(m, L, rhs, joint, ddf)`` for an LMM fit.
 
     Parameters
@@ -140,6 +140,10 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
         The hypothesised values of L β.
     level : float
         Confidence level of the per-row intervals.
+    check_estimability : bool
+        With ``joint=False``, as lmerTest: L is written in every column of the model matrix
+        (aliased columns too), a row not estimable (lmerTest's ``is_estimable`` on the null
+        space of that matrix) gives an all-NaN row, and the aliased columns are dropped.
 
     Returns
     -------
@@ -154,6 +158,15 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
     if not hasattr(res, "satterthwaite"):
         raise InterlaceError("contest() needs a linear mixed model fit (interlace.fit)")
     names = list(res.fe_params.index)
+    estimable = keep = None
+    if check_estimability and not joint:
+        from interlace.design.fixed_terms import fixed_terms
+        from interlace.inference.lmertest_contrasts import is_estimable, nullspace
+
+        ft = fixed_terms(res._design, res._data)
+        X_full, all_names = ft.full_matrix()
+        keep = [list(all_names).index(nm) for nm in names]
+        names = list(all_names)
     index = None
     if isinstance(L, pd.DataFrame | pd.Series):
         frame = L.to_frame().T if isinstance(L, pd.Series) else L
@@ -164,8 +177,12 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
         L = frame.reindex(columns=names, fill_value=0.0).to_numpy(dtype=float)
     L = np.atleast_2d(np.asarray(L, dtype=float))
     if L.shape[1] != len(names):
+        what = "model-matrix columns" if keep is not None else "coefficients"
         raise InterlaceError(f"contrast has {L.shape[1]} columns but the model has "
-                             f"{len(names)} coefficients ({', '.join(names)})")
+                             f"{len(names)} {what} ({', '.join(names)})")
+    if keep is not None:
+        estimable = is_estimable(np.nan_to_num(L), nullspace(X_full))
+        L = np.where(estimable[:, None], L, np.nan)[:, keep]
     if L.shape[0] == 0:
         raise InterlaceError("the contrast matrix L has no rows")
     if not 0.0 < level < 1.0:
@@ -189,7 +206,8 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
     return pd.DataFrame(rows, columns=T_COLUMNS, index=index)
 
 
-_TYPE_NAMES = {"1": "Type I", "2": "Type II", "3": "Type III"}
+_TYPE_NAMES = {"1": "Type I", "2": "Type II", "3": "Type III", "2b": "Type IIb",
+               "marginal": "Marginal", "yates": "Yates"}
 LME4_COLUMNS = ["npar", "Sum Sq", "Mean Sq", "F value"]
 
 
@@ -213,9 +231,15 @@ def single_anova(res, type: str | int = 3, ddf: str = "Satterthwaite") -> pd.Dat
         raise InterlaceError(f"ddf must be 'Satterthwaite', 'Kenward-Roger' or 'lme4', not "
                              f"{ddf!r}")
     if str(type) not in TYPES:
-        raise InterlaceError(f"type must be 1, 2 or 3 (or 'I', 'II', 'III'), not {type!r}")
+        raise InterlaceError(f"type must be 1, 2 or 3 (or 'I', 'II', 'III'; lmerTest's "
+                             f"'2b', 'marginal', 'yates'), not {type!r}")
     ft = fixed_terms(res._design, res._data)
-    hyps = hypotheses(ft, type)
+    if TYPES[str(type)] == "yates":
+        from interlace.inference.ls_means import yates_hypotheses
+
+        hyps = yates_hypotheses(res)
+    else:
+        hyps = hypotheses(ft, type)
     beta = res.fe_params.to_numpy()
     use_kr = ddf == "Kenward-Roger"
     fit = res.kenward_roger if use_kr else res.satterthwaite

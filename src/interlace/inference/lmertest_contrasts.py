@@ -14,7 +14,11 @@ one contrast matrix L per fixed-effects term, in the coefficients of lme4's X.
   zapsmall); the rows named as X's columns; per term the transposed columns, rows with
   Σ|·| ≤ 1e-8 dropped.  With an ordered (``contr.poly``) factor in X this is done on X
   remade with treatment contrasts and mapped by zapsmall(ginv(X_t) X).
-* Models with one column or one term get the type I matrices for every type.
+* ``"2b"``: every term by the type II construction; ``"marginal"``: identity rows (drop1's);
+  ``"yates"`` (:func:`interlace.inference.ls_means.yates_hypotheses`): the contrasts of a
+  factor term's LS-means against its first level where the term is contained in another,
+  type II's elsewhere.
+* Models with one column or one term get the type I matrices for every type but Yates.
 
 Containment (``term_contain``, SAS's definition): T1 is contained in T2 when T1's variables
 are all in T2, T2 has more, and both have the same numeric variables, the variables being
@@ -33,7 +37,8 @@ from interlace.design.fixed_terms import FixedTerms
 from interlace.design.qr import column_rank_pivot
 from interlace.errors import InterlaceError, warn
 
-__all__ = ["doolittle", "fround", "ginv", "hypotheses", "zapsmall"]
+__all__ = ["doolittle", "fround", "ginv", "hypotheses", "is_estimable", "nullspace",
+           "zapsmall"]
 
 _LOG10_2 = math.log10(2.0)
 _DBL_DIG = 15
@@ -78,6 +83,20 @@ def ginv(X: np.ndarray, tol: float = math.sqrt(np.finfo(float).eps)) -> np.ndarr
     if not pos.any():
         return np.zeros(X.shape[::-1])
     return (Vt[pos].T / d[pos]) @ U[:, pos].T
+
+
+def nullspace(A: np.ndarray) -> np.ndarray:
+    """lmerTest's ``nullspace``: right singular vectors beyond the rank (d > 1e-8·d₁)."""
+    _, d, Vt = np.linalg.svd(A, full_matrices=True)
+    rank = int(np.sum(d > max(1e-8 * d[0], 0.0))) if d.size else 0
+    return Vt[rank:].T
+
+
+def is_estimable(L: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """lmerTest's ``is_estimable``: |Σ_j (L N)_ij| < √ε for each row (all when N is empty)."""
+    if N.shape[1] == 0:
+        return np.ones(L.shape[0], dtype=bool)
+    return np.abs((L @ N).sum(axis=1)) < np.sqrt(np.finfo(float).eps)
 
 
 def doolittle(x: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
@@ -234,7 +253,8 @@ def _type3(ft: FixedTerms) -> dict[str, np.ndarray]:
     return {lab: L @ mapping for lab, L in L3.items()}
 
 
-TYPES = {"1": "1", "I": "1", "2": "2", "II": "2", "3": "3", "III": "3"}
+TYPES = {"1": "1", "I": "1", "2": "2", "II": "2", "3": "3", "III": "3", "2b": "2b",
+         "marginal": "marginal", "yates": "yates"}
 #: lmerTest's marginal contrasts (``drop1``): identity rows of each term's columns
 MARGINAL = "marginal"
 
@@ -242,15 +262,20 @@ MARGINAL = "marginal"
 def hypotheses(ft: FixedTerms, type: str | int = 3) -> dict[str, np.ndarray]:
     """lmerTest's list of hypothesis matrices for ``anova(m, type)`` (or ``"marginal"``,
     ``drop1``'s), by term label."""
-    key = MARGINAL if type == MARGINAL else TYPES.get(str(type))
+    key = TYPES.get(str(type))
     if key is None:
-        raise InterlaceError(f"type must be 1, 2 or 3 (or 'I', 'II', 'III'), not {type!r}")
+        raise InterlaceError(f"type must be 1, 2 or 3 (or 'I', 'II', 'III'; lmerTest's "
+                             f"'2b', 'marginal', 'yates'), not {type!r}")
+    if key == "yates":
+        raise InterlaceError("Yates contrasts need the fit (interlace.inference.ls_means)")
     if key == "1" or ft.X.shape[1] <= 1 or len(ft.labels) <= 1:
         out = _type1(ft)
     elif key == MARGINAL:
         out = _marginal(ft, ft.labels)
     elif key == "2":
         out = _type2_unfolded(ft)
+    elif key == "2b":
+        out = _type2(ft, ft.labels, containment(ft))
     else:
         out = _type3(ft)
     return dict(out)

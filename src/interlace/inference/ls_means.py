@@ -30,16 +30,10 @@ from interlace.design.fixed_terms import fixed_terms
 from interlace.errors import InterlaceError
 from interlace.formula.ast import Name, deparse, names_in
 from interlace.inference.ftests import T_COLUMNS, kr_contest1d
+from interlace.inference.lmertest_contrasts import is_estimable, nullspace
 from interlace.inference.satterthwaite import contest1d
 
-__all__ = ["ls_means", "difflsmeans"]
-
-
-def _nullspace(A: np.ndarray) -> np.ndarray:
-    """lmerTest's ``nullspace``: right singular vectors beyond the rank (d > 1e-8·d₁)."""
-    _, d, Vt = np.linalg.svd(A, full_matrices=True)
-    rank = int(np.sum(d > max(1e-8 * d[0], 0.0))) if d.size else 0
-    return Vt[rank:].T
+__all__ = ["ls_means", "difflsmeans", "yates_hypotheses"]
 
 
 def _grid(ft, data: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
@@ -146,7 +140,7 @@ def ls_means(res, which=None, level: float = 0.95, ddf: str = "Satterthwaite",
     if pairwise:
         Llist = {lab: _pairs(L) for lab, L in Llist.items()}
     X_full, all_names = ft.full_matrix()
-    N = _nullspace(X_full)
+    N = nullspace(X_full)
     keep = [all_names.index(nm) for nm in ft.x_names]
     beta = res.fe_params.to_numpy()
     use_kr = ddf == "Kenward-Roger"
@@ -155,8 +149,7 @@ def ls_means(res, which=None, level: float = 0.95, ddf: str = "Satterthwaite",
     rows, index = [], []
     for L in Llist.values():
         M = L.to_numpy()
-        est = (np.ones(len(M), dtype=bool) if N.shape[1] == 0
-               else np.abs((M @ N).sum(axis=1)) < np.sqrt(np.finfo(float).eps))
+        est = is_estimable(M, N)
         for name, row, ok in zip(L.index, M[:, keep], est, strict=True):
             c = test(fit, row if ok else np.full(len(keep), np.nan), beta, level=level)
             rows.append([c.estimate, c.se, c.df, c.t, c.lower, c.upper, c.p_value])
@@ -173,3 +166,34 @@ def difflsmeans(res, which=None, level: float = 0.95, ddf: str = "Satterthwaite"
                 ) -> pd.DataFrame:
     """lmerTest's ``difflsmeans``: :func:`ls_means` with ``pairwise=True``."""
     return ls_means(res, which=which, level=level, ddf=ddf, pairwise=True)
+
+
+def yates_hypotheses(res) -> dict[str, np.ndarray]:
+    """lmerTest's ``get_contrasts_yates``: identity rows for a term contained in no other,
+    for a factor term contained in another the differences of its LS-means from its first
+    level's (``get_yates_contrast``, with lmerTest's warning when some are not estimable),
+    type II's for the others; on the fit's coefficients."""
+    from interlace.errors import warn
+    from interlace.inference.lmertest_contrasts import _marginal, _type2, containment
+
+    ft = fixed_terms(res._design, res._data)
+    contained = containment(ft)
+    factor_labels = {ft.labels[j] for j in _factor_terms(ft)}
+    yates = [lab for lab in ft.labels if lab in factor_labels and contained[lab]]
+    marginal = [lab for lab in ft.labels if not contained[lab]]
+    rest = [lab for lab in ft.labels if lab not in yates and lab not in marginal]
+    out = {**_marginal(ft, marginal), **_type2(ft, rest, contained)}
+    if yates:
+        Llist, _ = _contrasts(res, yates)
+        X_full, all_names = ft.full_matrix()
+        N = nullspace(X_full)
+        keep = [all_names.index(nm) for nm in ft.x_names]
+        bad = []
+        for lab, L in Llist.items():
+            M = L.to_numpy()
+            if not is_estimable(M, N).all():
+                bad.append(lab)
+            out[lab] = (M[1:] - M[0])[:, keep]
+        if bad:
+            warn(f"Yates contrast is not uniquely defined for: {', '.join(bad)}")
+    return {lab: out[lab] for lab in ft.labels}
