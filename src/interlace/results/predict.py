@@ -178,15 +178,14 @@ def _simulate_glmm_r(result, nsim: int, seed: int) -> np.ndarray:
     from interlace.rng import RRandom
     from interlace.rng_dists import rbinom, rgamma, rinvgauss, rpois
 
-    d, fam, dev = result._design, result.family, result._dev
+    fam, dev = result.family, result._dev
     name = fam.name
     if name not in ("binomial", "poisson", "Gamma", "inverse.gaussian"):
         raise InterlaceError(f"R's generator for the {name} family is not reproduced: pass a "
                              "numpy Generator as seed to draw from numpy's stream")
     r = RRandom(seed)
-    n, q = result.nobs, sum(len(t.levels) * t.Xi.shape[1] for t in d.re_terms)
-    u = r.normal(q * nsim).reshape(nsim, q).T
-    eta = _lme4_fixed(result)[:, None] + _lme4_sim_reff(result, u)
+    n = result.nobs
+    eta = _lme4_fixed(result)[:, None] + _r_random_effects(result, r, nsim)
     with np.errstate(over="ignore"):
         mu = fam.link.linkinv(eta)
     ftd = mu.ravel(order="F")
@@ -225,6 +224,18 @@ def _lme4_fixed(result) -> np.ndarray:
     return eta if d.offset is None else eta + d.offset
 
 
+def _r_normals(r, rows: int, nsim: int) -> np.ndarray:
+    """R's ``matrix(rnorm(rows * nsim), ncol = nsim)`` from the stream ``r``."""
+    return r.normal(rows * nsim).reshape(nsim, rows).T
+
+
+def _r_random_effects(result, r, nsim: int) -> np.ndarray:
+    """lme4's unscaled random-effects draw of ``simulate``: ZΛ u for u = the q·nsim normals
+    next in R's stream ``r`` (n × nsim)."""
+    q = sum(len(t.levels) * t.Xi.shape[1] for t in result._design.re_terms)
+    return _lme4_sim_reff(result, _r_normals(r, q, nsim))
+
+
 def _lme4_sim_reff(result, u: np.ndarray) -> np.ndarray:
     """lme4's ``t(Λᵀ Zᵀ) %*% u`` for each column of u (q × nsim): U = ZΛ entry by entry
     (Σ over the term's columns of Z in order, from 0), then each row's Σ U_ij u_j over the
@@ -254,11 +265,9 @@ def simulate(result, nsim: int = 1, seed: int | np.random.Generator | None = Non
         from interlace.rng import RRandom
 
         r = RRandom(seed)  # refuses what R's set.seed does not take
-        n, q = result.nobs, sum(len(t.levels) * t.Xi.shape[1] for t in result._design.re_terms)
-        u = r.normal(q * nsim).reshape(nsim, q).T
-        eps = r.normal(n * nsim).reshape(nsim, n).T
-        eta = _lme4_fixed(result)[:, None]
-        return eta + result.sigma * (_lme4_sim_reff(result, u) + eps)
+        b = _r_random_effects(result, r, nsim)
+        eps = _r_normals(r, result.nobs, nsim)
+        return _lme4_fixed(result)[:, None] + result.sigma * (b + eps)
     rng = _rng(nsim, seed)
     d = result._design
     mu = predict(result, include_re=False)
@@ -283,7 +292,7 @@ def simulate_conditional(result, nsim: int = 1,
     if seed is not None and not isinstance(seed, np.random.Generator):
         from interlace.rng import RRandom
 
-        eps = RRandom(seed).normal(n * nsim).reshape(nsim, n).T
+        eps = _r_normals(RRandom(seed), n, nsim)
     else:
         eps = _rng(nsim, seed).standard_normal((n, nsim))
     return np.asarray(result.fittedvalues, dtype=float)[:, None] + result.sigma * eps
