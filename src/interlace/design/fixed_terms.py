@@ -49,6 +49,11 @@ class FixedTerms:
         return self.terms.intercept
 
     @property
+    def keep(self) -> list[int]:
+        """The columns of :meth:`full_matrix` lme4 kept (those of ``X``)."""
+        return list(self.spec.keep)
+
+    @property
     def order(self) -> tuple[int, ...]:
         """R's ``attr(terms, "order")``: the number of variables of each term."""
         return tuple(len(t) for t in self.terms.terms)

@@ -289,7 +289,7 @@ def _newton_refits(res, ys: np.ndarray, fun, refitter: ResponseRefit) -> dict[in
     st, bd = got
     lower = res._layout.lower()
     ctl = _control(res)
-    B, k = ys.shape[1], len(lower)
+    B = ys.shape[1]
 
     def evaluate(idx, pts):
         return batched.evaluate(st, bd if len(idx) == B else bd.take(idx), pts)
@@ -317,7 +317,6 @@ def _newton_refits(res, ys: np.ndarray, fun, refitter: ResponseRefit) -> dict[in
             except Exception as e:
                 val, err = None, f"{type(e).__name__}: {e}"
         out[int(u)] = (val, err, shown + [str(w.message) for w in caught])
-    del k
     return out
 
 

@@ -22,11 +22,10 @@ import pandas as pd
 
 from interlace.design.fixed_terms import fixed_terms
 from interlace.design.model_matrix import model_matrix
-from interlace.design.qr import column_rank_pivot
 from interlace.errors import InterlaceError
 from interlace.formula.terms import TermList
 from interlace.inference.ftests import DDF, F_COLUMNS, contest_md, kr_contest_md
-from interlace.inference.lmertest_contrasts import hypotheses, zapsmall
+from interlace.inference.lmertest_contrasts import hypotheses, lm_resid, zapsmall
 from interlace.inference.lrt import refit_ml
 
 __all__ = ["drop1", "drop_scope"]
@@ -41,12 +40,7 @@ def drop_scope(ft) -> list[str]:
 
 def _ldiff(X0: np.ndarray, X: np.ndarray) -> np.ndarray:
     """lmerTest's ``get_Ldiffmat2(X0, X)``."""
-    if X0.shape[1]:
-        rank, pivot = column_rank_pivot(X0, tol=1e-7)
-        Q0 = np.linalg.qr(X0[:, pivot[:rank]])[0]
-        R = X - Q0 @ (Q0.T @ X)
-    else:
-        R = X
+    R = lm_resid(X0, X)
     R = R[:, np.sum(np.abs(R), axis=0) > 1e-8]
     if R.shape[1] == 0:
         return np.zeros((0, X.shape[1]))

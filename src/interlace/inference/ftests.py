@@ -165,7 +165,7 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
 
         ft = fixed_terms(res._design, res._data)
         X_full, all_names = ft.full_matrix()
-        keep = [list(all_names).index(nm) for nm in names]
+        keep = ft.keep
         names = list(all_names)
     index = None
     if isinstance(L, pd.DataFrame | pd.Series):

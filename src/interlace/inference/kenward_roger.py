@@ -42,7 +42,7 @@ from interlace.covariance import CovarianceLayout
 from interlace.errors import InterlaceError
 
 __all__ = ["KRFit", "force_full_rank", "kr_adjust", "kr_coefficients", "kr_fit",
-           "kr_from_deviance", "lb_ddf"]
+           "kr_from_deviance", "lb_ddf", "rank_matrix"]
 
 #: pbkrtest's switch from solve() to MASS::ginv() for the expected information
 CONDI_TOL = 1e-10
@@ -245,8 +245,9 @@ def kr_coefficients(fit: KRFit) -> tuple[np.ndarray, np.ndarray]:
     return np.sqrt(np.diag(fit.vcov_adj)), np.array([lb_ddf(fit, eye[i]) for i in range(p)])
 
 
-def _rank(L: np.ndarray) -> int:
+def rank_matrix(L) -> int:
     """``Matrix::rankMatrix`` (tolNorm2): singular values above max(dim)·ε·σ₁."""
+    L = np.atleast_2d(np.asarray(L, dtype=float))
     s = np.linalg.svd(L, compute_uv=False)
     return int(np.sum(s > max(L.shape) * np.finfo(float).eps * s[0])) if s.size else 0
 
@@ -259,7 +260,7 @@ def kr_adjust(fit: KRFit, L, beta, beta_h=0.0) -> dict:
     (``A1, A2, V0, V1, V2, rho``).
     """
     L = np.atleast_2d(np.asarray(L, dtype=float))
-    q = _rank(L)
+    q = rank_matrix(L)
     if q == 0:
         raise InterlaceError("the restriction matrix L has rank 0")
     out = _scaling(*_a1_a2(fit, L), float(q))
@@ -282,20 +283,23 @@ def force_full_rank(L) -> np.ndarray:
     from interlace.design.qr import qr_linpack, qr_q
 
     L = np.atleast_2d(np.asarray(L, dtype=float))
-    if _rank(L) < L.shape[0]:
+    if rank_matrix(L) < L.shape[0]:
         r = qr_linpack(L).rank
         return qr_q(qr_linpack(L.T))[:, :r].T
     return L
 
 
-def kr_from_deviance(dev, theta, sigma: float) -> KRFit:
-    """:func:`kr_fit` for an :class:`~interlace.deviance.lmm.LmmDeviance` at (θ, σ):
-    Φ = σ²(RXᵀRX)⁻¹ from its penalized least squares at θ (lme4's ``vcov``)."""
+def kr_from_deviance(dev, theta, sigma: float, vcov: np.ndarray | None = None) -> KRFit:
+    """:func:`kr_fit` for an :class:`~interlace.deviance.lmm.LmmDeviance` at (θ, σ): Φ is
+    ``vcov`` if given (a fit's), else σ²(RXᵀRX)⁻¹ from its penalized least squares at θ
+    (lme4's ``vcov``; this moves the deviance's factor)."""
     if not dev.reml:
         raise InterlaceError("Kenward-Roger's method is only available for REML model fits")
     cp, p = dev.cp, dev.p
-    state = dev.pls(np.asarray(theta, dtype=float))
-    RXinv = linalg.solve_triangular(state.RX, np.eye(p))
-    Phi = float(sigma) ** 2 * (RXinv @ RXinv.T)
+    if vcov is None:
+        RXinv = linalg.solve_triangular(dev.pls(np.asarray(theta, dtype=float)).RX, np.eye(p))
+        Phi = float(sigma) ** 2 * (RXinv @ RXinv.T)
+    else:
+        Phi = np.asarray(vcov, dtype=float)
     return kr_fit(cp.ZtZ, cp.ZtXy[:, :p], cp.XytXy[:p, :p], dev.n, dev.layout, theta,
                   sigma, Phi)

@@ -189,7 +189,7 @@ def _type2_unfolded(ft: FixedTerms) -> dict[str, np.ndarray]:
     return {lab: out[lab] for lab in ft.labels}
 
 
-def _lm_resid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def lm_resid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``resid(lm.fit(x, y))``: y minus its projection on x's columns of full rank (LINPACK
     pivoting, tol 1e-7)."""
     if x.shape[1] == 0:
@@ -229,7 +229,7 @@ def _extract_type3(ft: FixedTerms, X: np.ndarray, names, assign) -> dict[str, np
         lab = ft.labels[j]
         if contained[lab]:
             xc = [c for t in contained[lab] for c in cols[t]]
-            L[:, cols[lab]] = zapsmall(_lm_resid(L[:, xc], L[:, cols[lab]]))
+            L[:, cols[lab]] = zapsmall(lm_resid(L[:, xc], L[:, cols[lab]]))
     pos = {nm: i for i, nm in enumerate(rd_names)}
     missing = [nm for nm in names if nm not in pos]
     if missing:

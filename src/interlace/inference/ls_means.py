@@ -141,7 +141,7 @@ def ls_means(res, which=None, level: float = 0.95, ddf: str = "Satterthwaite",
         Llist = {lab: _pairs(L) for lab, L in Llist.items()}
     X_full, all_names = ft.full_matrix()
     N = nullspace(X_full)
-    keep = [all_names.index(nm) for nm in ft.x_names]
+    keep = ft.keep
     beta = res.fe_params.to_numpy()
     use_kr = ddf == "Kenward-Roger"
     fit = res.kenward_roger if use_kr else res.satterthwaite
@@ -185,9 +185,8 @@ def yates_hypotheses(res) -> dict[str, np.ndarray]:
     out = {**_marginal(ft, marginal), **_type2(ft, rest, contained)}
     if yates:
         Llist, _ = _contrasts(res, yates)
-        X_full, all_names = ft.full_matrix()
-        N = nullspace(X_full)
-        keep = [all_names.index(nm) for nm in ft.x_names]
+        N = nullspace(ft.full_matrix()[0])
+        keep = ft.keep
         bad = []
         for lab, L in Llist.items():
             M = L.to_numpy()

@@ -20,15 +20,12 @@ import pandas as pd
 from interlace.design.qr import qr_linpack, qr_q
 from interlace.errors import InterlaceError
 from interlace.inference import kenward_roger as kr
+from interlace.inference.kenward_roger import rank_matrix
 from interlace.inference.lmertest_contrasts import zapsmall
 
 __all__ = ["KRModComp", "SATModComp", "kr_modcomp", "restriction_matrix", "sat_modcomp"]
 
 NOT_NESTED = "Models have equal mean stucture or are not nested!"
-
-
-def _rank(X: np.ndarray) -> int:
-    return kr._rank(np.atleast_2d(X))
 
 
 def restriction_matrix(X: np.ndarray, X2: np.ndarray) -> np.ndarray:
@@ -37,7 +34,7 @@ def restriction_matrix(X: np.ndarray, X2: np.ndarray) -> np.ndarray:
     t(qr.Q(qr(t(L)))), then zapsmall."""
     both = np.column_stack([X2, X])
     Q = qr_q(qr_linpack(both))
-    L = Q[:, _rank(X2):_rank(X)].T @ X
+    L = Q[:, rank_matrix(X2):rank_matrix(X)].T @ X
     return zapsmall(qr_q(qr_linpack(L.T)).T)
 
 
@@ -85,7 +82,7 @@ def _restriction(large, small):
         if X.shape[0] != X2.shape[0]:
             raise InterlaceError(f"the models were fitted to different numbers of rows "
                                  f"({X.shape[0]} and {X2.shape[0]})")
-        r_l, r_s, r_b = _rank(X), _rank(X2), _rank(np.column_stack([X, X2]))
+        r_l, r_s, r_b = rank_matrix(X), rank_matrix(X2), rank_matrix(np.column_stack([X, X2]))
         if r_b != max(r_l, r_s) or r_l == r_s:
             raise InterlaceError(NOT_NESTED)
         if r_s > r_l:
@@ -100,7 +97,7 @@ def _restriction(large, small):
         if not np.all(np.isfinite(L)):
             raise InterlaceError("the restriction matrix L has NaN or Inf")
         X = large.model.exog
-        if _rank(np.vstack([X, L])) > _rank(X):
+        if rank_matrix(np.vstack([X, L])) > rank_matrix(X):
             raise InterlaceError(NOT_NESTED)
         L, f_small = kr.force_full_rank(L), "restriction matrix L"
     if large.method != "REML":

@@ -84,7 +84,7 @@ def restriction_model(large, L):
     same random-effects terms."""
     from interlace.design.qr import qr_linpack, qr_q
     from interlace.formula.ast import deparse
-    from interlace.inference.kenward_roger import _rank
+    from interlace.inference.kenward_roger import rank_matrix
 
     X = large.model.exog
     L = np.atleast_2d(np.asarray(L, dtype=float))
@@ -93,7 +93,7 @@ def restriction_model(large, L):
                              f"has {X.shape[1]} coefficients")
     if not np.all(np.isfinite(L)):
         raise InterlaceError("the restriction matrix L has NaN or Inf")
-    N = qr_q(qr_linpack(L.T), complete=True)[:, _rank(L.T):]
+    N = qr_q(qr_linpack(L.T), complete=True)[:, rank_matrix(L.T):]
     if N.shape[1] == 0:
         raise InterlaceError("the restriction matrix leaves no fixed effects")
     Xs = X @ N

@@ -88,18 +88,13 @@ class CrossedLMEResult(MixedResult):
         P matrices and W): a :class:`~interlace.inference.kenward_roger.KRFit`.  REML
         fits without prior weights only (lmerTest refuses ML fits; pbkrtest ignores
         weights)."""
-        from interlace.inference.kenward_roger import kr_fit
+        from interlace.inference.kenward_roger import kr_from_deviance
 
-        if self.method != "REML":
-            raise InterlaceError("Kenward-Roger's method is only available for REML model "
-                                 "fits")
-        if self._design.weights is not None:
+        if self._design.weights is not None and self.method == "REML":
             raise InterlaceError("Kenward-Roger's method is not available for a fit with "
                                  "prior weights: pbkrtest builds the marginal covariance "
                                  "with an identity residual part, which is not this model's")
-        cp, p = self._dev.cp, self._dev.p
-        return kr_fit(cp.ZtZ, cp.ZtXy[:, :p], cp.XytXy[:p, :p], self.nobs, self._layout,
-                      self.theta, self.sigma, self.fe_cov)
+        return kr_from_deviance(self._dev, self.theta, self.sigma, self.fe_cov)
 
     def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """lmerTest's ``summary(m, ddf = ...)$coefficients``: ``Estimate``, ``Std. Error``,
