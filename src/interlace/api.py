@@ -30,7 +30,14 @@ from interlace.errors import (
 from interlace.family import Family, make_family
 from interlace.formula import compose_formula
 from interlace.linalg.threads import with_serial_blas
-from interlace.optimize import Control, ConvCheck, OptSummary, optimize_theta, report_checks
+from interlace.optimize import (
+    Control,
+    ConvCheck,
+    OptSummary,
+    optimize_theta,
+    report_checks,
+    split_control,
+)
 from interlace.optimize.glmm import GLMER_STAGE_OPTIMIZERS, optimize_glmm
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
@@ -91,7 +98,7 @@ def fit(
     CrossedLMEResult
     """
     method = _method(method)
-    input_checks, ctl = _controls(control)
+    input_checks, ctl = split_control(control)
     text, design, layout, dev = _prepare(formula, data, groups, random, method, weights, offset,
                                          na_action, backend, input_checks)
     x0 = _start(ctl, layout)
@@ -110,16 +117,6 @@ def _result(text, data, design, layout, dev, theta, summary, checks, fit_kwargs)
     return CrossedLMEResult(design=design, layout=layout, deviance=dev, state=dev.pls(theta),
                             opt=summary, checks=checks, method=fit_kwargs["method"],
                             formula=text, data=data, fit_kwargs=kwargs, refit=fit)
-
-
-def _controls(control) -> tuple[InputChecks, Control]:
-    """lme4's ``lmerControl`` split into its input checks and the optimizer's control."""
-    if isinstance(control, Control):
-        return InputChecks(), control
-    if control is not None and not isinstance(control, dict):
-        raise InterlaceError(f"control must be a dict or Control, got {type(control).__name__}")
-    checks, rest = InputChecks.split(control)
-    return checks, Control.from_user(rest)
 
 
 def _start(ctl: Control, layout: CovarianceLayout) -> np.ndarray:
@@ -258,7 +255,7 @@ def glmer(
     if len(opt) != 2 or any(o not in GLMER_STAGE_OPTIMIZERS for o in opt):
         raise InterlaceError(f"optimizer must be one name or a pair (stage 1, stage 2) from "
                              f"{GLMER_STAGE_OPTIMIZERS}; got {optimizer!r}")
-    input_checks, ctl = _controls(control)
+    input_checks, ctl = split_control(control)
     f = compose_formula(formula, groups=groups, random=random)
     design = build_design(f, data, weights=weights, offset=offset, na_action=na_action,
                           checks=input_checks, family=fam)

@@ -28,11 +28,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.design.checks import InputChecks
 from interlace.deviance.refit import ResponseRefit
 from interlace.errors import InterlaceError, warn
 from interlace.linalg.threads import with_serial_blas
-from interlace.optimize import Control, optimize_theta, report_checks
+from interlace.optimize import Control, optimize_theta, report_checks, split_control
 
 __all__ = ["BootResult", "boot_ci", "boot_fun", "bootstrap", "norm_inter", "refit_many",
            "refit_response"]
@@ -41,10 +40,8 @@ BOOT_TYPES = ("perc", "basic", "norm")
 
 
 def _control(res) -> Control:
-    control = res._fit_kwargs.get("control")
-    if isinstance(control, Control):
-        return control
-    return Control.from_user(InputChecks.split(control)[1])
+    """The optimizer's control the fit was made with (lme4's refit reuses the call's)."""
+    return split_control(res._fit_kwargs.get("control"))[1]
 
 
 def refit_response(res, y, refitter: ResponseRefit | None = None, legacy: bool = False):

@@ -2,7 +2,7 @@
 
 from interlace.optimize.backends import BACKENDS, available_optimizers
 from interlace.optimize.checks import ConvCheck, check_convergence, deriv12
-from interlace.optimize.driver import Control, optimize_theta, report_checks
+from interlace.optimize.driver import Control, optimize_theta, report_checks, split_control
 from interlace.optimize.summary import OptSummary
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "deriv12",
     "optimize_theta",
     "report_checks",
+    "split_control",
 ]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from interlace.design.checks import InputChecks
 from interlace.errors import (
     ConvergenceError,
     ConvergenceWarning,
@@ -95,6 +96,17 @@ class Control:
     def action(self, kind: str) -> str:
         """The action of a convergence check ("singular", "grad" or "hess")."""
         return getattr(self, f"check_conv_{kind}")
+
+
+def split_control(control) -> tuple[InputChecks, Control]:
+    """lme4's ``lmerControl`` / ``glmerControl`` as the fitting functions take it (a dict,
+    a :class:`Control` or None): its input checks and the optimizer's control."""
+    if isinstance(control, Control):
+        return InputChecks(), control
+    if control is not None and not isinstance(control, dict):
+        raise InterlaceError(f"control must be a dict or Control, got {type(control).__name__}")
+    checks, rest = InputChecks.split(control)
+    return checks, Control.from_user(rest)
 
 
 def _known_value(path: list[tuple[np.ndarray, float]], theta: np.ndarray,
