@@ -24,7 +24,7 @@ from interlace.design.fixed_terms import fixed_terms
 from interlace.design.model_matrix import model_matrix
 from interlace.errors import InterlaceError
 from interlace.formula.terms import TermList
-from interlace.inference.ftests import DDF, F_COLUMNS, contest_md, kr_contest_md
+from interlace.inference.ftests import DDF, F_COLUMNS, method_tests
 from interlace.inference.lmertest_contrasts import hypotheses, lm_resid, zapsmall
 from interlace.inference.lrt import refit_ml
 
@@ -105,14 +105,13 @@ def drop1(res, scope=None, ddf: str = "Satterthwaite",
         hyps = hypotheses(ft, "marginal")
         Llist = {lab: hyps[lab] for lab in scope}
     beta = res.fe_params.to_numpy()
-    use_kr = ddf == "Kenward-Roger"
-    fit = res.kenward_roger if use_kr else res.satterthwaite
+    f_test = method_tests(res, ddf)[0]
     rows = []
     for L in Llist.values():
         if np.isnan(L).any():
             rows.append(dict.fromkeys(F_COLUMNS, np.nan))
         else:
-            rows.append((kr_contest_md if use_kr else contest_md)(fit, L, beta, res.sigma))
+            rows.append(f_test(L, beta, res.sigma))
     out = pd.DataFrame(rows, columns=F_COLUMNS, index=pd.Index(list(Llist), dtype=object))
     method = "Satterthwaite's" if ddf == "Satterthwaite" else "Kenward-Roger's"
     out.attrs["heading"] = f"Single term deletions using {method} method:"

@@ -26,13 +26,21 @@ with F the unscaled statistic, ``F value`` = λF (:mod:`interlace.inference.kenw
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
 from interlace.errors import InterlaceError, warn
 from interlace.inference import kenward_roger as kr
-from interlace.inference.satterthwaite import Contest1D, SatterthwaiteFit, contest1d
+from interlace.inference.satterthwaite import (
+    NAN_ROW,
+    Contest1D,
+    SatterthwaiteFit,
+    contest1d,
+    t_test,
+)
 
 __all__ = ["contest", "contest_md", "fstat_ddf"]
 
@@ -111,15 +119,19 @@ def kr_contest1d(fit: kr.KRFit, l, beta, rhs: float = 0.0, level: float = 0.95) 
     """lmerTest's ``contest1D(ddf = "Kenward-Roger")``: SE √(l′Φ_A l), df ``Lb_ddf(l)``."""
     l = np.asarray(l, dtype=float).ravel()
     if np.isnan(l).any():
-        nan = float("nan")
-        return Contest1D(nan, nan, nan, nan, nan, nan, nan)
-    estimate = float(l @ np.asarray(beta, dtype=float))
-    se = float(np.sqrt(l @ fit.vcov_adj @ l))
-    ddf = kr.lb_ddf(fit, l)
-    t = (estimate - rhs) / se
-    fac = float(stats.t.isf((1.0 - level) / 2.0, ddf))
-    return Contest1D(estimate, se, ddf, t, float(2.0 * stats.t.sf(abs(t), ddf)),
-                     estimate - se * fac, estimate + se * fac)
+        return NAN_ROW
+    return t_test(float(l @ np.asarray(beta, dtype=float)),
+                  float(np.sqrt(l @ fit.vcov_adj @ l)), kr.lb_ddf(fit, l), rhs, level)
+
+
+def method_tests(res, ddf: str):
+    """lmerTest's joint F test and one-row t test of method ``ddf`` ("Satterthwaite" or
+    "Kenward-Roger"), bound to the fit's ingredients: (F(L, beta, sigma, rhs=0),
+    t(l, beta, rhs=0, level=0.95))."""
+    if ddf == "Kenward-Roger":
+        return partial(kr_contest_md, res.kenward_roger), partial(kr_contest1d,
+                                                                  res.kenward_roger)
+    return partial(contest_md, res.satterthwaite), partial(contest1d, res.satterthwaite)
 
 
 def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
@@ -188,20 +200,18 @@ def contest(res, L, ddf: str = "Satterthwaite", joint: bool = True, rhs=0.0,
     if not 0.0 < level < 1.0:
         raise InterlaceError(f"level must be strictly between 0 and 1, got {level!r}")
     beta = res.fe_params.to_numpy()
-    use_kr = ddf == "Kenward-Roger"
-    fit = res.kenward_roger if use_kr else res.satterthwaite
+    f_test, t_row = method_tests(res, ddf)
     if joint:
         if not np.all(np.isfinite(L)):
             raise InterlaceError("a joint test needs finite contrasts; L has NaN or Inf "
                                  "(joint=False gives an all-NA row for such a contrast, as "
                                  "lmerTest's contest1D)")
-        row = (kr_contest_md if use_kr else contest_md)(fit, L, beta, res.sigma, rhs)
+        row = f_test(L, beta, res.sigma, rhs)
         return pd.DataFrame([row], columns=F_COLUMNS)
     rhs = np.broadcast_to(np.asarray(rhs, dtype=float), (L.shape[0],))
     rows = []
     for l_row, r in zip(L, rhs, strict=True):
-        c = (kr_contest1d if use_kr else contest1d)(fit, l_row, beta, rhs=float(r),
-                                                     level=level)
+        c = t_row(l_row, beta, rhs=float(r), level=level)
         rows.append([c.estimate, c.se, c.df, c.t, c.lower, c.upper, c.p_value])
     return pd.DataFrame(rows, columns=T_COLUMNS, index=index)
 
@@ -241,12 +251,11 @@ def single_anova(res, type: str | int = 3, ddf: str = "Satterthwaite") -> pd.Dat
     else:
         hyps = hypotheses(ft, type)
     beta = res.fe_params.to_numpy()
-    use_kr = ddf == "Kenward-Roger"
-    fit = res.kenward_roger if use_kr else res.satterthwaite
+    f_test = method_tests(res, ddf)[0]
     rows, index = [], []
     for lab, L in hyps.items():
         if L.shape[0]:
-            rows.append((kr_contest_md if use_kr else contest_md)(fit, L, beta, res.sigma))
+            rows.append(f_test(L, beta, res.sigma))
             index.append(lab)
     for lab in ft.labels:
         if lab in hyps and not hyps[lab].shape[0]:

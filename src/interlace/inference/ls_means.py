@@ -29,9 +29,8 @@ from interlace.design.evaluate import Factor, Logical
 from interlace.design.fixed_terms import fixed_terms
 from interlace.errors import InterlaceError
 from interlace.formula.ast import Name, deparse, names_in
-from interlace.inference.ftests import T_COLUMNS, kr_contest1d
+from interlace.inference.ftests import T_COLUMNS, method_tests
 from interlace.inference.lmertest_contrasts import is_estimable, nullspace
-from interlace.inference.satterthwaite import contest1d
 
 __all__ = ["ls_means", "difflsmeans", "yates_hypotheses"]
 
@@ -143,15 +142,13 @@ def ls_means(res, which=None, level: float = 0.95, ddf: str = "Satterthwaite",
     N = nullspace(X_full)
     keep = ft.keep
     beta = res.fe_params.to_numpy()
-    use_kr = ddf == "Kenward-Roger"
-    fit = res.kenward_roger if use_kr else res.satterthwaite
-    test = kr_contest1d if use_kr else contest1d
+    test = method_tests(res, ddf)[1]
     rows, index = [], []
     for L in Llist.values():
         M = L.to_numpy()
         est = is_estimable(M, N)
         for name, row, ok in zip(L.index, M[:, keep], est, strict=True):
-            c = test(fit, row if ok else np.full(len(keep), np.nan), beta, level=level)
+            c = test(row if ok else np.full(len(keep), np.nan), beta, level=level)
             rows.append([c.estimate, c.se, c.df, c.t, c.lower, c.upper, c.p_value])
             index.append(name)
     out = pd.DataFrame(rows, columns=T_COLUMNS, index=pd.Index(index, dtype=object))

@@ -356,11 +356,19 @@ def contest1d(
         raise InterlaceError(f"contrast has length {L.size} but the model has {beta.size} "
                              "coefficients")
     if np.isnan(L).any():
-        nan = float("nan")
-        return Contest1D(nan, nan, nan, nan, nan, nan, nan)
-    estimate = float(L @ beta)
-    se = float(np.sqrt(L @ fit.vcov_beta @ L))
-    ddf = float(fit.df(L)[0])
+        return NAN_ROW
+    return t_test(float(L @ beta), float(np.sqrt(L @ fit.vcov_beta @ L)),
+                  float(fit.df(L)[0]), rhs, level)
+
+
+#: lmerTest's all-NA row of a contrast with NA
+NAN_ROW = Contest1D(*[float("nan")] * 7)
+
+
+def t_test(estimate: float, se: float, ddf: float, rhs: float = 0.0,
+           level: float = 0.95) -> Contest1D:
+    """lmerTest's ``contest1D`` row from an estimate, its SE and df: t = (estimate − rhs)/se,
+    the two-sided p-value and the ``waldCI`` interval estimate ∓ se·t_{df}((1 − level)/2)."""
     tstat = (estimate - rhs) / se
     fac = float(stats.t.isf((1.0 - level) / 2.0, ddf))
     pval = float(2.0 * stats.t.sf(abs(tstat), ddf))
