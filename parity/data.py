@@ -70,3 +70,16 @@ def load_dataset(name: str, data_dir: Path = DATA_DIR, verify: bool = True) -> p
     if len(df) != meta["n_rows"]:
         raise ValueError(f"{csv}: {len(df)} rows, sidecar says {meta['n_rows']}")
     return df
+
+
+def request_data(spec: dict, data_dir: Path = DATA_DIR) -> pd.DataFrame:
+    """The rows a reference request ``{dataset, exclude}`` fits, as catalog_data.R's
+    ``catalog_lmer``: the dataset without the rows matching every ``exclude`` pair
+    ({column: value}, compared as strings; a missing cell)."""
+    data = load_dataset(spec["dataset"], data_dir)
+    if not spec.get("exclude"):
+        return data
+    drop = np.ones(len(data), dtype=bool)
+    for col, val in spec["exclude"].items():
+        drop &= data[col].astype(str).to_numpy() == val
+    return data[~drop]

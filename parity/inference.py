@@ -50,7 +50,7 @@ from parity.compare import (
     compare_keyed,
     drift,
 )
-from parity.data import ROOT, load_dataset
+from parity.data import ROOT, load_dataset, request_data
 from parity.glmm_side import case_formula
 from parity.pyside import fit_case
 from parity.rscript import R_DIR, run_r_json
@@ -70,13 +70,8 @@ def _quiet(fn, *args, **kw):
 
 
 def _at(spec: dict, theta, method: str = "REML"):
-    data = load_dataset(spec["dataset"])
-    drop = np.zeros(len(data), dtype=bool)
-    if spec.get("exclude"):
-        drop = np.ones(len(data), dtype=bool)
-        for col, val in spec["exclude"].items():
-            drop &= data[col].astype(str).to_numpy() == val
-    return _quiet(interlace.evaluate_at, spec["formula"], data[~drop], theta, method=method)
+    return _quiet(interlace.evaluate_at, spec["formula"], request_data(spec), theta,
+                  method=method)
 
 
 def _fit(spec: dict, method: str = "REML"):

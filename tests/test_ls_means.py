@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from parity.data import ROOT, load_dataset, sha256_file
+from parity.data import ROOT, load_dataset, request_data, sha256_file
 from parity.ls_means_fixtures import MODELS
 
 import interlace
@@ -26,20 +26,12 @@ SPEC = {m["id"]: m for m in MODELS}
 _CACHE: dict = {}
 
 
-def _data(spec):
-    data = load_dataset(spec["dataset"])
-    drop = np.ones(len(data), dtype=bool)
-    for col, val in spec.get("exclude", {}).items():
-        drop &= data[col].astype(str).to_numpy() == val
-    return data[~drop] if spec.get("exclude") else data
-
-
 def fitted(model_id):
     if model_id not in _CACHE:
         spec = SPEC[model_id]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _CACHE[model_id] = interlace.evaluate_at(spec["formula"], _data(spec),
+            _CACHE[model_id] = interlace.evaluate_at(spec["formula"], request_data(spec),
                                                      REF[model_id]["theta"])
     return _CACHE[model_id]
 
