@@ -406,26 +406,46 @@ def rng(ref: dict) -> list[QuantityResult]:
 
 
 # -- the bootstrap and PBmodcomp -----------------------------------------------------------------
-def _stat(x):
+def boot_stat(x):
+    """The statistic the bootstrap references record: lme4's default ``bootMer`` function
+    (sd's and correlations, σ, fixed effects) and the fit's criterion."""
     return np.r_[boot_fun(x).to_numpy(), x.objective]
 
 
-def _kinds(res) -> list[str]:
+def glmm_boot_stat(x):
+    """The statistic the GLMM bootstrap references record: ``bootMer``'s default function
+    and −2 log-likelihood."""
+    return np.r_[boot_fun(x).to_numpy(), -2.0 * x.llf]
+
+
+def stat_kinds(res, n: int) -> list[str]:
+    """Per statistic of the first ``n`` of :func:`boot_stat` or :func:`glmm_boot_stat`:
+    "abs" for correlations, "rel" for the sd's and everything after them (σ, fixed
+    effects, criterion)."""
     out = []
     for t in res._layout.terms:
         out += ["rel" if i == j else "abs" for i, j in zip(t.rows, t.cols, strict=True)]
-    return out + ["rel"] * (2 + len(res.fe_params))
+    return (out + ["rel"] * max(n - len(out), 0))[:n]
 
 
-def _floor_atol(key, ours, default, tight, kinds) -> tuple[dict, dict, dict]:
-    """(py, r, atol) keyed (key, row, j): each statistic's tolerance is twice R's floor for
-    it (|default − tight|, relative or absolute by kind), at least 1e-6."""
-    py, r, atol = {}, {}, {}
+def refit_floor(default, tight, kinds) -> np.ndarray:
+    """R's own refit floor per statistic (column): the largest difference, relative or
+    absolute by kind, between R's default and tight-tolerance refits of the same responses."""
+    floor = []
     for j, kind in enumerate(kinds):
         d = np.abs(default[:, j] - tight[:, j])
         if kind == "rel":
             d = d / np.maximum(np.abs(tight[:, j]), 1e-300)
-        floor = max(2 * float(np.nanmax(d)), 1e-6)
+        floor.append(float(np.nanmax(d)))
+    return np.array(floor)
+
+
+def _floor_atol(key, ours, default, tight, kinds) -> tuple[dict, dict, dict]:
+    """(py, r, atol) keyed (key, row, j): each statistic's tolerance is twice R's floor for
+    it (:func:`refit_floor`), at least 1e-6."""
+    py, r, atol = {}, {}, {}
+    for j, (kind, f) in enumerate(zip(kinds, refit_floor(default, tight, kinds), strict=True)):
+        floor = max(2 * f, 1e-6)
         for i in range(default.shape[0]):
             k = (*key, i, j)
             py[k], r[k] = float(ours[i, j]), float(default[i, j])
@@ -455,15 +475,14 @@ def bootstrap(ref: dict) -> list[QuantityResult]:
         runs = {key: BootResult(t0=t0, t=pd.DataFrame(np.array(c[key], float)[:, :k],
                                                       columns=names), nsim=s["nsim"],
                                 seed=None, use_u=False) for key in ("t", "t_tight")}
-        kinds = _kinds(res)
         for legacy, key in ((True, "t"), (False, "t_correct")):
-            bb = _quiet(res.bootstrap, s["nsim"], seed=s["seed"], fun=_stat,
+            bb = _quiet(res.bootstrap, s["nsim"], seed=s["seed"], fun=boot_stat,
                         use_u=s["use_u"], legacy_refit=legacy)
             ours, default = bb.t.to_numpy(), np.array(c[key], float)
             tight = np.array(c[f"{key}_tight"], float)
             crit += list((ours[:, -1] - default[:, -1]) / np.abs(default[:, -1]))
             p, r, a = _floor_atol((c["id"], key), ours[:, :-1], default[:, :-1],
-                                  tight[:, :-1], kinds[:-1])
+                                  tight[:, :-1], stat_kinds(res, ours.shape[1] - 1))
             rep_py.update(p)
             rep_r.update(r)
             rep_atol.update(a)
@@ -475,7 +494,8 @@ def bootstrap(ref: dict) -> list[QuantityResult]:
                 got = _quiet(res.confint, method="boot", nsim=s["nsim"], seed=s["seed"],
                              boot_type=bt, legacy_refit=True).to_numpy()
                 tight = _quiet(runs["t_tight"].confint, type=bt).to_numpy()
-                p, r, a = _floor_atol((c["id"], bt), got.T, want.T, tight.T, kinds[:k])
+                p, r, a = _floor_atol((c["id"], bt), got.T, want.T, tight.T,
+                                      stat_kinds(res, k))
                 e2e_py.update(p)
                 e2e_r.update(r)
                 e2e_atol.update(a)
@@ -502,14 +522,12 @@ def bootstrap(ref: dict) -> list[QuantityResult]:
         fit = _quiet(interlace.glmer, case_formula(case), load_dataset(case["dataset"]),
                      family=case["family"], link=case["link"], weights=case.get("weights"),
                      nAGQ=case["nAGQ"])
-        bb = _quiet(fit.bootstrap, nsim, seed=seed, fun=lambda x: np.r_[
-            boot_fun(x).to_numpy(), -2.0 * x.llf])
+        bb = _quiet(fit.bootstrap, nsim, seed=seed, fun=glmm_boot_stat)
         ours, default = bb.t.to_numpy(), np.array(g["t"], float)
         tight = np.array(g["t_tight"], float)
         gcrit += list((ours[:, -1] - default[:, -1]) / np.abs(default[:, -1]))
-        kinds = _kinds(fit)[:ours.shape[1] - 1]
-        kinds += ["rel"] * (ours.shape[1] - 1 - len(kinds))
-        p, r, a = _floor_atol((g["id"],), ours[:, :-1], default[:, :-1], tight[:, :-1], kinds)
+        p, r, a = _floor_atol((g["id"],), ours[:, :-1], default[:, :-1], tight[:, :-1],
+                              stat_kinds(fit, ours.shape[1] - 1))
         g_py.update(p)
         g_r.update(r)
         g_atol.update(a)

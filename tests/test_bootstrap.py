@@ -25,10 +25,11 @@ import pandas as pd
 import pytest
 from parity.bootstrap_fixtures import CASES
 from parity.data import ROOT, load_dataset, sha256_file
+from parity.inference import boot_stat, glmm_boot_stat, refit_floor, stat_kinds
 
 import interlace
 from interlace.errors import InterlaceError
-from interlace.inference.bootstrap import BootResult, boot_ci, boot_fun, norm_inter
+from interlace.inference.bootstrap import BootResult, boot_ci, norm_inter
 
 FIXTURE = json.loads((ROOT / "fixtures" / "r" / "bootstrap.json").read_text())
 REF = {c["id"]: c for c in FIXTURE["cases"]}
@@ -47,28 +48,9 @@ def fitted(case_id):
     return _CACHE[case_id]
 
 
-def _stat(x):
-    return np.r_[boot_fun(x).to_numpy(), x.objective]
-
-
-def _classes(res):
-    """Per statistic: "rel" (sd's, σ, fixed effects, criterion) or "abs" (correlations)."""
-    out = []
-    for t in res._layout.terms:
-        out += ["rel" if i == j else "abs" for i, j in zip(t.rows, t.cols, strict=True)]
-    return out + ["rel"] * (2 + len(res.fe_params))
-
-
 def _diff(a, b, kind):
     d = np.abs(a - b)
     return d if kind == "abs" else d / np.maximum(np.abs(b), 1e-300)
-
-
-def _floor(ref_default, ref_tight, classes):
-    """R's own refit floor per statistic: the largest difference between R's default and
-    tight-tolerance refits of the same responses."""
-    return np.array([np.nanmax(_diff(ref_default[:, j], ref_tight[:, j], kind))
-                     for j, kind in enumerate(classes)])
 
 
 def _check_replicates(ours, ref, ref_tight, classes):
@@ -78,7 +60,7 @@ def _check_replicates(ours, ref, ref_tight, classes):
     assert np.array_equal(np.isfinite(ours[:, -1]), both)
     crit = (ours[both, -1] - ref[both, -1]) / np.abs(ref[both, -1])
     assert crit.max() <= 1e-8, crit.max()
-    floor = _floor(ref, ref_tight, classes)
+    floor = refit_floor(ref, ref_tight, classes)
     for j, kind in enumerate(classes[:-1]):
         ok = np.isfinite(ref[:, j])
         got = _diff(ours[ok, j], ref[ok, j], kind)
@@ -123,12 +105,12 @@ def test_replicates_agree(case_id, legacy):
     res = fitted(case_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bb = res.bootstrap(c["nsim"], seed=c["seed"], fun=_stat, use_u=c["use_u"],
+        bb = res.bootstrap(c["nsim"], seed=c["seed"], fun=boot_stat, use_u=c["use_u"],
                            legacy_refit=legacy)
     assert bb.failed == 0
     key = "t" if legacy else "t_correct"
     want, tight = (np.array(ref[k], dtype=float) for k in (key, f"{key}_tight"))
-    _check_replicates(bb.t.to_numpy(), want, tight, _classes(res))
+    _check_replicates(bb.t.to_numpy(), want, tight, stat_kinds(res, bb.t.shape[1]))
 
 
 @pytest.mark.parametrize("case_id", ["sleep_reml", "penicillin", "sleep_ml"])
@@ -139,7 +121,7 @@ def test_confint_boot_end_to_end(case_id):
     c, ref = SPEC[case_id], REF[case_id]
     res = fitted(case_id)
     names = list(ref["confint"]["perc"]["rows"])
-    classes = _classes(res)[:len(names)]
+    classes = stat_kinds(res, len(names))
     k = len(names)
     t0 = pd.Series(ref["t0"][:k], index=names)
     runs = {key: BootResult(t0=t0, t=pd.DataFrame(np.array(ref[key], float)[:, :k],
@@ -279,18 +261,14 @@ def test_glmm_bootstrap_against_bootmer(case_id):
         res = interlace.glmer(case_formula(case), load_dataset(case["dataset"]),
                               family=case["family"], link=case["link"],
                               weights=case.get("weights"), nAGQ=case["nAGQ"])
-        bb = res.bootstrap(nsim, seed=seed,
-                           fun=lambda x: np.r_[boot_fun(x).to_numpy(), -2.0 * x.llf])
+        bb = res.bootstrap(nsim, seed=seed, fun=glmm_boot_stat)
     assert bb.failed == 0
     ours, want, tight = (np.asarray(a, dtype=float) for a in
                          (bb.t.to_numpy(), ref["t"], ref["t_tight"]))
     crit = (ours[:, -1] - want[:, -1]) / np.abs(want[:, -1])
     assert crit.max() <= 1e-8, crit.max()
-    kinds = []
-    for t in res._layout.terms:
-        kinds += ["rel" if i == j else "abs" for i, j in zip(t.rows, t.cols, strict=True)]
-    kinds += ["rel"] * (ours.shape[1] - 1 - len(kinds))
-    floor = _floor(want[:, :-1], tight[:, :-1], kinds)
+    kinds = stat_kinds(res, ours.shape[1] - 1)
+    floor = refit_floor(want[:, :-1], tight[:, :-1], kinds)
     for j, kind in enumerate(kinds):
         got = _diff(ours[:, j], want[:, j], kind).max()
         assert got <= max(2 * floor[j], 1e-6), (j, got, floor[j])
