@@ -1,7 +1,8 @@
 """Inference in the parity harness: each ``fixtures/r`` reference of issue 11 (Kenward–Roger,
 lmerTest's F tests, LS-means and drop1, lme4's anova, simulate with R's seed, R's random
-numbers, the bootstrap and PBmodcomp) compared quantity by quantity with interlace, in the
-harness's tolerance classes.
+numbers, the bootstrap and PBmodcomp, GLMM profile intervals) compared quantity by quantity
+with interlace, in the harness's tolerance classes (the GLMM profile's comparison is
+:mod:`parity.inference_profile`).
 
 * Quantities named ``*_at_r_theta`` are computed at lme4's θ̂ (``evaluate_at``): exact
   arithmetic on both sides (``exact-at-theta``, 1e-8 relative), except Satterthwaite's
@@ -33,6 +34,8 @@ from parity import (
     bootstrap_fixtures,
     contest_fixtures,
     drop1_fixtures,
+    glmm_profile_fixtures,
+    inference_profile,
     kr_fixtures,
     lmertest_anova_fixtures,
     ls_means_fixtures,
@@ -575,6 +578,8 @@ FAMILIES = [
     ("rng", "rng.json", "rng_reference.R", None, rng),
     ("bootstrap", "bootstrap.json", bootstrap_fixtures.SCRIPT, bootstrap_fixtures.request,
      bootstrap),
+    ("glmm_profile", "glmm_profile.json", glmm_profile_fixtures.SCRIPT,
+     glmm_profile_fixtures.request, inference_profile.glmm_profile),
 ]
 ENTRY_IDS = [f[0] for f in FAMILIES]
 

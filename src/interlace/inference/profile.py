@@ -142,6 +142,15 @@ def _select(which, names: list[str]) -> list[str]:
     return [n for n in names if n in out]
 
 
+def sdcor_bounds(layout, extra=(), p: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``profile.merMod``'s bounds on the sd/cor scale: sd ≥ 0, −1 ≤ cor ≤ 1, then the
+    ``extra`` (lower, upper) pairs (an LMM's σ), then ``p`` unbounded fixed effects."""
+    diag = layout.diagonal_mask()
+    lo = np.concatenate([np.where(diag, 0.0, -1.0), [e[0] for e in extra], np.full(p, -np.inf)])
+    up = np.concatenate([np.where(diag, np.inf, 1.0), [e[1] for e in extra], np.full(p, np.inf)])
+    return lo, up
+
+
 class Profiler:
     """The state of lme4's ``profile.merMod`` for one fit: ML optimum, bounds, step rules.
 
@@ -162,13 +171,20 @@ class Profiler:
                       + list(result._design.x_names))
         self.opt = np.concatenate([theta_to_sdcor(layout, pb.theta, pb.sigma), [pb.sigma],
                                    pb.beta])
-        diag = layout.diagonal_mask()
-        self.lower = np.concatenate([np.where(diag, 0.0, -1.0), [0.0], np.full(p, -np.inf)])
-        self.upper = np.concatenate([np.where(diag, np.inf, 1.0), [np.inf], np.full(p, np.inf)])
+        self.lower, self.upper = sdcor_bounds(layout, extra=[(0.0, np.inf)], p=p)
+        self.base = pb.base
+        self._steps(alphamax, maxpts, delta, delta_cutoff, maxmult, devtol)
+        self.settings = dict(INNER if settings is None else settings)
+
+    def _steps(self, alphamax, maxpts, delta, delta_cutoff, maxmult, devtol) -> None:
+        """``profile.merMod``'s step rules: cutoff √χ²(1 − alphamax, npar), δ, limits."""
         self.cutoff = math.sqrt(stats.chi2.ppf(1 - alphamax, len(self.opt)))
         self.delta = self.cutoff * delta_cutoff if delta is None else delta
         self.maxpts, self.maxmult, self.devtol = maxpts, maxmult, devtol
-        self.settings = dict(INNER if settings is None else settings)
+
+    def _done(self) -> None:
+        """Put the fit's deviance back at its optimum (the profile moved it)."""
+        self.result._restore()
 
     # -- one point ---------------------------------------------------------------------
     def _minimize(self, f, x0, lo, up) -> _Opt:
@@ -224,7 +240,7 @@ class Profiler:
             _, pwrss, beta = pb.fixed(r.x, j, x)
             sig = math.sqrt(pwrss / pb.n)
             with np.errstate(invalid="ignore"):
-                zz = np.sign(x - opt[k]) * np.sqrt(r.fun - pb.base)
+                zz = np.sign(x - opt[k]) * np.sqrt(r.fun - self.base)
             return np.concatenate([[zz], theta_to_sdcor(pb.layout, r.x, sig), [sig], beta])
         others = np.arange(nvp) != k
         start = opt[:nvp] if start is None else np.asarray(start, dtype=float)
@@ -235,7 +251,7 @@ class Profiler:
             return pb.dd(pars)[0]
 
         r = bobyqa(f, start[others], self.lower[:nvp][others], self.upper[:nvp][others])
-        devdiff = r.fun - pb.base
+        devdiff = r.fun - self.base
         v = np.full(nvp - 1, np.nan) if np.isnan(devdiff) else r.x
         pars = np.empty(nvp)
         pars[k], pars[others] = x, v
@@ -304,7 +320,7 @@ class Profiler:
             if k < nvp:
                 lowcut, upcut = self.lower[k], self.upper[k]
                 first = self.point(k, 0.001 if pw == 0 else pw * 1.01)
-            else:
+            else:  # an LMM's fixed effect
                 lowcut, upcut = -np.inf, np.inf
                 first = self.point(k, pw + self.delta * self.pb.stderr[k - nvp])
             up = self._fill([opt_row, first], k, lowcut, upcut)
@@ -318,12 +334,12 @@ class Profiler:
             fwd[name], bak[name] = _splines(mat[:, k + 1], mat[:, 0], drop_na=k < nvp)
             if not isinstance(bak[name], PolySpline):
                 warn(f"non-monotonic profile for {name}")
-        self.result._restore()
+        self._done()
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
         vsel = [n for n in names[:nvp] if n in sel]
         return Profile(table, fwd, bak, {n: self.lower[names.index(n)] for n in vsel},
                        {n: self.upper[names.index(n)] for n in vsel},
-                       pd.Series(opt, index=names), self.pb.base)
+                       pd.Series(opt, index=names), self.base)
 
 
 def profile(result, which=None, *, alphamax: float = 0.01, maxpts: int = 100,

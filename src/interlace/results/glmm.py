@@ -115,15 +115,22 @@ class GlmmResult(MixedResult):
         p = 2.0 * stats.norm.sf(np.abs(self.fe_tvalues.to_numpy()))
         return pd.Series(p, index=self.fe_params.index, name="Pr(>|z|)")
 
-    def confint(self, method: str = "wald", level: float = 0.95, parm=None, *,
+    def confint(self, method: str = "profile", level: float = 0.95, parm=None, *,
                 nsim: int = 500, boot_type: str = "perc", seed=None, n_jobs: int = 1,
                 show_progress: bool = False) -> pd.DataFrame:
-        """Wald intervals of the fixed effects (lme4's ``confint(method="Wald")``), or
-        ``method="boot"``: lme4's parametric bootstrap intervals (``.sig01``…, ``.sigma``
-        for a family with a dispersion, fixed effects; ``nsim`` refits, an integer ``seed``
-        is R's ``set.seed``; ``boot_type`` "perc", "basic" or "norm").  lme4's profile
-        intervals of GLMMs are not available."""
+        """Confidence intervals as lme4's ``confint.merMod`` for a ``glmerMod``; the default
+        is lme4's: ``"profile"``, profile-likelihood intervals of ``.sig01``… and the fixed
+        effects (:mod:`interlace.inference.glmm_profile`; not for nAGQ = 0 fits or families
+        with a dispersion, which lme4 cannot profile either).  ``"wald"``: the fixed effects
+        with normal quantiles.  ``"boot"``: lme4's parametric bootstrap intervals
+        (``.sig01``…, ``.sigma`` for a family with a dispersion, fixed effects; ``nsim``
+        refits, an integer ``seed`` is R's ``set.seed``; ``boot_type`` "perc", "basic" or
+        "norm").  ``parm``: names to keep (or "theta_"/"beta_" for the profile)."""
         kind = str(method).lower()
+        if kind == "profile":
+            from interlace.inference.glmm_profile import glmm_profile
+
+            return glmm_profile(self, which=parm).confint(level=check_level(level))
         if kind == "boot":
             from interlace.inference.bootstrap import BOOT_TYPES, bootstrap
 
@@ -134,9 +141,15 @@ class GlmmResult(MixedResult):
                            show_progress=show_progress)
             return bb.confint(level=check_level(level), type=boot_type, parm=parm)
         if kind != "wald":
-            raise InterlaceError(f"confint(method={method!r}) is not available for GLMMs; "
-                                 "use 'wald' or 'boot'")
+            raise InterlaceError(f"method must be 'profile', 'wald' or 'boot', not {method!r}")
         return self._wald(level, parm)
+
+    def profile(self, which=None, **kw):
+        """lme4's ``profile(m)`` of this GLMM (:func:`interlace.inference.glmm_profile.
+        glmm_profile`): the profile table, its splines and ``confint()``."""
+        from interlace.inference.glmm_profile import glmm_profile
+
+        return glmm_profile(self, which=which, **kw)
 
     def bootstrap(self, nsim: int = 1, seed=None, fun=None, n_jobs: int = 1,
                   show_progress: bool = False):

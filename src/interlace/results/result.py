@@ -181,6 +181,13 @@ class CrossedLMEResult(MixedResult):
             raise InterlaceError(f"method must be 'profile', 'wald' or 'boot', not {method!r}")
         return self._wald(level, parm)
 
+    def profile(self, which=None, **kw):
+        """lme4's ``profile(m)`` (:func:`interlace.inference.profile.profile`): the ML
+        deviance profile, its splines and ``confint()``."""
+        from interlace.inference.profile import profile
+
+        return profile(self, which=which, **kw)
+
     @property
     def llf_restricted(self) -> float | None:
         """The REML log-likelihood for REML fits, None for ML fits."""
