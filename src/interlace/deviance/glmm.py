@@ -40,9 +40,10 @@ though the offset then holds Xβ, as lme4's ``resp$setOffset`` leaves η as it w
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -50,6 +51,7 @@ from scipy.linalg import lapack, solve_triangular
 
 from interlace.covariance import CovarianceLayout
 from interlace.design.zmatrix import build_Z
+from interlace.deviance import pirls_kernel as pk
 from interlace.errors import ConvergenceError, NumericalError
 from interlace.family import Family
 from interlace.linalg import make_factor
@@ -177,6 +179,46 @@ class GlmmDeviance:
                         if isinstance(self._base, BlockedFactor) else None)
         #: the PIRLS state of the last evaluation (lme4's ``pp`` and ``resp`` after it)
         self.last_state: PirlsState | None = None
+        #: the compiled kernel's arrays (:mod:`interlace.deviance.pirls_kernel`), when it
+        #: covers the model; used for values only, inside :meth:`values_only`
+        self._kernel = (self._kernel_arrays() if self._blocks is not None
+                        and pk.eligible(family, self.terms) else None)
+        self._fast = False
+
+    def _kernel_arrays(self) -> dict | None:
+        plan = pk.plan_scalar(self.terms)
+        if plan is None:
+            return None
+        ls = [t.n_levels for t in self.terms]
+        return {**plan,
+                "codes": np.ascontiguousarray([t.codes for t in self.terms], dtype=np.int64),
+                "xv": np.ascontiguousarray([t.Xi[:, 0] for t in self.terms], dtype=float),
+                "nlev": np.asarray(ls, dtype=np.int64),
+                "offs": np.concatenate([[0], np.cumsum(ls)[:-1]]).astype(np.int64),
+                "fam": pk.FAMILY_IDS[self.family.name],
+                "link": pk.LINK_IDS[self.family.link.name],
+                "aic": self._kernel_aic()}
+
+    def _kernel_aic(self) -> tuple[np.ndarray, ...]:
+        """The family's aic constants as the kernel takes them (``pirls_kernel._aic``)."""
+        c = self._aic_constants
+        if self.family.name == "binomial":
+            return (c["k"], c["m_k"], np.where(c["zero"], np.nan, c["scale"]), c["lchoose"])
+        z = np.zeros(self.n)
+        return (z, z, np.asarray(c["lgamma"], dtype=float),
+                np.asarray(c["integer"], dtype=float))
+
+    @contextlib.contextmanager
+    def values_only(self) -> Iterator[None]:
+        """Evaluations inside give the deviance's values (and the state's vectors) from the
+        compiled kernel when it covers the model; their states have no factor (``factor``
+        None), so the state a result keeps comes from an evaluation outside."""
+        old = self._fast
+        self._fast = self._kernel is not None
+        try:
+            yield
+        finally:
+            self._fast = old
 
     def with_response(self, y: np.ndarray) -> GlmmDeviance:
         """This deviance on a new response (glmer's scale) — lme4's ``refit(newresp)``:
@@ -191,6 +233,9 @@ class GlmmDeviance:
         new._y_one = (new.y == 1.0 if fam.name == "binomial"
                       and np.all((new.y == 0.0) | (new.y == 1.0)) else None)
         new.last_state, new.n_evals = None, 0
+        if self._kernel is not None:  # its own work arrays and aic constants
+            new._kernel = {**self._kernel, "aic": new._kernel_aic(),
+                           "ARR": self._kernel["ARR"].copy(), "LRR": self._kernel["LRR"].copy()}
         return new
 
     def detach(self, state: PirlsState) -> PirlsState:
@@ -250,9 +295,32 @@ class GlmmDeviance:
         """lme4's ``pwrssUpdate`` from η = ``eta0`` with ``offset`` (see the module doc)."""
         self.n_evals += 1
         self._theta = np.asarray(theta, dtype=float)
+        if self._fast:  # scalar terms: θ is each term's λ, in term order
+            return self._pirls_kernel(np.array(eta0, dtype=float), offset, u_only)
         self._templates = self.layout.templates(self._theta)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             return self._pirls(np.array(eta0, dtype=float), offset, u_only)
+
+    def _pirls_kernel(self, eta: np.ndarray, offset: np.ndarray, u_only: bool) -> PirlsState:
+        """:meth:`pirls` by the compiled kernel (values only: no factor in the state)."""
+        kd = self._kernel
+        lam = self._theta
+        (status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum, aic,
+         L00) = pk.pirls_scalar(lam, kd["codes"], kd["xv"], kd["nlev"], kd["offs"], kd["k0"],
+                                kd["rest_pos"], kd["qR"], kd["cell"], kd["cl_ptr"], kd["cl_r"],
+                                kd["rowpat_ptr"], kd["rowpat"], kd["colpat_ptr"],
+                                kd["colpat"], kd["dense_gram"], kd["ARR"], kd["LRR"],
+                                self.X, self.y, self.weights,
+                                np.ascontiguousarray(offset, dtype=float), eta, bool(u_only),
+                                kd["fam"], kd["link"], MAXIT, TOL_PWRSS, MAX_STEP_HALVINGS,
+                                *kd["aic"])
+        if status:
+            raise _KERNEL_ERRORS[status](self._theta)
+        ldRX2 = float(2.0 * np.sum(np.log(np.abs(np.diag(RX))))) if self.p else 0.0
+        self.last_state = PirlsState(self._theta, u, beta, eta, mu, lin, float(ldL2), RX,
+                                     ldRX2, float(drsum), float(aic), int(iterations),
+                                     _KernelFactor(L00))
+        return self.last_state
 
     def _pirls(self, eta: np.ndarray, offset: np.ndarray, u_only: bool) -> PirlsState:
         """:meth:`pirls` under one ``np.errstate`` for the whole loop (the family's raw
@@ -332,6 +400,13 @@ class GlmmDeviance:
             raise NumericalError("nAGQ > 1 is only available for models with a single, scalar "
                                  "random-effects term")
         st = self.stage2(theta, beta, lp0)
+        if isinstance(st.factor, _KernelFactor):
+            kd = self._kernel
+            zs, ws = gauss_hermite(nagq)
+            offset = self.offset + self.X @ np.asarray(beta, dtype=float)
+            return float(pk.agq_scalar(st.u, st.mu, st.factor._L00, offset, kd["xv"][0],
+                                       kd["codes"][0], float(self._theta[0]), self.y,
+                                       self.weights, kd["fam"], kd["link"], zs, ws, st.ldL2))
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             return self._agq(st, beta, nagq)
 
@@ -365,6 +440,35 @@ class GlmmDeviance:
                 mult += terms[k]
                 k += 1
         return float(np.sum(devc0) + st.ldL2 - 2.0 * np.sum(np.log(mult)))
+
+
+class _KernelFactor:
+    """What a kernel evaluation keeps of its factor: the diagonal block's L₀₀ (AGQ)."""
+
+    __slots__ = ("_L00",)
+
+    def __init__(self, L00: np.ndarray):
+        self._L00 = L00
+
+    def minv_diag_blocks(self):
+        raise NumericalError("a values-only PIRLS state has no factor: evaluate the deviance "
+                             "outside GlmmDeviance.values_only() for one")
+
+
+def _kernel_error(cls, message: str):
+    return lambda theta: cls(message.format(theta=np.asarray(theta).tolist()))
+
+
+#: the kernel's status codes as the NumPy path's errors
+_KERNEL_ERRORS = {
+    1: _kernel_error(NumericalError, "PIRLS loop resulted in NaN value"),
+    2: _kernel_error(NumericalError, "(maxstephalfit) PIRLS step-halvings failed to reduce "
+                     "deviance in pwrssUpdate"),
+    3: _kernel_error(ConvergenceError, f"pwrssUpdate did not converge in ({MAXIT}) iterations"),
+    4: _kernel_error(NumericalError, "Downdated VtV is not positive definite: the fixed "
+                     "effects are (nearly) collinear given the random effects (θ = {theta})"),
+    5: _kernel_error(NumericalError, "Cholesky of the dense block failed"),
+}
 
 
 def _diag_L(factor, nlev: int) -> np.ndarray:

@@ -84,7 +84,8 @@ class GlmmProfiler(Profiler):
         self.lower, self.upper = sdcor_bounds(layout, p=self.p)
         self.base = -2.0 * float(result.llf) if base is None else float(base)
         self._steps(alphamax, maxpts, delta, delta_cutoff, maxmult, devtol)
-        at_opt = self.dd(self.opt)
+        with dev.values_only():
+            at_opt = self.dd(self.opt)
         if not abs(at_opt - self.base) <= BASE_TOL * abs(at_opt):
             raise InterlaceError("Profiling over both the residual variance and\nfixed effects "
                                  "is not numerically consistent with\nprofiling over the fixed "
@@ -93,6 +94,12 @@ class GlmmProfiler(Profiler):
 
     def _done(self) -> None:
         """Nothing to restore: the profile evaluates its own copy of the deviance."""
+
+    def run(self, which=None) -> Profile:
+        """The profile (:meth:`Profiler.run`), its deviances by the compiled kernel where it
+        covers the model (values only: :meth:`GlmmDeviance.values_only`)."""
+        with self.dev.values_only():
+            return super().run(which)
 
     # -- the deviance ------------------------------------------------------------------
     def dd(self, pars: np.ndarray) -> float:

@@ -145,8 +145,9 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
     x0 = np.array(theta0, dtype=float)
     if np.all(x0 == 0):
         x0[:] = 0.001
-    res1, w1 = run_stage(optimizers[0], _record(f1, path1), x0, lower,
-                         dict(ctl.opt_settings.get("stage1", {})))
+    with dev.values_only():
+        res1, w1 = run_stage(optimizers[0], _record(f1, path1), x0, lower,
+                             dict(ctl.opt_settings.get("stage1", {})))
     if w1:
         warn_msgs.append(w1)
     theta1 = np.asarray(res1.x, dtype=float)
@@ -179,8 +180,10 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
         return dev.agq(th, beta, lp0_2, nagq)
 
     path2: list = []
-    res2, w2 = run_stage(optimizers[1], _record(f2, path2), np.r_[theta1, start_beta], lower2,
-                         dict(ctl.opt_settings.get("stage2", {})), adjusted=True, xst=xst)
+    with dev.values_only():
+        res2, w2 = run_stage(optimizers[1], _record(f2, path2), np.r_[theta1, start_beta],
+                             lower2, dict(ctl.opt_settings.get("stage2", {})), adjusted=True,
+                             xst=xst)
     if w2:
         if optimizers[1] == "Nelder_Mead":  # lme4's Nelder_Mead warns itself, then optwrap
             warn_msgs.append(res2.message)
@@ -188,8 +191,9 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
     par, fval = np.asarray(res2.x, dtype=float), float(res2.fun)
     g = H = None
     if ctl.calc_derivs:
-        f0 = f2(par)  # lme4's deriv12 evaluates the centre again (optwrap gives no fx)
-        g, H = deriv12(f2, par, f0)
+        with dev.values_only():
+            f0 = f2(par)  # lme4's deriv12 evaluates the centre again (optwrap gives no fx)
+            g, H = deriv12(f2, par, f0)
     f2(par)  # optwrap's final evaluation at the optimum
     par, fval, moved = check_boundary(f2, par, fval, lower, ctl.boundary_tol)
     sum2 = OptSummary(_label(optimizers[1]), dict(res2.settings),

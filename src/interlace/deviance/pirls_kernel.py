@@ -1,0 +1,530 @@
+"""PIRLS compiled as one kernel (numba) for GLMMs whose random-effects terms are all scalar.
+
+The same iteration as :meth:`interlace.deviance.glmm.GlmmDeviance.pirls` — lme4's
+``pwrssUpdate``: working weights and response, the blocked factor of ΛᵀZᵀWZΛ + I and the
+Schur complement of [X z], the update of u (and β in nAGQ = 0 mode), step-halving, the
+stopping rule and the lagged factor — plus the family's ``aic`` and, for adaptive
+Gauss–Hermite, lme4's per-level quadrature, all in compiled loops: one call per deviance
+evaluation instead of a few dozen NumPy/LAPACK calls per PIRLS iteration, which is what
+bounds the speed of small and medium GLMMs at lme4's evaluation count.
+
+Scope (:func:`eligible`, :func:`plan_scalar`): every term scalar (one column), the
+binomial or Poisson family with the logit or log link.  The term with the most levels is
+the diagonal block 0; the others form block R (at most :data:`MAX_QR` columns), factored
+on the symbolic pattern of its Cholesky factor, with the terms in order of decreasing
+levels so that a nested term (grouseticks' broods within locations) makes no fill.  Other
+models use the NumPy path.  The arithmetic is the NumPy path's up to the order of
+summation (sums are accumulated row by row here, by BLAS or per pattern entry there), so
+the two agree to rounding (``tests/test_pirls_kernel.py``: 1e-12 relative on the deviance,
+every case).  Only values cross the boundary: the optimizers evaluate through it
+(:meth:`~interlace.deviance.glmm.GlmmDeviance.values_only`) and the state a result keeps,
+at the optimum, comes from the NumPy path with its factor.
+
+Status codes (the NumPy path's errors): 1 NaN pdev, 2 step-halvings failed, 3 no
+convergence in ``maxit`` iterations, 4 the Schur complement of [X z] is not positive
+definite, 5 the dense block of M is not positive definite.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["LINK_IDS", "MAX_QR", "agq_scalar", "eligible", "pirls_scalar", "plan_scalar"]
+
+#: block R (every term but the one with most levels) up to this many columns (its values
+#: are held in dense qR × qR arrays, on the factor's pattern)
+MAX_QR = 400
+#: and a factor of L_RR of at most this many multiply-adds per PIRLS iteration
+MAX_FLOPS = 2_000_000
+#: A_R0 at least this dense: L_R0 L_R0ᵀ and L_R0 C0 by BLAS on a dense L_R0
+DENSE_GRAM = 0.25
+FAMILY_IDS = {"binomial": 0, "poisson": 1}
+LINK_IDS = {"logit": 0, "log": 1}
+EPS = float(np.finfo(float).eps)
+DBL_MAX = float(np.finfo(float).max)
+
+
+def eligible(family, terms) -> bool:
+    """Whether the family, the link and the terms' shapes are covered (see the module doc;
+    :func:`plan_scalar` then decides on the sizes)."""
+    if family.name not in FAMILY_IDS or family.link.name not in LINK_IDS:
+        return False
+    return bool(terms) and all(t.p == 1 for t in terms)
+
+
+def plan_scalar(terms) -> dict | None:
+    """The structure :func:`pirls_scalar` works on, computed once per model, or None when
+    block R is too large for it (more than :data:`MAX_QR` columns, or a factor of more
+    than :data:`MAX_FLOPS` per iteration).
+
+    Block 0 is the term with the most levels (the blocked factor's); the other terms form
+    R in order of decreasing levels (a nested term after the one it nests in, so that
+    eliminating the finer one first makes no fill).  A_R0's cells (block-0 level, R
+    column) are numbered level by level; the pattern of L_RR is the symbolic Cholesky
+    factor of I + the pattern of A_RR + that of L_R0 L_R0ᵀ (the elimination tree's column
+    unions), stored by columns and by rows (strictly below the diagonal)."""
+    ls = [t.n_levels for t in terms]
+    k0 = int(np.argmax(ls))
+    rest = sorted((k for k in range(len(terms)) if k != k0), key=lambda k: -ls[k])
+    rest_pos, pos = np.full(len(ls), -1, dtype=np.int64), 0
+    for k in rest:
+        rest_pos[k], pos = pos, pos + ls[k]
+    qR = int(pos)
+    if qR > MAX_QR:
+        return None
+    n = len(terms[0].codes)
+    codes = np.ascontiguousarray([t.codes for t in terms], dtype=np.int64)
+    cell = np.full((len(ls), n), -1, dtype=np.int64)
+    rcols = [rest_pos[k] + codes[k] for k in rest]
+    if rest:
+        keys = np.concatenate([codes[k0] * qR + r for r in rcols])
+        uniq, inv = np.unique(keys, return_inverse=True)
+        for j, k in enumerate(rest):
+            cell[k] = inv[j * n:(j + 1) * n]
+        cl_l, cl_r = np.divmod(uniq, qR)
+        cl_ptr = np.searchsorted(cl_l, np.arange(ls[k0] + 1)).astype(np.int64)
+    else:
+        cl_r, cl_ptr = np.zeros(0, dtype=np.int64), np.zeros(ls[k0] + 1, dtype=np.int64)
+    # the lower pattern of M_RR: A_RR's pairs and the Gram pairs of each block-0 level
+    below: list[set] = [set() for _ in range(qR)]
+    for a in range(len(rcols)):
+        for b in range(len(rcols)):
+            for i, j in set(zip(rcols[a].tolist(), rcols[b].tolist(), strict=True)):
+                if i > j:
+                    below[j].add(i)
+    for lv in range(ls[k0]):
+        rs = cl_r[cl_ptr[lv]:cl_ptr[lv + 1]].tolist()
+        for i in rs:
+            for j in rs:
+                if i > j:
+                    below[j].add(i)
+    # symbolic factorization: column j's pattern gains its etree children's
+    children: list[list[int]] = [[] for _ in range(qR)]
+    cols: list[list[int]] = []
+    flops = 0
+    for j in range(qR):
+        struct = set(below[j])
+        for c in children[j]:
+            struct.update(i for i in cols[c] if i > j)
+        col = sorted(struct)
+        cols.append(col)
+        if col:
+            children[col[0]].append(j)
+    rows: list[list[int]] = [[] for _ in range(qR)]
+    for j, col in enumerate(cols):
+        for i in col:
+            rows[i].append(j)
+    flops = sum(len(c) * len(r) for c, r in zip(cols, rows, strict=True))
+    if flops > MAX_FLOPS:
+        return None
+
+    def csr(lists):
+        ptr = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
+        idx = np.array([v for x in lists for v in x], dtype=np.int64)
+        return ptr, idx
+
+    colpat_ptr, colpat = csr(cols)
+    rowpat_ptr, rowpat = csr(rows)
+    # a dense enough L_R0 is cheaper through BLAS than cell by cell
+    dense_gram = bool(qR) and len(cl_r) >= DENSE_GRAM * qR * ls[k0]
+    return {"k0": k0, "rest_pos": rest_pos, "qR": qR, "cell": cell, "dense_gram": dense_gram,
+            "ARR": np.zeros((qR, qR)), "LRR": np.zeros((qR, qR)),
+            "cl_ptr": cl_ptr, "cl_r": np.asarray(cl_r, dtype=np.int64),
+            "rowpat_ptr": rowpat_ptr, "rowpat": rowpat, "colpat_ptr": colpat_ptr,
+            "colpat": colpat}
+
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+
+
+@njit(**_JIT)
+def _linkinv(eta, link):
+    if link == 0:  # logit: max(ε, min(1 − ε, plogis η))
+        v = 1.0 / (1.0 + math.exp(-eta))
+        return max(EPS, min(1.0 - EPS, v))
+    return max(EPS, math.exp(eta))  # log
+
+
+@njit(**_JIT)
+def _mu_eta(eta, link):
+    if link == 0:
+        e = math.exp(-abs(eta))
+        f = 1.0 + e
+        return max(EPS, e / (f * f))
+    return max(EPS, math.exp(eta))
+
+
+@njit(**_JIT)
+def _variance(mu, fam):
+    if fam == 0:
+        return max(EPS, mu * (1.0 - mu))
+    return mu
+
+
+@njit(**_JIT)
+def _ylogy(y, mu):
+    return y * math.log(y / mu) if y != 0.0 else 0.0
+
+
+@njit(**_JIT)
+def _dev_resid(y, mu, wt, fam):
+    if fam == 0:
+        return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
+    return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
+
+
+@njit(**_JIT)
+def _aic(y, mu, wt, fam, c1, c2, c3, c4):
+    """lme4's aic: binomial (c1 = k, c2 = m − k, c3 = scale or NaN where m ≤ 0, c4 =
+    lchoose) or Poisson (c3 = lgamma(y + 1), c4 = 1 where y is an integer)."""
+    s = 0.0
+    for i in range(len(y)):
+        m = mu[i]
+        if fam == 0:
+            if math.isnan(c3[i]):
+                continue
+            ld = c4[i]
+            ld += c1[i] * math.log(m) if c1[i] != 0.0 else 0.0
+            ld += c2[i] * math.log1p(-m) if c2[i] != 0.0 else 0.0
+            s += c3[i] * ld
+        else:
+            if c4[i] == 0.0:
+                return math.inf
+            ld = (y[i] * math.log(m) if y[i] != 0.0 else 0.0) - m - c3[i]
+            s += wt[i] * ld
+    return -2.0 * s
+
+
+@njit(**_JIT)
+def _chol(A):
+    """Lower Cholesky factor of a symmetric A (lower triangle read); (L, ok)."""
+    n = A.shape[0]
+    L = np.zeros((n, n))
+    for j in range(n):
+        s = A[j, j]
+        for k in range(j):
+            s -= L[j, k] * L[j, k]
+        if not s > 0.0:
+            return L, False
+        d = math.sqrt(s)
+        L[j, j] = d
+        for i in range(j + 1, n):
+            t = A[i, j]
+            for k in range(j):
+                t -= L[i, k] * L[j, k]
+            L[i, j] = t / d
+    return L, True
+
+
+@njit(**_JIT)
+def _linear(X, beta, use_beta, codes, xv, lam, offs, u, out):
+    """out = Xβ (if use_beta) + Σ_k x_k λ_k u[offs_k + code_k]."""
+    n, p = X.shape
+    K = codes.shape[0]
+    for i in range(n):
+        s = 0.0
+        if use_beta:
+            for j in range(p):
+                s += X[i, j] * beta[j]
+        zu = 0.0
+        for k in range(K):
+            zu += xv[k, i] * (lam[k] * u[offs[k] + codes[k, i]])
+        out[i] = s + zu if use_beta else zu
+
+
+@njit(**_JIT)
+def _move(X, delb, u_only, codes, xv, lam, offs, delu, lin, offset, eta, mu, y, pw, fam, link):
+    """The iterate at (u, β): lin, η = offset + lin, μ; returns Σ deviance residuals."""
+    _linear(X, delb, not u_only, codes, xv, lam, offs, delu, lin)
+    dsum = 0.0
+    for i in range(len(y)):
+        eta[i] = offset[i] + lin[i]
+        mu[i] = _linkinv(eta[i], link)
+        dsum += _dev_resid(y[i], mu[i], pw[i], fam)
+    return dsum
+
+
+@njit(**_JIT)
+def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_r,
+                 rowpat_ptr, rowpat, colpat_ptr, colpat, dense_gram, ARR, LRR, X, y, pw,
+                 offset, eta0, u_only, fam, link, maxit, tol, maxhalf, a1, a2, a3, a4):
+    """lme4's PIRLS for scalar terms (see the module doc).
+
+    ``lam`` (K,): λ of each term; ``codes``/``xv`` (K, n): level codes and values;
+    ``nlev`` (K,): levels per term; ``offs`` (K,): each term's first column in u (lme4
+    order); ``k0``: the diagonal term; ``rest_pos`` (K,): each other term's first column
+    in block R (−1 for k0); the sparse structure (:class:`ScalarPlan`): ``cell`` (K, n),
+    each row's cell of A_R0 per term, the cells grouped by level of block 0 (``cl_ptr``)
+    with their R column ``cl_r``, and the pattern of L_RR by rows (below the diagonal)
+    and by columns; ``dense_gram``: L_R0 L_R0ᵀ by BLAS on a dense L_R0; ``ARR``, ``LRR``
+    (qR, qR): work arrays, zero off the pattern (:func:`plan_scalar`'s, reused by every
+    call: only pattern entries are written); a1–a4: the family's aic constants
+    (:func:`_aic`).  Returns (status, iterations, u, β, η, μ, lin, ldL2, RX, drsum, aic,
+    L00)."""
+    n, p = X.shape
+    K = codes.shape[0]
+    m = p + 1
+    l0 = nlev[k0]
+    q = 0
+    for k in range(K):
+        q += nlev[k]
+    lam0 = lam[k0]
+    lamR = np.zeros(qR)
+    for k in range(K):
+        if k != k0:
+            for j in range(nlev[k]):
+                lamR[rest_pos[k] + j] = lam[k]
+    ncell = len(cl_r)
+    eta = eta0.copy()
+    mu = np.empty(n)
+    for i in range(n):
+        mu[i] = _linkinv(eta[i], link)
+    delu = np.zeros(q)
+    delb = np.zeros(p)
+    lin = np.zeros(n)
+    W = np.empty(n)
+    SW = np.empty(n)
+    V = np.empty((n, m))
+    A00 = np.empty(l0)
+    A0m = np.empty((l0, m))
+    ARm = np.empty((qR, m))
+    ar0 = np.empty(ncell)
+    lr0 = np.empty(ncell)
+    CR = np.empty((qR, m))
+    L00 = np.empty(l0)
+    d = np.empty(l0)
+    C0 = np.empty((l0, m))
+    RX = np.zeros((p, p))
+    ldL2 = 0.0
+    dsum = 0.0
+    oldpdev = DBL_MAX
+    pdev = 0.0
+    status = 3
+    it = 0
+    for it in range(1, maxit + 1):
+        olddelu = delu.copy()
+        olddelb = delb.copy()
+        # -- working weights and response, the blocks of √W[Z X z] ---------------------
+        for i in range(n):
+            me = _mu_eta(eta[i], link)
+            sw = me * math.sqrt(pw[i] / _variance(mu[i], fam))
+            SW[i] = sw
+            W[i] = sw * sw
+            for j in range(p):
+                V[i, j] = X[i, j] * sw
+            V[i, p] = ((eta[i] - offset[i]) + (y[i] - mu[i]) / me) * sw
+        A00[:] = 0.0
+        A0m[:] = 0.0
+        ARm[:] = 0.0
+        ar0[:] = 0.0
+        for j in range(qR):  # the pattern of A_RR (a subset of L_RR's)
+            ARR[j, j] = 0.0
+            for t in range(colpat_ptr[j], colpat_ptr[j + 1]):
+                ARR[colpat[t], j] = 0.0
+                ARR[j, colpat[t]] = 0.0
+        XX = V.T @ V  # √W[X z] crossed with itself (BLAS)
+        for i in range(n):
+            w = W[i]
+            sw = SW[i]
+            c0 = codes[k0, i]
+            x0 = xv[k0, i]
+            A00[c0] += w * x0 * x0
+            xs = x0 * sw
+            for j in range(m):
+                A0m[c0, j] += xs * V[i, j]
+            for a in range(K):
+                if a == k0:
+                    continue
+                ra = rest_pos[a] + codes[a, i]
+                xa = xv[a, i]
+                wx = w * xa
+                ar0[cell[a, i]] += wx * x0
+                xsa = xa * sw
+                for j in range(m):
+                    ARm[ra, j] += xsa * V[i, j]
+                for b in range(K):
+                    if b == k0:
+                        continue
+                    ARR[ra, rest_pos[b] + codes[b, i]] += wx * xv[b, i]
+        # -- the factor: block 0 (diagonal), then R on its pattern ----------------------
+        ld = 0.0
+        for l in range(l0):
+            L00[l] = math.sqrt(lam0 * lam0 * A00[l] + 1.0)
+            ld += math.log(L00[l])
+            d[l] = lam0 / L00[l]
+        ld *= 2.0
+        for l in range(l0):
+            for j in range(m):
+                C0[l, j] = A0m[l, j] * d[l]
+        S = XX - C0.T @ C0
+        if qR:
+            for j in range(qR):  # M_RR = I + Λ_R A_RR Λ_R (lower pattern) into LRR
+                LRR[j, j] = ARR[j, j] * lamR[j] * lamR[j] + 1.0
+                for t in range(colpat_ptr[j], colpat_ptr[j + 1]):
+                    i = colpat[t]
+                    LRR[i, j] = ARR[i, j] * lamR[i] * lamR[j]
+            for j in range(qR):
+                for c in range(m):
+                    CR[j, c] = lamR[j] * ARm[j, c]
+            for l in range(l0):
+                for c in range(cl_ptr[l], cl_ptr[l + 1]):
+                    lr0[c] = lamR[cl_r[c]] * ar0[c] * d[l]
+            if dense_gram:  # a dense L_R0: its Gram and product with C0 by BLAS
+                LR0 = np.zeros((qR, l0))
+                for l in range(l0):
+                    for c in range(cl_ptr[l], cl_ptr[l + 1]):
+                        LR0[cl_r[c], l] = lr0[c]
+                G = LR0 @ LR0.T
+                for j in range(qR):
+                    LRR[j, j] -= G[j, j]
+                    for t in range(colpat_ptr[j], colpat_ptr[j + 1]):
+                        LRR[colpat[t], j] -= G[colpat[t], j]
+                CR -= LR0 @ C0
+            else:  # − L_R0 L_R0ᵀ and − L_R0 C0, level by level of block 0
+                for l in range(l0):
+                    for c in range(cl_ptr[l], cl_ptr[l + 1]):
+                        r = cl_r[c]
+                        v = lr0[c]
+                        for c2 in range(cl_ptr[l], c + 1):  # cells sorted by R column
+                            LRR[r, cl_r[c2]] -= v * lr0[c2]
+                        for j in range(m):
+                            CR[r, j] -= v * C0[l, j]
+            for j in range(qR):  # left-looking Cholesky on the pattern
+                s = LRR[j, j]
+                for t in range(rowpat_ptr[j], rowpat_ptr[j + 1]):
+                    k = rowpat[t]
+                    s -= LRR[j, k] * LRR[j, k]
+                if not s > 0.0:
+                    return 5, it, delu, delb, eta, mu, lin, 0.0, RX, 0.0, 0.0, L00
+                djj = math.sqrt(s)
+                LRR[j, j] = djj
+                for t in range(colpat_ptr[j], colpat_ptr[j + 1]):
+                    i = colpat[t]
+                    v = LRR[i, j]
+                    for t2 in range(rowpat_ptr[j], rowpat_ptr[j + 1]):
+                        k = rowpat[t2]
+                        v -= LRR[i, k] * LRR[j, k]
+                    LRR[i, j] = v / djj
+                ld += 2.0 * math.log(djj)
+                for c in range(m):  # forward substitution L_RR CR = rhs, row j
+                    v = CR[j, c]
+                    for t2 in range(rowpat_ptr[j], rowpat_ptr[j + 1]):
+                        k = rowpat[t2]
+                        v -= LRR[j, k] * CR[k, c]
+                    CR[j, c] = v / djj
+            S = S - CR.T @ CR
+        LS, ok = _chol(S)
+        if not ok:
+            return 4, it, delu, delb, eta, mu, lin, 0.0, RX, 0.0, 0.0, L00
+        ldL2 = ld
+        for a in range(p):
+            for b in range(p):
+                RX[a, b] = LS[b, a]
+        # -- the update ---------------------------------------------------------------
+        delb = np.zeros(p)
+        if not u_only and p:
+            for a in range(p - 1, -1, -1):  # RX delb = R[:p, p]  (R = LSᵀ)
+                t = LS[p, a]
+                for b in range(a + 1, p):
+                    t -= LS[b, a] * delb[b]
+                delb[a] = t / LS[a, a]
+        delu = np.empty(q)
+        rhs0 = np.empty(l0)
+        for l in range(l0):
+            t = C0[l, p]
+            for j in range(p):
+                t -= C0[l, j] * delb[j]
+            rhs0[l] = t
+        if qR:
+            uR = np.empty(qR)
+            for r in range(qR):
+                t = CR[r, p]
+                for j in range(p):
+                    t -= CR[r, j] * delb[j]
+                uR[r] = t
+            for j in range(qR - 1, -1, -1):  # L_RRᵀ uR = rhs
+                t = uR[j]
+                for t2 in range(colpat_ptr[j], colpat_ptr[j + 1]):
+                    i = colpat[t2]
+                    t -= LRR[i, j] * uR[i]
+                uR[j] = t / LRR[j, j]
+            for l in range(l0):
+                t = 0.0
+                for c in range(cl_ptr[l], cl_ptr[l + 1]):
+                    t += lr0[c] * uR[cl_r[c]]
+                rhs0[l] -= t
+            for k in range(K):
+                if k != k0:
+                    for j in range(nlev[k]):
+                        delu[offs[k] + j] = uR[rest_pos[k] + j]
+        for l in range(l0):
+            delu[offs[k0] + l] = rhs0[l] / L00[l]
+        dsum = _move(X, delb, u_only, codes, xv, lam, offs, delu, lin, offset, eta, mu, y, pw,
+                     fam, link)
+        pdev = dsum + np.dot(delu, delu)
+        if abs((oldpdev - pdev) / pdev) < tol:
+            status = 0
+            break
+        if math.isnan(pdev) or pdev > oldpdev:
+            for _h in range(maxhalf):
+                if not (math.isnan(pdev) or pdev > oldpdev):
+                    break
+                delu = 0.5 * (olddelu + delu)
+                if not u_only:
+                    delb = 0.5 * (olddelb + delb)
+                dsum = _move(X, delb, u_only, codes, xv, lam, offs, delu, lin, offset, eta, mu,
+                             y, pw, fam, link)
+                pdev = dsum + np.dot(delu, delu)
+            if math.isnan(pdev):
+                return 1, it, delu, delb, eta, mu, lin, ldL2, RX, 0.0, 0.0, L00
+            if pdev - oldpdev > tol:
+                return 2, it, delu, delb, eta, mu, lin, ldL2, RX, 0.0, 0.0, L00
+        oldpdev = pdev
+    if status != 0:
+        return 3, it, delu, delb, eta, mu, lin, ldL2, RX, 0.0, 0.0, L00
+    aic = _aic(y, mu, pw, fam, a1, a2, a3, a4)
+    return 0, it, delu, delb, eta, mu, lin, ldL2, RX, dsum, aic, L00
+
+
+@njit(**_JIT)
+def agq_scalar(u, mu, L00, offset, xi, codes, lam, y, pw, fam, link, zs, ws, ldL2):
+    """lme4's adaptive Gauss–Hermite deviance of one scalar term (as ``GlmmDeviance._agq``,
+    whose arithmetic it follows): ``Σ devc0 + ldL2 − 2 Σ log mult`` with the nodes z and
+    weights w, at PIRLS's final u and μ."""
+    nlev = len(u)
+    n = len(y)
+    devc0 = np.empty(nlev)
+    for j in range(nlev):
+        devc0[j] = u[j] * u[j]
+    sums = np.zeros(nlev)
+    for i in range(n):
+        sums[codes[i]] += _dev_resid(y[i], mu[i], pw[i], fam)
+    for j in range(nlev):
+        devc0[j] += sums[j]
+    mult = np.zeros(nlev)
+    U = np.empty(nlev)
+    for k in range(len(zs)):
+        z = zs[k]
+        if z == 0.0:
+            for j in range(nlev):
+                mult[j] += ws[k]
+            continue
+        for j in range(nlev):
+            U[j] = u[j] + z * (1.0 / L00[j])
+            sums[j] = 0.0
+        for i in range(n):
+            eta = offset[i] + xi[i] * lam * U[codes[i]]
+            sums[codes[i]] += _dev_resid(y[i], _linkinv(eta, link), pw[i], fam)
+        for j in range(nlev):
+            devc = U[j] * U[j] + sums[j]
+            mult[j] += math.exp(-0.5 * (devc - devc0[j]) + 0.5 * (z * z)) * ws[k]
+    total = 0.0
+    for j in range(nlev):
+        total += devc0[j]
+    lm = 0.0
+    for j in range(nlev):
+        lm += math.log(mult[j])
+    return total + ldL2 - 2.0 * lm
