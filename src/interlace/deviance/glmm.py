@@ -208,6 +208,20 @@ class GlmmDeviance:
         return (z, z, np.asarray(c["lgamma"], dtype=float),
                 np.asarray(c["integer"], dtype=float))
 
+    def _first_weights(self, eta0: np.ndarray) -> tuple:
+        """The kernel's first-iteration cache for u-only PIRLS from ``eta0``
+        (:func:`~interlace.deviance.pirls_kernel.first_weights`): every stage-2 evaluation
+        starts from the same η, so its weights are computed once per start."""
+        kd = self._kernel
+        held = kd.get("first")
+        if held is None or not np.array_equal(held[0], eta0):
+            c = pk.first_weights(kd["codes"], kd["xv"], kd["k0"], kd["cell"], kd["rest_pos"],
+                                 len(kd["cl_r"]), int(kd["nlev"][kd["k0"]]), kd["qR"],
+                                 kd["colpat_ptr"], kd["colpat"], self.X, self.y, self.weights,
+                                 eta0, kd["fam"], kd["link"])
+            held = kd["first"] = (eta0.copy(), (True, *c))
+        return held[1]
+
     @contextlib.contextmanager
     def values_only(self) -> Iterator[None]:
         """Evaluations inside give the deviance's values (and the state's vectors) from the
@@ -233,8 +247,8 @@ class GlmmDeviance:
         new._y_one = (new.y == 1.0 if fam.name == "binomial"
                       and np.all((new.y == 0.0) | (new.y == 1.0)) else None)
         new.last_state, new.n_evals = None, 0
-        if self._kernel is not None:  # its own work arrays and aic constants
-            new._kernel = {**self._kernel, "aic": new._kernel_aic(),
+        if self._kernel is not None:  # its own work arrays, aic constants and cache
+            new._kernel = {**self._kernel, "aic": new._kernel_aic(), "first": None,
                            "ARR": self._kernel["ARR"].copy(), "LRR": self._kernel["LRR"].copy()}
         return new
 
@@ -305,6 +319,7 @@ class GlmmDeviance:
         """:meth:`pirls` by the compiled kernel (values only: no factor in the state)."""
         kd = self._kernel
         lam = self._theta
+        cache = self._first_weights(eta) if u_only else _NO_CACHE
         (status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum, aic,
          L00) = pk.pirls_scalar(lam, kd["codes"], kd["xv"], kd["nlev"], kd["offs"], kd["k0"],
                                 kd["rest_pos"], kd["qR"], kd["cell"], kd["cl_ptr"], kd["cl_r"],
@@ -313,7 +328,7 @@ class GlmmDeviance:
                                 self.X, self.y, self.weights,
                                 np.ascontiguousarray(offset, dtype=float), eta, bool(u_only),
                                 kd["fam"], kd["link"], MAXIT, TOL_PWRSS, MAX_STEP_HALVINGS,
-                                *kd["aic"])
+                                *kd["aic"], *cache)
         if status:
             raise _KERNEL_ERRORS[status](self._theta)
         ldRX2 = float(2.0 * np.sum(np.log(np.abs(np.diag(RX))))) if self.p else 0.0
@@ -406,7 +421,8 @@ class GlmmDeviance:
             offset = self.offset + self.X @ np.asarray(beta, dtype=float)
             return float(pk.agq_scalar(st.u, st.mu, st.factor._L00, offset, kd["xv"][0],
                                        kd["codes"][0], float(self._theta[0]), self.y,
-                                       self.weights, kd["fam"], kd["link"], zs, ws, st.ldL2))
+                                       self.weights, kd["fam"], kd["link"], zs, ws,
+                                       st.ldL2))
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             return self._agq(st, beta, nagq)
 
@@ -440,6 +456,11 @@ class GlmmDeviance:
                 mult += terms[k]
                 k += 1
         return float(np.sum(devc0) + st.ldL2 - 2.0 * np.sum(np.log(mult)))
+
+
+#: no first-iteration cache (the kernel's arguments when β is updated too)
+_NO_CACHE = (False, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0),
+             np.zeros((0, 0)))
 
 
 class _KernelFactor:

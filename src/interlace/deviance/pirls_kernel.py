@@ -20,6 +20,12 @@ every case).  Only values cross the boundary: the optimizers evaluate through it
 (:meth:`~interlace.deviance.glmm.GlmmDeviance.values_only`) and the state a result keeps,
 at the optimum, comes from the NumPy path with its factor.
 
+No work that the value does not need: in u-only mode (stage 2, β fixed in the offset)
+only the z column of [X z] is carried, so the Schur complement of X and its factor RX are
+not formed (RX is NaN in those states).  lme4 forms them every iteration and stops if
+that complement is not positive definite; for a full-rank X it is positive definite at
+every finite θ, and the state kept at the optimum (NumPy path) forms and checks it.
+
 Status codes (the NumPy path's errors): 1 NaN pdev, 2 step-halvings failed, 3 no
 convergence in ``maxit`` iterations, 4 the Schur complement of [X z] is not positive
 definite, 5 the dense block of M is not positive definite.
@@ -32,7 +38,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["LINK_IDS", "MAX_QR", "agq_scalar", "eligible", "pirls_scalar", "plan_scalar"]
+__all__ = ["LINK_IDS", "MAX_QR", "agq_scalar", "eligible", "first_weights", "pirls_scalar",
+           "plan_scalar"]
 
 #: block R (every term but the one with most levels) up to this many columns (its values
 #: are held in dense qR × qR arrays, on the factor's pattern)
@@ -248,22 +255,107 @@ def _move(X, delb, u_only, codes, xv, lam, offs, delu, lin, offset, eta, mu, y, 
 
 
 @njit(**_JIT)
+def _weights(eta, mu, offset, y, pw, X, fam, link, u_only, ME, SW, W, V):
+    """Working weights and response at the iterate: √W[X z] into V (X's columns only when
+    β is updated), μ'(η) into ME, √w and w into SW and W."""
+    n, p = X.shape
+    for i in range(n):
+        me = _mu_eta(eta[i], link)
+        sw = me * math.sqrt(pw[i] / _variance(mu[i], fam))
+        ME[i] = me
+        SW[i] = sw
+        W[i] = sw * sw
+        if not u_only:
+            for j in range(p):
+                V[i, j] = X[i, j] * sw
+        V[i, p] = ((eta[i] - offset[i]) + (y[i] - mu[i]) / me) * sw
+
+
+@njit(**_JIT)
+def _accumulate(W, SW, V, codes, xv, k0, rest_pos, cell, j0, weighted, A00, A0m, ar0, ARm,
+                ARR):
+    """The blocks of √W[Z X z], row by row: the columns j0… of [X z] into A0m and ARm, and
+    (``weighted``) the blocks that depend on W only, A00, A_R0's cells and A_RR."""
+    n, m = V.shape
+    K = codes.shape[0]
+    for i in range(n):
+        w = W[i]
+        sw = SW[i]
+        c0 = codes[k0, i]
+        x0 = xv[k0, i]
+        if weighted:
+            A00[c0] += w * x0 * x0
+        xs = x0 * sw
+        for j in range(j0, m):
+            A0m[c0, j] += xs * V[i, j]
+        for a in range(K):
+            if a == k0:
+                continue
+            ra = rest_pos[a] + codes[a, i]
+            xa = xv[a, i]
+            wx = w * xa
+            if weighted:
+                ar0[cell[a, i]] += wx * x0
+            xsa = xa * sw
+            for j in range(j0, m):
+                ARm[ra, j] += xsa * V[i, j]
+            if weighted:
+                for b in range(K):
+                    if b == k0:
+                        continue
+                    ARR[ra, rest_pos[b] + codes[b, i]] += wx * xv[b, i]
+
+
+@njit(**_JIT)
+def _zero_pattern(ARR, colpat_ptr, colpat):
+    """Zero A_RR on L_RR's pattern (which holds A_RR's)."""
+    for j in range(ARR.shape[0]):
+        ARR[j, j] = 0.0
+        for t in range(colpat_ptr[j], colpat_ptr[j + 1]):
+            ARR[colpat[t], j] = 0.0
+            ARR[j, colpat[t]] = 0.0
+
+
+@njit(**_JIT)
+def first_weights(codes, xv, k0, cell, rest_pos, ncell, l0, qR, colpat_ptr, colpat, X, y, pw,
+                  eta0, fam, link):
+    """What the first PIRLS iteration from ``eta0`` computes that does not depend on θ, β
+    or the offset in u-only mode (stage 2, where every evaluation starts from the same
+    η): μ, μ'(η), √w, and the W-only blocks A00, A_R0's cells and A_RR — the same
+    arithmetic as :func:`pirls_scalar`'s, so reusing them changes no bit."""
+    n, p = X.shape
+    mu = np.empty(n)
+    for i in range(n):
+        mu[i] = _linkinv(eta0[i], link)
+    ME, SW, W = np.empty(n), np.empty(n), np.empty(n)
+    V = np.zeros((n, p + 1))
+    _weights(eta0, mu, np.zeros(n), y, pw, X, fam, link, True, ME, SW, W, V)
+    A00, ar0 = np.zeros(l0), np.zeros(ncell)
+    ARR = np.zeros((qR, qR))
+    _accumulate(W, SW, V, codes, xv, k0, rest_pos, cell, p + 1, True, A00,
+                np.zeros((l0, p + 1)), ar0, np.zeros((qR, p + 1)), ARR)
+    return mu, ME, SW, A00, ar0, ARR
+
+
+@njit(**_JIT)
 def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_r,
                  rowpat_ptr, rowpat, colpat_ptr, colpat, dense_gram, ARR, LRR, X, y, pw,
-                 offset, eta0, u_only, fam, link, maxit, tol, maxhalf, a1, a2, a3, a4):
+                 offset, eta0, u_only, fam, link, maxit, tol, maxhalf, a1, a2, a3, a4,
+                 cached, c_mu, c_me, c_sw, c_A00, c_ar0, c_ARR):
     """lme4's PIRLS for scalar terms (see the module doc).
 
     ``lam`` (K,): λ of each term; ``codes``/``xv`` (K, n): level codes and values;
     ``nlev`` (K,): levels per term; ``offs`` (K,): each term's first column in u (lme4
     order); ``k0``: the diagonal term; ``rest_pos`` (K,): each other term's first column
-    in block R (−1 for k0); the sparse structure (:class:`ScalarPlan`): ``cell`` (K, n),
+    in block R (−1 for k0); the sparse structure (:func:`plan_scalar`): ``cell`` (K, n),
     each row's cell of A_R0 per term, the cells grouped by level of block 0 (``cl_ptr``)
     with their R column ``cl_r``, and the pattern of L_RR by rows (below the diagonal)
     and by columns; ``dense_gram``: L_R0 L_R0ᵀ by BLAS on a dense L_R0; ``ARR``, ``LRR``
     (qR, qR): work arrays, zero off the pattern (:func:`plan_scalar`'s, reused by every
     call: only pattern entries are written); a1–a4: the family's aic constants
-    (:func:`_aic`).  Returns (status, iterations, u, β, η, μ, lin, ldL2, RX, drsum, aic,
-    L00)."""
+    (:func:`_aic`); ``cached`` (u only): the first iteration takes μ, μ'(η), √w and the
+    W-only blocks from :func:`first_weights` of the same ``eta0`` (the c_* arrays).
+    Returns (status, iterations, u, β, η, μ, lin, ldL2, RX, drsum, aic, L00)."""
     n, p = X.shape
     K = codes.shape[0]
     m = p + 1
@@ -278,26 +370,34 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
             for j in range(nlev[k]):
                 lamR[rest_pos[k] + j] = lam[k]
     ncell = len(cl_r)
+    cached = cached and u_only
     eta = eta0.copy()
-    mu = np.empty(n)
-    for i in range(n):
-        mu[i] = _linkinv(eta[i], link)
+    if cached:
+        mu = c_mu.copy()
+    else:
+        mu = np.empty(n)
+        for i in range(n):
+            mu[i] = _linkinv(eta[i], link)
     delu = np.zeros(q)
     delb = np.zeros(p)
     lin = np.zeros(n)
     W = np.empty(n)
     SW = np.empty(n)
+    ME = np.empty(n)
     V = np.empty((n, m))
     A00 = np.empty(l0)
     A0m = np.empty((l0, m))
     ARm = np.empty((qR, m))
     ar0 = np.empty(ncell)
     lr0 = np.empty(ncell)
-    CR = np.empty((qR, m))
+    CR = np.zeros((qR, m))  # u only: its X columns stay 0 (β's update is 0)
     L00 = np.empty(l0)
     d = np.empty(l0)
-    C0 = np.empty((l0, m))
-    RX = np.zeros((p, p))
+    C0 = np.zeros((l0, m))  # likewise
+    # u only (stage 2): only the z column of [X z] is needed; RX is then not formed (NaN)
+    j0 = p if u_only else 0
+    RX = np.full((p, p), np.nan) if u_only else np.zeros((p, p))
+    LS = np.zeros((m, m))
     ldL2 = 0.0
     dsum = 0.0
     oldpdev = DBL_MAX
@@ -308,47 +408,30 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
         olddelu = delu.copy()
         olddelb = delb.copy()
         # -- working weights and response, the blocks of √W[Z X z] ---------------------
-        for i in range(n):
-            me = _mu_eta(eta[i], link)
-            sw = me * math.sqrt(pw[i] / _variance(mu[i], fam))
-            SW[i] = sw
-            W[i] = sw * sw
-            for j in range(p):
-                V[i, j] = X[i, j] * sw
-            V[i, p] = ((eta[i] - offset[i]) + (y[i] - mu[i]) / me) * sw
-        A00[:] = 0.0
         A0m[:] = 0.0
         ARm[:] = 0.0
-        ar0[:] = 0.0
-        for j in range(qR):  # the pattern of A_RR (a subset of L_RR's)
-            ARR[j, j] = 0.0
-            for t in range(colpat_ptr[j], colpat_ptr[j + 1]):
-                ARR[colpat[t], j] = 0.0
-                ARR[j, colpat[t]] = 0.0
-        XX = V.T @ V  # √W[X z] crossed with itself (BLAS)
-        for i in range(n):
-            w = W[i]
-            sw = SW[i]
-            c0 = codes[k0, i]
-            x0 = xv[k0, i]
-            A00[c0] += w * x0 * x0
-            xs = x0 * sw
-            for j in range(m):
-                A0m[c0, j] += xs * V[i, j]
-            for a in range(K):
-                if a == k0:
-                    continue
-                ra = rest_pos[a] + codes[a, i]
-                xa = xv[a, i]
-                wx = w * xa
-                ar0[cell[a, i]] += wx * x0
-                xsa = xa * sw
-                for j in range(m):
-                    ARm[ra, j] += xsa * V[i, j]
-                for b in range(K):
-                    if b == k0:
-                        continue
-                    ARR[ra, rest_pos[b] + codes[b, i]] += wx * xv[b, i]
+        if cached and it == 1:  # the W-only parts as first_weights left them
+            for i in range(n):
+                sw = c_sw[i]
+                SW[i] = sw
+                W[i] = sw * sw
+                V[i, p] = ((eta[i] - offset[i]) + (y[i] - mu[i]) / c_me[i]) * sw
+            A00[:] = c_A00
+            ar0[:] = c_ar0
+            for j in range(qR):
+                ARR[j, j] = c_ARR[j, j]
+                for t in range(colpat_ptr[j], colpat_ptr[j + 1]):
+                    ARR[colpat[t], j] = c_ARR[colpat[t], j]
+                    ARR[j, colpat[t]] = c_ARR[j, colpat[t]]
+            _accumulate(W, SW, V, codes, xv, k0, rest_pos, cell, p, False, A00, A0m, ar0,
+                        ARm, ARR)
+        else:
+            _weights(eta, mu, offset, y, pw, X, fam, link, u_only, ME, SW, W, V)
+            A00[:] = 0.0
+            ar0[:] = 0.0
+            _zero_pattern(ARR, colpat_ptr, colpat)
+            _accumulate(W, SW, V, codes, xv, k0, rest_pos, cell, j0, True, A00, A0m, ar0,
+                        ARm, ARR)
         # -- the factor: block 0 (diagonal), then R on its pattern ----------------------
         ld = 0.0
         for l in range(l0):
@@ -357,9 +440,8 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
             d[l] = lam0 / L00[l]
         ld *= 2.0
         for l in range(l0):
-            for j in range(m):
+            for j in range(j0, m):
                 C0[l, j] = A0m[l, j] * d[l]
-        S = XX - C0.T @ C0
         if qR:
             for j in range(qR):  # M_RR = I + Λ_R A_RR Λ_R (lower pattern) into LRR
                 LRR[j, j] = ARR[j, j] * lamR[j] * lamR[j] + 1.0
@@ -367,7 +449,7 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
                     i = colpat[t]
                     LRR[i, j] = ARR[i, j] * lamR[i] * lamR[j]
             for j in range(qR):
-                for c in range(m):
+                for c in range(j0, m):
                     CR[j, c] = lamR[j] * ARm[j, c]
             for l in range(l0):
                 for c in range(cl_ptr[l], cl_ptr[l + 1]):
@@ -382,7 +464,10 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
                     LRR[j, j] -= G[j, j]
                     for t in range(colpat_ptr[j], colpat_ptr[j + 1]):
                         LRR[colpat[t], j] -= G[colpat[t], j]
-                CR -= LR0 @ C0
+                if u_only:
+                    CR[:, p] -= LR0 @ C0[:, p]
+                else:
+                    CR -= LR0 @ C0
             else:  # − L_R0 L_R0ᵀ and − L_R0 C0, level by level of block 0
                 for l in range(l0):
                     for c in range(cl_ptr[l], cl_ptr[l + 1]):
@@ -390,7 +475,7 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
                         v = lr0[c]
                         for c2 in range(cl_ptr[l], c + 1):  # cells sorted by R column
                             LRR[r, cl_r[c2]] -= v * lr0[c2]
-                        for j in range(m):
+                        for j in range(j0, m):
                             CR[r, j] -= v * C0[l, j]
             for j in range(qR):  # left-looking Cholesky on the pattern
                 s = LRR[j, j]
@@ -409,20 +494,23 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
                         v -= LRR[i, k] * LRR[j, k]
                     LRR[i, j] = v / djj
                 ld += 2.0 * math.log(djj)
-                for c in range(m):  # forward substitution L_RR CR = rhs, row j
+                for c in range(j0, m):  # forward substitution L_RR CR = rhs, row j
                     v = CR[j, c]
                     for t2 in range(rowpat_ptr[j], rowpat_ptr[j + 1]):
                         k = rowpat[t2]
                         v -= LRR[j, k] * CR[k, c]
                     CR[j, c] = v / djj
-            S = S - CR.T @ CR
-        LS, ok = _chol(S)
-        if not ok:
-            return 4, it, delu, delb, eta, mu, lin, 0.0, RX, 0.0, 0.0, L00
         ldL2 = ld
-        for a in range(p):
-            for b in range(p):
-                RX[a, b] = LS[b, a]
+        if not u_only:  # the Schur complement of √W[X z], its factor RX and β's update
+            S = V.T @ V - C0.T @ C0
+            if qR:
+                S = S - CR.T @ CR
+            LS, ok = _chol(S)
+            if not ok:
+                return 4, it, delu, delb, eta, mu, lin, 0.0, RX, 0.0, 0.0, L00
+            for a in range(p):
+                for b in range(p):
+                    RX[a, b] = LS[b, a]
         # -- the update ---------------------------------------------------------------
         delb = np.zeros(p)
         if not u_only and p:
