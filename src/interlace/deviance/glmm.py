@@ -31,6 +31,12 @@ exactly that; refactoring at the final iterate moves logLik by ~1e-4.
   the value is ``Σ devc0_j + ldL2 − 2 Σ log mult_j`` — on the deviance-residual scale,
   not the aic scale, as lme4 1.1-31 has it.
 
+**Two implementations.**  This module's NumPy/LAPACK path computes every state in full
+(with its factor, for the result's condVar and RX).  Inside :meth:`GlmmDeviance.values_only`
+models with scalar terms, the binomial or Poisson family and the logit or log link are
+evaluated by one compiled call (:mod:`interlace.deviance.pirls_kernel`), equal to rounding;
+the optimizers and the profile evaluate there.
+
 Every evaluation restarts from the same start ``lp0`` (η − offset), so the objective is
 a deterministic function of its parameters: stage 1 starts from the PIRLS result at the
 start θ (itself from ``offset + linkfun(mustart)``), stage 2 from the stage-1 result.  In
@@ -225,8 +231,9 @@ class GlmmDeviance:
     @contextlib.contextmanager
     def values_only(self) -> Iterator[None]:
         """Evaluations inside give the deviance's values (and the state's vectors) from the
-        compiled kernel when it covers the model; their states have no factor (``factor``
-        None), so the state a result keeps comes from an evaluation outside."""
+        compiled kernel when it covers the model; their states carry no factor (only L₀₀,
+        for AGQ; stage-2 states no RX either), so the state a result keeps comes from an
+        evaluation outside."""
         old = self._fast
         self._fast = self._kernel is not None
         try:

@@ -111,7 +111,6 @@ def plan_scalar(terms) -> dict | None:
     # symbolic factorization: column j's pattern gains its etree children's
     children: list[list[int]] = [[] for _ in range(qR)]
     cols: list[list[int]] = []
-    flops = 0
     for j in range(qR):
         struct = set(below[j])
         for c in children[j]:
