@@ -342,14 +342,16 @@ def render_html(report: dict, class_reasons: dict[str, str],
     inf = [(i, c) for i, c in enumerate(cases) if c.get("kind") == "inference"]
     if inf:
         inames = _quantity_names([c for _, c in inf])
-        html += ["<h2>Inference (lmerTest, pbkrtest, lme4's anova, simulate, bootMer): worst "
-                 "relative error per entry and quantity</h2>",
+        html += ["<h2>Inference (lmerTest, pbkrtest, lme4's anova, simulate, bootMer, GLMM "
+                 "profile): worst relative error per entry and quantity</h2>",
                  '<p class="note">One entry per reference fixture. *_at_r_theta: interlace at '
                  "lme4's θ̂ (exact arithmetic on both sides, except Satterthwaite's df, "
                  "numerical derivatives on both); the rest from our own fits or refits. "
                  "Bootstrap replicates: our criterion no worse than R's; every other "
                  "statistic within twice R's own refit floor (R's default against "
-                 "tight-tolerance refits of the same responses). Hover a cell for the "
+                 "tight-tolerance refits of the same responses). glmm_profile_*_at_r_"
+                 "parameters is exact; its other quantities come from our fit (a relative "
+                 "error near a bound of 0 is compared absolutely). Hover a cell for the "
                  "absolute error and the tolerance.</p>", _summary(inf, inames)]
     lmm_diag = [(i, c) for i, c in diag if c.get("model_kind") != "glmm"]
     glmm_diag = [(i, c) for i, c in diag if c.get("model_kind") == "glmm"]

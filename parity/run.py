@@ -250,7 +250,7 @@ def markdown(env: dict, results: list[dict], robust: list[dict] = ()) -> str:
              for r in diag], diag, _table(diag, diagnostics=True))
     if inf:
         lines += _section(
-            "Inference (lmerTest, pbkrtest, lme4's anova, simulate, bootMer)",
+            "Inference (lmerTest, pbkrtest, lme4's anova, simulate, bootMer, GLMM profile)",
             "`*_at_r_theta`: interlace at lme4's θ̂ (exact arithmetic on both sides, but "
             "Satterthwaite's df: numerical derivatives); the rest from our own fits or refits. "
             "Bootstrap replicates: our criterion no worse than R's, every other statistic "

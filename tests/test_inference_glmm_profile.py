@@ -26,8 +26,8 @@ import pandas as pd
 import pytest
 from parity.data import load_dataset
 from parity.glmm_parity import fit_case, glmer_kwargs
+from parity.glmm_profile_fixtures import case_spec
 from parity.glmm_side import case_formula
-from parity.simulate_fixtures import get_glmm_case
 
 import interlace
 from interlace.errors import InterlaceError
@@ -51,12 +51,12 @@ def _quiet(fn, *args, **kw):
 
 @cache
 def fit(case_id: str):
-    return fit_case(get_glmm_case(case_id))
+    return fit_case(case_spec(case_id))
 
 
 def at_lme4(case_id: str) -> GlmmProfiler:
     """A profiler at lme4's (θ̂, β̂), measuring ζ from lme4's base deviance."""
-    c, case = reference(case_id), get_glmm_case(case_id)
+    c, case = reference(case_id), case_spec(case_id)
     res = _quiet(interlace.evaluate_glmm_at, case_formula(case), load_dataset(case["dataset"]),
                  c["fit"]["theta"], list(c["fit"]["fixef"].values()), family=case["family"],
                  link=case["link"], weights=case.get("weights"), nAGQ=case["nAGQ"])
@@ -140,9 +140,36 @@ def test_refusals_as_lme4(case_id, match):
 
 def test_row_order_does_not_move_the_intervals():
     """Permuting the data's rows moves the profile intervals by rounding only."""
-    case = get_glmm_case("mmmec_offset")
+    case = case_spec("mmmec_offset")
     data = load_dataset(case["dataset"])
     perm = data.sample(frac=1.0, random_state=np.random.default_rng(11).integers(1 << 31))
     a = _quiet(fit("mmmec_offset").confint)
     b = _quiet(_quiet(interlace.glmer, case_formula(case), perm, **glmer_kwargs(case)).confint)
     np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-6)
+
+
+def test_singular_fit_profile():
+    """A singular fit (θ̂ = 0 in lme4 and here): .sig01's profile starts at 0.001 and has
+    no lower side, its lower limit is the bound 0, as lme4's; the points and intervals
+    are lme4's."""
+    c = reference("bacteria_week_singular")
+    assert c["fit"]["theta"] == [0.0]
+    res = fit("bacteria_week_singular")
+    assert res.theta[0] == 0.0
+    prof = _quiet(res.profile)
+    ours, tab = prof.table, ref_table("bacteria_week_singular")
+    assert list(ours[".par"]) == list(tab[".par"])
+    sig = tab[tab[".par"] == ".sig01"]
+    assert sig[".sig01"].min() == 0.0 and sig[".sig01"].iloc[1] == 0.001
+    np.testing.assert_allclose(ours[".zeta"], tab[".zeta"], rtol=0, atol=1e-8)
+    for name in c["optimum"]:
+        rows = (tab[".par"] == name).to_numpy()
+        np.testing.assert_allclose(ours.loc[rows, name], tab.loc[rows, name], rtol=1e-8)
+    # .sig01 at the fixed effects' points: next to its bound, where the deviance is flat,
+    # both inner runs stop within 3e-5 of 0 (the boundary class: 1e-4 absolute)
+    np.testing.assert_allclose(ours[".sig01"], tab[".sig01"], rtol=0, atol=1e-4)
+    for iv in c["intervals"]:
+        ci = prof.confint(level=iv["level"])
+        assert ci.loc[".sig01"].iloc[0] == 0.0 == iv["ci"][".sig01"][0]
+        np.testing.assert_allclose(ci.to_numpy(),
+                                   np.array([iv["ci"][r] for r in iv["rows"]]), rtol=1e-6)
