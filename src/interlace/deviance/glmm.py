@@ -192,18 +192,22 @@ class GlmmDeviance:
         self._fast = False
 
     def _kernel_arrays(self) -> dict | None:
+        fam = {"fam": pk.FAMILY_IDS[self.family.name],
+               "link": pk.LINK_IDS[self.family.link.name], "aic": self._kernel_aic()}
+        if self.terms[0].p > 1:  # one vector-valued term
+            t = self.terms[0]
+            return {**fam, "vector": True, "l0": int(t.n_levels),
+                    "codes": np.ascontiguousarray(t.codes[None, :], dtype=np.int64),
+                    "xv": np.ascontiguousarray(t.Xi.T, dtype=float)}
         plan = pk.plan_scalar(self.terms)
         if plan is None:
             return None
         ls = [t.n_levels for t in self.terms]
-        return {**plan,
+        return {**plan, "vector": False,
                 "codes": np.ascontiguousarray([t.codes for t in self.terms], dtype=np.int64),
                 "xv": np.ascontiguousarray([t.Xi[:, 0] for t in self.terms], dtype=float),
                 "nlev": np.asarray(ls, dtype=np.int64),
-                "offs": np.concatenate([[0], np.cumsum(ls)[:-1]]).astype(np.int64),
-                "fam": pk.FAMILY_IDS[self.family.name],
-                "link": pk.LINK_IDS[self.family.link.name],
-                "aic": self._kernel_aic()}
+                "offs": np.concatenate([[0], np.cumsum(ls)[:-1]]).astype(np.int64), **fam}
 
     def _kernel_aic(self) -> tuple[np.ndarray, ...]:
         """The family's aic constants as the kernel takes them (``pirls_kernel._aic``)."""
@@ -255,8 +259,9 @@ class GlmmDeviance:
                       and np.all((new.y == 0.0) | (new.y == 1.0)) else None)
         new.last_state, new.n_evals = None, 0
         if self._kernel is not None:  # its own work arrays, aic constants and cache
-            new._kernel = {**self._kernel, "aic": new._kernel_aic(), "first": None,
-                           "ARR": self._kernel["ARR"].copy(), "LRR": self._kernel["LRR"].copy()}
+            kd = self._kernel
+            new._kernel = {**kd, "aic": new._kernel_aic(), "first": None,
+                           **{k: kd[k].copy() for k in ("ARR", "LRR") if k in kd}}
         return new
 
     def detach(self, state: PirlsState) -> PirlsState:
@@ -326,16 +331,30 @@ class GlmmDeviance:
         """:meth:`pirls` by the compiled kernel (values only: no factor in the state)."""
         kd = self._kernel
         lam = self._theta
+        offset = np.ascontiguousarray(offset, dtype=float)
+        if kd["vector"]:
+            (status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum, aic,
+             L00) = pk.pirls_vector(self.layout.templates(self._theta)[0], kd["codes"],
+                                    kd["xv"], kd["l0"], self.X, self.y, self.weights, offset,
+                                    eta, bool(u_only), kd["fam"], kd["link"], MAXIT,
+                                    TOL_PWRSS, MAX_STEP_HALVINGS, *kd["aic"])
+            return self._kernel_state(status, iterations, u, beta, eta, mu, lin, ldL2, RX,
+                                      drsum, aic, L00)
         cache = self._first_weights(eta) if u_only else _NO_CACHE
         (status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum, aic,
          L00) = pk.pirls_scalar(lam, kd["codes"], kd["xv"], kd["nlev"], kd["offs"], kd["k0"],
                                 kd["rest_pos"], kd["qR"], kd["cell"], kd["cl_ptr"], kd["cl_r"],
                                 kd["rowpat_ptr"], kd["rowpat"], kd["colpat_ptr"],
                                 kd["colpat"], kd["dense_gram"], kd["ARR"], kd["LRR"],
-                                self.X, self.y, self.weights,
-                                np.ascontiguousarray(offset, dtype=float), eta, bool(u_only),
+                                self.X, self.y, self.weights, offset, eta, bool(u_only),
                                 kd["fam"], kd["link"], MAXIT, TOL_PWRSS, MAX_STEP_HALVINGS,
                                 *kd["aic"], *cache)
+        return self._kernel_state(status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum,
+                                  aic, L00)
+
+    def _kernel_state(self, status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum, aic,
+                      L00) -> PirlsState:
+        """The kernel's result as a (values-only) state, or the NumPy path's error."""
         if status:
             raise _KERNEL_ERRORS[status](self._theta)
         ldRX2 = float(2.0 * np.sum(np.log(np.abs(np.diag(RX))))) if self.p else 0.0

@@ -1,4 +1,4 @@
-"""PIRLS compiled as one kernel (numba) for GLMMs whose random-effects terms are all scalar.
+"""PIRLS compiled as one kernel (numba) for binomial and Poisson GLMMs.
 
 The same iteration as :meth:`interlace.deviance.glmm.GlmmDeviance.pirls` — lme4's
 ``pwrssUpdate``: working weights and response, the blocked factor of ΛᵀZᵀWZΛ + I and the
@@ -8,11 +8,13 @@ Gauss–Hermite, lme4's per-level quadrature, all in compiled loops: one call pe
 evaluation instead of a few dozen NumPy/LAPACK calls per PIRLS iteration, which is what
 bounds the speed of small and medium GLMMs at lme4's evaluation count.
 
-Scope (:func:`eligible`, :func:`plan_scalar`): every term scalar (one column), the
-binomial or Poisson family with the logit or log link.  The term with the most levels is
-the diagonal block 0; the others form block R (at most :data:`MAX_QR` columns), factored
-on the symbolic pattern of its Cholesky factor, with the terms in order of decreasing
-levels so that a nested term (grouseticks' broods within locations) makes no fill.  Other
+Scope (:func:`eligible`, :func:`plan_scalar`): the binomial or Poisson family with the
+logit or log link, and either one vector-valued term (:func:`pirls_vector`: one p₀ × p₀
+factor per level) or every term scalar (:func:`pirls_scalar`).  With scalar terms the one
+with the most levels is the diagonal block 0; the others form block R (at most
+:data:`MAX_QR` columns), factored on the symbolic pattern of its Cholesky factor, with the
+terms in order of decreasing levels so that a nested term (grouseticks' broods within
+locations) makes no fill.  Other
 models use the NumPy path.  The arithmetic is the NumPy path's up to the order of
 summation (sums are accumulated row by row here, by BLAS or per pattern entry there), so
 the two agree to rounding (``tests/test_pirls_kernel.py``: 1e-12 relative on the deviance,
@@ -52,14 +54,19 @@ FAMILY_IDS = {"binomial": 0, "poisson": 1}
 LINK_IDS = {"logit": 0, "log": 1}
 EPS = float(np.finfo(float).eps)
 DBL_MAX = float(np.finfo(float).max)
+#: the template argument of the scalar-term paths, and the λ/offsets of the vector path
+#: (unused there)
+NO_T = np.zeros((0, 0))
+NO_OFFS = np.zeros(0, dtype=np.int64)
 
 
 def eligible(family, terms) -> bool:
-    """Whether the family, the link and the terms' shapes are covered (see the module doc;
-    :func:`plan_scalar` then decides on the sizes)."""
-    if family.name not in FAMILY_IDS or family.link.name not in LINK_IDS:
+    """Whether the family, the link and the terms' shapes are covered (see the module doc):
+    scalar terms (:func:`plan_scalar` then decides on the sizes) or one vector-valued
+    term (:func:`pirls_vector`)."""
+    if family.name not in FAMILY_IDS or family.link.name not in LINK_IDS or not terms:
         return False
-    return bool(terms) and all(t.p == 1 for t in terms)
+    return all(t.p == 1 for t in terms) or len(terms) == 1
 
 
 def plan_scalar(terms) -> dict | None:
@@ -226,31 +233,77 @@ def _chol(A):
 
 
 @njit(**_JIT)
-def _linear(X, beta, use_beta, codes, xv, lam, offs, u, out):
-    """out = Xβ (if use_beta) + Σ_k x_k λ_k u[offs_k + code_k]."""
+def _linear(X, beta, use_beta, codes, xv, lam, offs, T, vector, u, out):
+    """out = Xβ (if use_beta) + ZΛu.  Scalar terms: Σ_k x_k λ_k u[offs_k + code_k];
+    ``vector`` (one term of p₀ columns, template T): per row Σ_a x_a (T u_level)_a, Λu
+    summed as the NumPy path's ``BlockDiagPattern.apply`` and Z's rows in column order."""
     n, p = X.shape
     K = codes.shape[0]
+    if vector:
+        p0 = T.shape[0]
+        b = np.empty(len(u))
+        for lv in range(len(u) // p0):
+            for r in range(p0):
+                acc = 0.0 + T[r, 0] * u[lv * p0]
+                for c in range(1, r + 1):
+                    acc = acc + T[r, c] * u[lv * p0 + c]
+                b[lv * p0 + r] = acc
     for i in range(n):
         s = 0.0
         if use_beta:
             for j in range(p):
                 s += X[i, j] * beta[j]
         zu = 0.0
-        for k in range(K):
-            zu += xv[k, i] * (lam[k] * u[offs[k] + codes[k, i]])
+        if vector:
+            base = codes[0, i] * T.shape[0]
+            for a in range(T.shape[0]):
+                zu += xv[a, i] * b[base + a]
+        else:
+            for k in range(K):
+                zu += xv[k, i] * (lam[k] * u[offs[k] + codes[k, i]])
         out[i] = s + zu if use_beta else zu
 
 
 @njit(**_JIT)
-def _move(X, delb, u_only, codes, xv, lam, offs, delu, lin, offset, eta, mu, y, pw, fam, link):
+def _move(X, delb, u_only, codes, xv, lam, offs, T, vector, delu, lin, offset, eta, mu, y, pw,
+          fam, link):
     """The iterate at (u, β): lin, η = offset + lin, μ; returns Σ deviance residuals."""
-    _linear(X, delb, not u_only, codes, xv, lam, offs, delu, lin)
+    _linear(X, delb, not u_only, codes, xv, lam, offs, T, vector, delu, lin)
     dsum = 0.0
     for i in range(len(y)):
         eta[i] = offset[i] + lin[i]
         mu[i] = _linkinv(eta[i], link)
         dsum += _dev_resid(y[i], mu[i], pw[i], fam)
     return dsum
+
+
+@njit(**_JIT)
+def _step(X, delb, olddelb, delu, olddelu, u_only, codes, xv, lam, offs, T, vector, lin,
+          offset, eta, mu, y, pw, fam, link, oldpdev, tol, maxhalf):
+    """Move to the new (u, β), then lme4's rule: converged when |Δpdev/pdev| < tol, else a
+    larger (or NaN) pdev halves the step towards the previous iterate up to ``maxhalf``
+    times.  Returns (code, pdev, Σ devResid, u, β): code 0 go on, 1 converged, 2 NaN, 3
+    step-halvings failed (the kernels' statuses 1 and 2)."""
+    dsum = _move(X, delb, u_only, codes, xv, lam, offs, T, vector, delu, lin, offset, eta, mu,
+                 y, pw, fam, link)
+    pdev = dsum + np.dot(delu, delu)
+    if abs((oldpdev - pdev) / pdev) < tol:
+        return 1, pdev, dsum, delu, delb
+    if math.isnan(pdev) or pdev > oldpdev:
+        for _h in range(maxhalf):
+            if not (math.isnan(pdev) or pdev > oldpdev):
+                break
+            delu = 0.5 * (olddelu + delu)
+            if not u_only:
+                delb = 0.5 * (olddelb + delb)
+            dsum = _move(X, delb, u_only, codes, xv, lam, offs, T, vector, delu, lin, offset,
+                         eta, mu, y, pw, fam, link)
+            pdev = dsum + np.dot(delu, delu)
+        if math.isnan(pdev):
+            return 2, pdev, dsum, delu, delb
+        if pdev - oldpdev > tol:
+            return 3, pdev, dsum, delu, delb
+    return 0, pdev, dsum, delu, delb
 
 
 @njit(**_JIT)
@@ -337,6 +390,35 @@ def first_weights(codes, xv, k0, cell, rest_pos, ncell, l0, qR, colpat_ptr, colp
 
 
 @njit(**_JIT)
+def _beta_update(S, p, RX):
+    """Factor the Schur complement S of √W[X z] (RX is its upper-left block, written into
+    ``RX``) and solve for β's update: (ok, δβ)."""
+    LS, ok = _chol(S)
+    delb = np.zeros(p)
+    if not ok:
+        return False, delb
+    for a in range(p):
+        for b in range(p):
+            RX[a, b] = LS[b, a]
+    for a in range(p - 1, -1, -1):  # RX δβ = R[:p, p]  (R = LSᵀ)
+        t = LS[p, a]
+        for b in range(a + 1, p):
+            t -= LS[b, a] * delb[b]
+        delb[a] = t / LS[a, a]
+    return True, delb
+
+
+@njit(**_JIT)
+def _finish(status, it, delu, delb, eta, mu, lin, ldL2, RX, dsum, L00, y, pw, fam, a1, a2, a3,
+            a4):
+    """The kernels' result: after convergence with the family's aic, else status 3."""
+    if status != 0:
+        return 3, it, delu, delb, eta, mu, lin, ldL2, RX, 0.0, 0.0, L00
+    aic = _aic(y, mu, pw, fam, a1, a2, a3, a4)
+    return 0, it, delu, delb, eta, mu, lin, ldL2, RX, dsum, aic, L00
+
+
+@njit(**_JIT)
 def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_r,
                  rowpat_ptr, rowpat, colpat_ptr, colpat, dense_gram, ARR, LRR, X, y, pw,
                  offset, eta0, u_only, fam, link, maxit, tol, maxhalf, a1, a2, a3, a4,
@@ -396,7 +478,6 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
     # u only (stage 2): only the z column of [X z] is needed; RX is then not formed (NaN)
     j0 = p if u_only else 0
     RX = np.full((p, p), np.nan) if u_only else np.zeros((p, p))
-    LS = np.zeros((m, m))
     ldL2 = 0.0
     dsum = 0.0
     oldpdev = DBL_MAX
@@ -500,24 +581,15 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
                         v -= LRR[j, k] * CR[k, c]
                     CR[j, c] = v / djj
         ldL2 = ld
+        delb = np.zeros(p)
         if not u_only:  # the Schur complement of √W[X z], its factor RX and β's update
             S = V.T @ V - C0.T @ C0
             if qR:
                 S = S - CR.T @ CR
-            LS, ok = _chol(S)
+            ok, delb = _beta_update(S, p, RX)
             if not ok:
                 return 4, it, delu, delb, eta, mu, lin, 0.0, RX, 0.0, 0.0, L00
-            for a in range(p):
-                for b in range(p):
-                    RX[a, b] = LS[b, a]
         # -- the update ---------------------------------------------------------------
-        delb = np.zeros(p)
-        if not u_only and p:
-            for a in range(p - 1, -1, -1):  # RX delb = R[:p, p]  (R = LSᵀ)
-                t = LS[p, a]
-                for b in range(a + 1, p):
-                    t -= LS[b, a] * delb[b]
-                delb[a] = t / LS[a, a]
         delu = np.empty(q)
         rhs0 = np.empty(l0)
         for l in range(l0):
@@ -549,31 +621,115 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
                         delu[offs[k] + j] = uR[rest_pos[k] + j]
         for l in range(l0):
             delu[offs[k0] + l] = rhs0[l] / L00[l]
-        dsum = _move(X, delb, u_only, codes, xv, lam, offs, delu, lin, offset, eta, mu, y, pw,
-                     fam, link)
-        pdev = dsum + np.dot(delu, delu)
-        if abs((oldpdev - pdev) / pdev) < tol:
+        code, pdev, dsum, delu, delb = _step(X, delb, olddelb, delu, olddelu, u_only, codes,
+                                             xv, lam, offs, NO_T, False, lin, offset, eta,
+                                             mu, y, pw, fam, link, oldpdev, tol, maxhalf)
+        if code == 1:
             status = 0
             break
-        if math.isnan(pdev) or pdev > oldpdev:
-            for _h in range(maxhalf):
-                if not (math.isnan(pdev) or pdev > oldpdev):
-                    break
-                delu = 0.5 * (olddelu + delu)
-                if not u_only:
-                    delb = 0.5 * (olddelb + delb)
-                dsum = _move(X, delb, u_only, codes, xv, lam, offs, delu, lin, offset, eta, mu,
-                             y, pw, fam, link)
-                pdev = dsum + np.dot(delu, delu)
-            if math.isnan(pdev):
-                return 1, it, delu, delb, eta, mu, lin, ldL2, RX, 0.0, 0.0, L00
-            if pdev - oldpdev > tol:
-                return 2, it, delu, delb, eta, mu, lin, ldL2, RX, 0.0, 0.0, L00
+        if code > 1:
+            return code - 1, it, delu, delb, eta, mu, lin, ldL2, RX, 0.0, 0.0, L00
         oldpdev = pdev
-    if status != 0:
-        return 3, it, delu, delb, eta, mu, lin, ldL2, RX, 0.0, 0.0, L00
-    aic = _aic(y, mu, pw, fam, a1, a2, a3, a4)
-    return 0, it, delu, delb, eta, mu, lin, ldL2, RX, dsum, aic, L00
+    return _finish(status, it, delu, delb, eta, mu, lin, ldL2, RX, dsum, L00, y, pw, fam, a1,
+                   a2, a3, a4)
+
+
+@njit(**_JIT)
+def pirls_vector(T, codes, xv, l0, X, y, pw, offset, eta0, u_only, fam, link, maxit, tol,
+                 maxhalf, a1, a2, a3, a4):
+    """lme4's PIRLS for a model with one vector-valued term of p₀ columns (template T,
+    lower triangular): the factor is block diagonal, one p₀ × p₀ Cholesky factor of
+    TᵀA_lT + I per level, then the Schur complement of [X z] as :func:`pirls_scalar`.
+    ``codes`` (1, n) and ``xv`` (p₀, n): each row's level and the term's columns.
+    Returns as :func:`pirls_scalar` (L00 empty: no AGQ for vector terms)."""
+    n, p = X.shape
+    m = p + 1
+    p0 = T.shape[0]
+    q = l0 * p0
+    eta = eta0.copy()
+    mu = np.empty(n)
+    for i in range(n):
+        mu[i] = _linkinv(eta[i], link)
+    delu = np.zeros(q)
+    delb = np.zeros(p)
+    lin = np.zeros(n)
+    W, SW, ME = np.empty(n), np.empty(n), np.empty(n)
+    V = np.empty((n, m))
+    j0 = p if u_only else 0
+    RX = np.full((p, p), np.nan) if u_only else np.zeros((p, p))
+    Lb = np.zeros((l0, p0, p0))
+    C0 = np.zeros((l0, p0, m))
+    NO_L00 = np.zeros(0)
+    ldL2 = 0.0
+    dsum = 0.0
+    oldpdev = DBL_MAX
+    status = 3
+    it = 0
+    for it in range(1, maxit + 1):
+        olddelu = delu.copy()
+        olddelb = delb.copy()
+        _weights(eta, mu, offset, y, pw, X, fam, link, u_only, ME, SW, W, V)
+        A00 = np.zeros((l0, p0, p0))
+        A0m = np.zeros((l0, p0, m))
+        for i in range(n):
+            c = codes[0, i]
+            w = W[i]
+            sw = SW[i]
+            for a in range(p0):
+                wxa = w * xv[a, i]
+                for b in range(p0):
+                    A00[c, a, b] += wxa * xv[b, i]
+                xs = xv[a, i] * sw
+                for j in range(j0, m):
+                    A0m[c, a, j] += xs * V[i, j]
+        ld = 0.0
+        for lv in range(l0):
+            M = T.T @ A00[lv] @ T
+            for a in range(p0):
+                M[a, a] += 1.0
+            L, ok = _chol(M)
+            if not ok:
+                return 5, it, delu, delb, eta, mu, lin, 0.0, RX, 0.0, 0.0, NO_L00
+            Lb[lv] = L
+            TA = T.T @ A0m[lv]
+            for j in range(j0, m):  # C0 = L⁻¹ Tᵀ A_0m (forward substitution)
+                for a in range(p0):
+                    t = TA[a, j]
+                    for b in range(a):
+                        t -= L[a, b] * C0[lv, b, j]
+                    C0[lv, a, j] = t / L[a, a]
+            for a in range(p0):
+                ld += math.log(L[a, a])
+        ldL2 = 2.0 * ld
+        delb = np.zeros(p)
+        if not u_only:
+            S = V.T @ V
+            for lv in range(l0):
+                S -= C0[lv].T @ C0[lv]
+            ok, delb = _beta_update(S, p, RX)
+            if not ok:
+                return 4, it, delu, delb, eta, mu, lin, 0.0, RX, 0.0, 0.0, NO_L00
+        delu = np.empty(q)
+        for lv in range(l0):  # u = L⁻ᵀ (C0[:, p] − C0[:, :p] δβ), level by level
+            L = Lb[lv]
+            for a in range(p0 - 1, -1, -1):
+                t = C0[lv, a, p]
+                for j in range(p):
+                    t -= C0[lv, a, j] * delb[j]
+                for b in range(a + 1, p0):
+                    t -= L[b, a] * delu[lv * p0 + b]
+                delu[lv * p0 + a] = t / L[a, a]
+        code, pdev, dsum, delu, delb = _step(X, delb, olddelb, delu, olddelu, u_only, codes,
+                                             xv, NO_L00, NO_OFFS, T, True, lin, offset, eta,
+                                             mu, y, pw, fam, link, oldpdev, tol, maxhalf)
+        if code == 1:
+            status = 0
+            break
+        if code > 1:
+            return code - 1, it, delu, delb, eta, mu, lin, ldL2, RX, 0.0, 0.0, NO_L00
+        oldpdev = pdev
+    return _finish(status, it, delu, delb, eta, mu, lin, ldL2, RX, dsum, NO_L00, y, pw, fam,
+                   a1, a2, a3, a4)
 
 
 @njit(**_JIT)
