@@ -4,10 +4,12 @@ glmm_profile.json``, :mod:`parity.glmm_profile_fixtures`), quantity by quantity:
 * ``glmm_profile_devfun_at_r_parameters`` (exact): the profile's deviance function — its
   PIRLS start lp0 (at lme4's θ̂) and its value at lme4's optimum — and our deviance at every
   row of lme4's profile table (lme4's sd/cor and β there), against lme4's base + ζ²;
-* ``glmm_profile_zeta`` and ``glmm_profile_nuisance`` (optimum-dependent): our own
-  profile, from our own fit, row by row against lme4's, keyed by parameter, row and
-  column: ζ and the profiled value, then the other parameters at each point;
-* ``glmm_profile_confint`` (optimum-dependent): the intervals at each level;
+* ``glmm_profile_zeta`` and ``glmm_profile_nuisance`` (optimum-dependent): lme4's
+  profile walked again by our code from lme4's optimum, row by row against lme4's, keyed
+  by parameter, row and column: ζ and the profiled value, then the other parameters at
+  each point (separates the profile's algorithm from where the fit stopped);
+* ``glmm_profile_confint`` (optimum-dependent): the intervals at each level from our own
+  fit, what ``confint()`` gives a user;
 * ``glmm_profile_refusals`` (exact): the fits lme4 cannot profile (nAGQ = 0, a family
   with a dispersion) are refused here too, with an error.
 """
@@ -27,21 +29,24 @@ from parity.glmm_parity import fit_case
 from parity.glmm_profile_fixtures import case_spec
 from parity.glmm_side import case_formula
 
-#: our profile (from our fit) against lme4's, row by row.  ζ and the profiled value: where
-#: both fits' optima agree and the inner Nelder–Mead runs retrace lme4's, to ~1e-9 (cbpp:
-#: 2e-10); otherwise the few 1e-8 by which the two fits' −2 log L differ (bacteria, mmmec:
-#: 1.2e-7 on ζ).  The other parameters at each point are the inner optimum of a flat
-#: problem: at a degenerate point (epil_slope's correlation at its bound 1, where the
-#: inner runs stop apart) they differ by up to 9.4e-5 relative, inside the GLMM optimum
-#: class's 1e-4 for optima whose path differs
+#: lme4's profile walked again by our code from lme4's own optimum (lme4's θ̂, β̂ and base
+#: deviance), row by row: the inner Nelder–Mead runs retrace lme4's, ζ and the profiled
+#: value agree to 1e-8 (epil_slope; 1e-10 elsewhere)
 ZETA_TOL = 1e-6
+#: the other parameters at each point are the inner optimum of a flat problem: they are
+#: lme4's to the bit except at a degenerate point (epil_slope's correlation at its bound
+#: 1, where the inner runs stop apart: 9.4e-5 relative), inside the GLMM optimum class
 NUISANCE_RTOL, NUISANCE_ATOL = 1e-4, 1e-6
 #: a standard deviation next to its bound 0 as a nuisance parameter (a singular fit's
-#: .sig01 at the fixed effects' points): the deviance is flat there, the inner runs stop
-#: at 1.5e-5 and 2.6e-5, so it is compared absolutely as the boundary class has it
+#: .sig01 at the fixed effects' points): the deviance is flat there, so it is compared
+#: absolutely as the boundary class has it
 NEAR_BOUND, BOUNDARY_ATOL = 1e-3, 1e-4
-#: the intervals: 1e-10 observed on every case
-CI_TOL = 1e-6
+#: the intervals a user gets, from our own fit: the GLMM optimum class (1e-4 relative
+#: where the fit's path is not lme4's).  Measured: 1e-9 where our fit retraces lme4's;
+#: 6e-5 for epil_slope, whose fit (through the compiled kernel) stops up to 2.1e-4
+#: (relative) from lme4's θ̂ — as far as lme4's own fits of row-permuted data stop from it
+#: (fixtures/r/floor/epil_slope.glmm.json: 6e-5, 2.1e-4, 1.2e-4)
+CI_RTOL, CI_ATOL = 1e-4, 1e-6
 
 
 def _quiet(fn, *args, **kw):
@@ -107,10 +112,12 @@ def glmm_profile(ref: dict) -> list[QuantityResult]:
                 continue  # a failed point, or the optimum's own row (ζ = 0 by definition)
             exact_r[(cid, "deviance_at_row", r)] = c["base"] + zeta * zeta
             exact_py[(cid, "deviance_at_row", r)] = pr.dd(row)
-        # our own profile, from our own fit
+        # lme4's profile walked again from lme4's optimum (our algorithm, lme4's start)
         which = c.get("which")
+        walked = _quiet(pr.run, which)
+        table = {col: walked.table[col].tolist() for col in walked.table.columns}
+        # the intervals a user gets: from our own fit
         prof = _quiet(res.profile, which=which)
-        table = {col: prof.table[col].tolist() for col in prof.table.columns}
         focal = {par: par for par in set(tab[".par"])}
         for key, v in _rows(cid, tab).items():
             (zeta_r if key[3] in (".zeta", focal[key[1]]) else pts_r)[key] = v
@@ -129,16 +136,17 @@ def glmm_profile(ref: dict) -> list[QuantityResult]:
                       "optimum, and lme4's base + ζ² at every row of lme4's profile "
                       "(1e-10 relative)"),
         compare_keyed("glmm_profile_zeta", zeta_py, zeta_r, ZETA_TOL, ZETA_TOL, OPTIMUM,
-                      "our profile from our fit, row by row: ζ and the profiled value "
-                      "(lme4's Nelder–Mead inner optimizations, from our optimum)"),
+                      "lme4's profile walked by our code from lme4's optimum, row by row: ζ "
+                      "and the profiled value (lme4's Nelder–Mead inner optimizations)"),
         compare_keyed("glmm_profile_nuisance", pts_py, pts_r, NUISANCE_RTOL,
                       {k: BOUNDARY_ATOL if k[3].startswith(".sig") and abs(v) < NEAR_BOUND
                        else NUISANCE_ATOL for k, v in pts_r.items()}, OPTIMUM,
                       "the other parameters at each profile point: the inner optimum of a "
                       "flat problem (1e-4 relative, the GLMM optimum class; an sd within "
                       "1e-3 of its bound 0 to 1e-4 absolute, the boundary class)"),
-        compare_keyed("glmm_profile_confint", ci_py, ci_r, CI_TOL, CI_TOL, OPTIMUM,
-                      "confint(m) (lme4's default for a glmerMod: the profile) at each level"),
+        compare_keyed("glmm_profile_confint", ci_py, ci_r, CI_RTOL, CI_ATOL, OPTIMUM,
+                      "confint(m) (lme4's default for a glmerMod: the profile) at each level, "
+                      "from our own fit (the GLMM optimum class)"),
         compare_keyed("glmm_profile_refusals", ref_py, ref_r, 0.0, 0.0, EXACT,
                       "lme4 cannot profile an nAGQ = 0 fit or a family with a dispersion; "
                       "neither do we (an error naming why)"),
