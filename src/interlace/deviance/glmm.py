@@ -204,7 +204,6 @@ class GlmmDeviance:
             return None
         ls = [t.n_levels for t in self.terms]
         return {**plan, "vector": False,
-                "codes": np.ascontiguousarray([t.codes for t in self.terms], dtype=np.int64),
                 "xv": np.ascontiguousarray([t.Xi[:, 0] for t in self.terms], dtype=float),
                 "nlev": np.asarray(ls, dtype=np.int64),
                 "offs": np.concatenate([[0], np.cumsum(ls)[:-1]]).astype(np.int64), **fam}

@@ -143,7 +143,8 @@ def plan_scalar(terms) -> dict | None:
     rowpat_ptr, rowpat = csr(rows)
     # a dense enough L_R0 is cheaper through BLAS than cell by cell
     dense_gram = bool(qR) and len(cl_r) >= DENSE_GRAM * qR * ls[k0]
-    return {"k0": k0, "rest_pos": rest_pos, "qR": qR, "cell": cell, "dense_gram": dense_gram,
+    return {"k0": k0, "rest_pos": rest_pos, "qR": qR, "codes": codes, "cell": cell,
+            "dense_gram": dense_gram,
             "ARR": np.zeros((qR, qR)), "LRR": np.zeros((qR, qR)),
             "cl_ptr": cl_ptr, "cl_r": np.asarray(cl_r, dtype=np.int64),
             "rowpat_ptr": rowpat_ptr, "rowpat": rowpat, "colpat_ptr": colpat_ptr,
@@ -159,6 +160,15 @@ def _linkinv(eta, link):
         v = 1.0 / (1.0 + math.exp(-eta))
         return max(EPS, min(1.0 - EPS, v))
     return max(EPS, math.exp(eta))  # log
+
+
+@njit(**_JIT)
+def _mu_of(eta, link):
+    """μ = g⁻¹(η), element by element (lme4's clamps)."""
+    mu = np.empty(len(eta))
+    for i in range(len(eta)):
+        mu[i] = _linkinv(eta[i], link)
+    return mu
 
 
 @njit(**_JIT)
@@ -376,9 +386,7 @@ def first_weights(codes, xv, k0, cell, rest_pos, ncell, l0, qR, colpat_ptr, colp
     η): μ, μ'(η), √w, and the W-only blocks A00, A_R0's cells and A_RR — the same
     arithmetic as :func:`pirls_scalar`'s, so reusing them changes no bit."""
     n, p = X.shape
-    mu = np.empty(n)
-    for i in range(n):
-        mu[i] = _linkinv(eta0[i], link)
+    mu = _mu_of(eta0, link)
     ME, SW, W = np.empty(n), np.empty(n), np.empty(n)
     V = np.zeros((n, p + 1))
     _weights(eta0, mu, np.zeros(n), y, pw, X, fam, link, True, ME, SW, W, V)
@@ -456,9 +464,7 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
     if cached:
         mu = c_mu.copy()
     else:
-        mu = np.empty(n)
-        for i in range(n):
-            mu[i] = _linkinv(eta[i], link)
+        mu = _mu_of(eta, link)
     delu = np.zeros(q)
     delb = np.zeros(p)
     lin = np.zeros(n)
@@ -647,9 +653,7 @@ def pirls_vector(T, codes, xv, l0, X, y, pw, offset, eta0, u_only, fam, link, ma
     p0 = T.shape[0]
     q = l0 * p0
     eta = eta0.copy()
-    mu = np.empty(n)
-    for i in range(n):
-        mu[i] = _linkinv(eta[i], link)
+    mu = _mu_of(eta, link)
     delu = np.zeros(q)
     delb = np.zeros(p)
     lin = np.zeros(n)

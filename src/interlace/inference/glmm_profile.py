@@ -115,6 +115,12 @@ class GlmmProfiler(Profiler):
         """Our deviance at a full profile row (sd/cor…, β…); ``k`` is not needed."""
         return self.dd(np.asarray(row, dtype=float)[: self.nvp])
 
+    _dev_at = dd
+
+    def _extra(self, pars: np.ndarray | None) -> np.ndarray:
+        """No columns after the profiled parameters: the fixed effects are among them."""
+        return np.zeros(0)
+
     # -- one point ---------------------------------------------------------------------
     def _minimize(self, f, x0, lo, up) -> _Opt:
         """lme4's ``optwrap("Nelder_Mead", …)`` with Nelder_Mead's defaults; a PIRLS
@@ -127,32 +133,6 @@ class GlmmProfiler(Profiler):
             warn(r.message)
             warn(f"convergence code 4 from Nelder_Mead: {r.message}")
         return _Opt(np.asarray(r.x, dtype=float), float(r.fun))
-
-    def point(self, k: int, x: float, start: np.ndarray | None = None) -> np.ndarray:
-        """Profile row (ζ, sd/cor…, β…) with parameter ``k`` fixed at ``x``, the others
-        minimized from ``start`` (a full parameter vector; default the optimum)."""
-        n = self.nvp
-        others = np.arange(n) != k
-        start = self.opt if start is None else np.asarray(start, dtype=float)
-
-        def f(v):
-            pars = np.empty(n)
-            pars[k], pars[others] = x, v
-            return self.dd(pars)
-
-        r = self._minimize(f, start[others], self.lower[others], self.upper[others])
-        pars = np.empty(n)
-        pars[k], pars[others] = x, r.x
-        devdiff = r.fun - self.base
-        if np.isnan(devdiff):
-            warn("NAs detected in profiling")
-            return np.concatenate([[np.nan], pars])
-        if devdiff < -self.devtol:
-            raise InterlaceError("profiling detected new, lower deviance")
-        if devdiff < 0:
-            warn(f"slightly lower deviances (diff={devdiff:g}) detected")
-        zz = np.sign(x - self.opt[k]) * math.sqrt(max(0.0, devdiff))
-        return np.concatenate([[zz], pars])
 
 
 def glmm_profile(result, which=None, **kw) -> Profile:

@@ -224,13 +224,15 @@ class Profiler:
     def point(self, k: int, x: float, start: np.ndarray | None = None) -> np.ndarray:
         """Profile row (ζ, sd/cor…, σ, β…) with parameter ``k`` fixed at ``x``.
 
-        Variance parameters start the other ones at ``start`` (a full sd/cor/σ vector;
-        default the optimum), fixed effects always at the ML θ̂ (as lme4).
+        Variance parameters (a GLMM's: every parameter) start the other ones at ``start``
+        (a full vector of them; default the optimum), an LMM's fixed effects always at the
+        ML θ̂ (as lme4).  The inner optimizer is :meth:`_minimize`, the deviance
+        :meth:`_dev_at`.
         """
-        pb, nvp, opt = self.pb, self.nvp, self.opt
+        nvp, opt = self.nvp, self.opt
         bobyqa = self._minimize
-        if k >= nvp:
-            j = k - nvp
+        if k >= nvp:  # an LMM's fixed effect
+            pb, j = self.pb, k - nvp
             r = bobyqa(lambda th: pb.fixed(th, j, x)[0], pb.theta, pb.layout.lower(),
                        np.full(self.nth, np.inf))
             if np.isnan(r.fun):
@@ -248,7 +250,7 @@ class Profiler:
         def f(v):
             pars = np.empty(nvp)
             pars[k], pars[others] = x, v
-            return pb.dd(pars)[0]
+            return self._dev_at(pars)
 
         r = bobyqa(f, start[others], self.lower[:nvp][others], self.upper[:nvp][others])
         devdiff = r.fun - self.base
@@ -257,13 +259,24 @@ class Profiler:
         pars[k], pars[others] = x, v
         if np.isnan(devdiff):
             warn("NAs detected in profiling")
-            return np.concatenate([[np.nan], pars, np.full(self.p, np.nan)])
+            return np.concatenate([[np.nan], pars, self._extra(None)])
         if devdiff < -self.devtol:
             raise InterlaceError("profiling detected new, lower deviance")
         if devdiff < 0:
             warn(f"slightly lower deviances (diff={devdiff:g}) detected")
         zz = np.sign(x - opt[k]) * math.sqrt(max(0.0, devdiff))
-        return np.concatenate([[zz], pars, pb.beta_at(pb.dd(pars)[1])])
+        return np.concatenate([[zz], pars, self._extra(pars)])
+
+    def _dev_at(self, pars: np.ndarray) -> float:
+        """The deviance at the profiled parameters ``pars`` (lme4's devfun2)."""
+        return self.pb.dd(pars)[0]
+
+    def _extra(self, pars: np.ndarray | None) -> np.ndarray:
+        """The row's columns after the profiled parameters (an LMM's β at ``pars``; NaN for
+        a failed point, ``pars`` None)."""
+        if pars is None:
+            return np.full(self.p, np.nan)
+        return self.pb.beta_at(self.pb.dd(pars)[1])
 
     def deviance(self, k: int, row: np.ndarray) -> float:
         """Our ML deviance at a full profile row (sd/cor…, σ, β…) of parameter ``k``.
