@@ -34,6 +34,7 @@ from parity.data import DATA_DIR, load_dataset
 from parity.diag_fixtures import bench_sleepstudy
 from parity.glmm_parity import glmer_kwargs
 from parity.glmm_side import case_formula
+from parity.pyside import lmm_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
@@ -58,9 +59,7 @@ def time_python(case: dict, reps: int) -> list[float]:
         kw = glmer_kwargs(case)
         formula, fitter = case_formula(case), interlace.glmer
     else:
-        kw = dict(method=case["method"], optimizer=case.get("optimizer", "bobyqa"))
-        if case.get("weights"):
-            kw["weights"] = case["weights"]
+        kw = lmm_kwargs(case)
         formula, fitter = case["formula"], interlace.fit
     out = []
     with warnings.catch_warnings():

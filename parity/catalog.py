@@ -14,6 +14,30 @@ DIAG_SOURCES = ("hlmdiag_onestep", "hlmdiag_refit", "lme4_influence", "brute_for
 GLMM_REQUIRED = ("id", "dataset", "formula", "family", "link", "nAGQ", "level", "tags", "notes")
 
 
+def case_contrasts(case: dict):
+    """The ``contrasts=`` of interlace's call for a case: its ``contrasts`` (variable →
+    R contrast function, lmer's ``contrasts``) and ``contrasts_default`` ((unordered,
+    ordered), R's ``options(contrasts = )``), or None for R's defaults."""
+    if not case.get("contrasts") and not case.get("contrasts_default"):
+        return None
+    from interlace import Contrasts
+
+    default = case.get("contrasts_default") or ("contr.treatment", "contr.poly")
+    return Contrasts(case.get("contrasts") or {}, unordered=default[0], ordered=default[1])
+
+
+def _check_contrasts(entry: dict, kind: str) -> None:
+    """A case's contrasts name R's functions exactly as R needs them (``contr.sum``)."""
+    from interlace.design.contrasts import CONTRASTS
+
+    names = list((entry.get("contrasts") or {}).values()) + list(
+        entry.get("contrasts_default") or [])
+    bad = [n for n in names if n not in CONTRASTS]
+    if bad or len(entry.get("contrasts_default") or [0, 0]) != 2:
+        raise ValueError(f"{kind} {entry['id']!r}: contrasts must be R's function names "
+                         f"{list(CONTRASTS)} (contrasts_default a pair); got {bad}")
+
+
 def _require(entry: dict, keys: tuple[str, ...], kind: str, seen: set[str]) -> None:
     """An entry has every required key and a new id (added to ``seen``)."""
     missing = [k for k in keys if k not in entry]
@@ -22,6 +46,7 @@ def _require(entry: dict, keys: tuple[str, ...], kind: str, seen: set[str]) -> N
     if entry["id"] in seen:
         raise ValueError(f"duplicate case id {entry['id']!r}")
     seen.add(entry["id"])
+    _check_contrasts(entry, kind)
 
 
 def load_catalog(path: Path = CATALOG) -> dict:

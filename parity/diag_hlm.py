@@ -31,6 +31,7 @@ from interlace.diagnostics.residuals import (
     resid_conditional,
     resid_marginal,
 )
+from parity.catalog import case_contrasts
 from parity.compare import REFIT
 from parity.diag_compare import (
     DIAG,
@@ -242,7 +243,8 @@ def refit_gaps(entry_id: str) -> pd.Series:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r_at = interlace.evaluate_at(case["formula"], data[keep],
-                                         theta_from_varcomp(res, vc), method="REML")
+                                         theta_from_varcomp(res, vc), method="REML",
+                                         contrasts=case_contrasts(case))
         gaps[u] = r_at.objective - ours[u]
     return pd.Series(gaps)
 

@@ -21,6 +21,8 @@ def request(case: dict) -> dict:
     return {"id": case["id"], "dataset": case["dataset"], "formula": case["formula"],
             "family": case["family"], "link": case["link"], "nAGQ": case["nAGQ"],
             "weights": case.get("weights"), "offset": case.get("offset"),
+            "contrasts": case.get("contrasts"),
+            "contrasts_default": case.get("contrasts_default"),
             "data_csv": str(DATA_DIR / f"{case['dataset']}.csv"),
             "data_json": str(DATA_DIR / f"{case['dataset']}.json")}
 

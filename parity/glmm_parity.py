@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 import interlace
+from parity.catalog import case_contrasts
 from parity.compare import EXACT, NUMDERIV, OPTIMUM, Rule, _apply, compare_keyed
 from parity.data import DATA_DIR, load_dataset
 from parity.glmm_side import case_formula
@@ -152,7 +153,7 @@ def r_canonical(fx: dict) -> dict:
 def glmer_kwargs(case: dict) -> dict:
     """The keyword arguments of interlace.glmer for a catalog case (its formula aside)."""
     return dict(family=case["family"], link=case["link"], nAGQ=case["nAGQ"],
-                weights=case.get("weights"))
+                weights=case.get("weights"), contrasts=case_contrasts(case))
 
 
 def fit_case(case: dict, data=None) -> interlace.GlmmResult:

@@ -6,6 +6,7 @@ from interlace.api import build_glmm_deviance
 from interlace.design import build_design
 from interlace.family import make_family
 from interlace.formula import compose_formula
+from parity.catalog import case_contrasts
 from parity.data import load_dataset
 
 
@@ -20,6 +21,7 @@ def glmm_deviance(case: dict, data=None):
     data = load_dataset(case["dataset"]) if data is None else data
     family = make_family(case["family"], case["link"])
     design = build_design(compose_formula(case_formula(case)), data,
-                          weights=case.get("weights"), family=family)
+                          weights=case.get("weights"), family=family,
+                          contrasts=case_contrasts(case))
     layout, dev = build_glmm_deviance(design, family)
     return design, layout, dev

@@ -74,11 +74,12 @@ def _quiet(fn, *args, **kw):
 
 def _at(spec: dict, theta, method: str = "REML"):
     return _quiet(interlace.evaluate_at, spec["formula"], request_data(spec), theta,
-                  method=method)
+                  method=method, contrasts=spec.get("contrasts"))
 
 
 def _fit(spec: dict, method: str = "REML"):
-    return _quiet(interlace.fit, spec["formula"], load_dataset(spec["dataset"]), method=method)
+    return _quiet(interlace.fit, spec["formula"], request_data(spec), method=method,
+                  contrasts=spec.get("contrasts"))
 
 
 def _cells(prefix: tuple, rows, columns, values: dict, keep=None) -> dict:
@@ -202,10 +203,26 @@ def kenward_roger(ref: dict) -> list[QuantityResult]:
 _SAT_NUMDERIV = ("DenDF", "df", "Pr(>F)", "Pr(>|t|)", "lower", "upper")
 
 
+def _rounding_atol(r: dict, columns=("Estimate", "t value"), k: float = 1e-12) -> dict:
+    """Per cell: ``k`` × the largest |value| of its table's column for ``columns``
+    (estimates that are 0 in exact arithmetic, such as the difference of two LS-means of a
+    sum-coded model, are R's rounding: 3.5e-14 there), else 1e-300."""
+    big: dict = {}
+    for key, v in r.items():
+        if key[-1] in columns and np.isfinite(v):
+            g = (*key[:-2], key[-1])
+            big[g] = max(big.get(g, 0.0), abs(v))
+    return {key: (k * big.get((*key[:-2], key[-1]), 0.0) if key[-1] in columns else 0.0)
+            or 1e-300 for key in r}
+
+
 def _sat_kr(name: str, what: str, sat_py, sat_r, kr_py, kr_r) -> list[QuantityResult]:
     a_py, a_r, n_py, n_r = _split(sat_py, sat_r, lambda k: k[-1] not in _SAT_NUMDERIV)
-    return [compare_keyed(f"{name}_at_r_theta", {**a_py, **kr_py}, {**a_r, **kr_r}, 1e-8,
-                          1e-300, EXACT, f"{what}: both methods but Satterthwaite's df"),
+    ref = {**a_r, **kr_r}
+    return [compare_keyed(f"{name}_at_r_theta", {**a_py, **kr_py}, ref, 1e-8,
+                          _rounding_atol(ref), EXACT,
+                          f"{what}: both methods but Satterthwaite's df; an estimate or t "
+                          "value also to 1e-12 of its column's largest (rounding of 0)"),
             compare_keyed(f"{name}_satterthwaite_df_at_r_theta", n_py, n_r, 1e-3, 1e-300,
                           NUMDERIV, f"{what}: Satterthwaite's df and what follows from it")]
 

@@ -52,6 +52,8 @@ def request(case: dict, extra_theta: list[dict] | None = None) -> dict:
         "formula": case["formula"],
         "REML": case["method"] == "REML",
         "weights": case.get("weights"),
+        "contrasts": case.get("contrasts"),
+        "contrasts_default": case.get("contrasts_default"),
         "r_optimizer": case.get("r_optimizer"),
         "data_csv": str(DATA_DIR / f"{case['dataset']}.csv"),
         "data_json": str(DATA_DIR / f"{case['dataset']}.json"),

@@ -13,6 +13,8 @@ OUT = ROOT / "fixtures" / "r" / "lmertest_anova.json"
 #: (balanced and not), an ordered factor (type III mapped from treatment coding), a
 #: numeric-only model, no intercept, an aliased term (NaN row), a single term (type I for
 #: every type), a singular fit (the B:N variance at 0)
+#: and R's other contrasts (issue 12): contr.sum, contr.helmert and contr.SAS chosen by
+#: lmer's ``contrasts`` (type III then mapped from treatment coding, as for an ordered factor)
 MODELS = [
     {"id": "ortho", "dataset": "Orthodont", "formula": "distance ~ age * Sex + (age | Subject)"},
     {"id": "cake_ordered", "dataset": "cake",
@@ -34,6 +36,14 @@ MODELS = [
     {"id": "machines", "dataset": "Machines",
      "formula": "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)"},
     {"id": "oats_singular", "dataset": "oats", "formula": "Y ~ N * V + (1 | B) + (1 | B:N)"},
+    {"id": "cake_sum_helmert", "dataset": "cake",
+     "formula": "angle ~ recipe * temperature + (1 | recipe:replicate)",
+     "contrasts": {"recipe": "contr.sum", "temperature": "contr.helmert"}},
+    {"id": "oats_sum", "dataset": "oats", "formula": "Y ~ N * V + (1 | B/V)",
+     "contrasts": {"N": "contr.sum", "V": "contr.sum"}},
+    {"id": "exam_sas", "dataset": "Exam",
+     "formula": "normexam ~ standLRT * sex + schgend + (1 | school)",
+     "contrasts": {"sex": "contr.SAS", "schgend": "contr.sum"}},
 ]
 
 

@@ -11,6 +11,8 @@ OUT = ROOT / "fixtures" / "r" / "ls_means.json"
 #: REML fits: a factor with a numeric covariate (and their interaction), two crossed
 #: factors balanced and not, a missing cell (aliased coefficient, non-estimable LS-means),
 #: a single factor with crossed random effects
+#: and R's other contrasts (issue 12): contr.sum, contr.helmert and contr.SAS chosen by
+#: lmer's ``contrasts`` (type III then mapped from treatment coding, as for an ordered factor)
 MODELS = [
     {"id": "ortho", "dataset": "Orthodont", "formula": "distance ~ age * Sex + (age | Subject)"},
     {"id": "oats", "dataset": "oats", "formula": "Y ~ N * V + (1 | B/V)"},
@@ -21,6 +23,14 @@ MODELS = [
     {"id": "bodyweight", "dataset": "BodyWeight", "formula": "weight ~ Time * Diet + (Time | Rat)"},
     {"id": "machines", "dataset": "Machines",
      "formula": "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)"},
+    {"id": "cake_sum_helmert", "dataset": "cake",
+     "formula": "angle ~ recipe * temperature + (1 | recipe:replicate)",
+     "contrasts": {"recipe": "contr.sum", "temperature": "contr.helmert"}},
+    {"id": "oats_sum", "dataset": "oats", "formula": "Y ~ N * V + (1 | B/V)",
+     "contrasts": {"N": "contr.sum", "V": "contr.sum"}},
+    {"id": "oats_sum_missing_cell", "dataset": "oats", "formula": "Y ~ N * V + (1 | B/V)",
+     "exclude": {"N": "0.6cwt", "V": "Victory"},
+     "contrasts": {"N": "contr.sum", "V": "contr.helmert"}},
 ]
 
 

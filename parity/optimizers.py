@@ -88,9 +88,10 @@ def fit_one(case: dict, data, optimizer: str, r_obj: float) -> dict:
         kw = dict(glmer_kwargs(case), optimizer=tuple(optimizer.split("+")))
     else:
         # parity.pyside.fit_case's keyword arguments; called directly to record the warnings
+        from parity.pyside import lmm_kwargs
+
         fitter, formula = interlace.fit, case["formula"]
-        kw = dict(method=case.get("method", "REML"), optimizer=optimizer,
-                  **({"weights": case["weights"]} if case.get("weights") else {}))
+        kw = dict(lmm_kwargs(case), optimizer=optimizer)
     row = dict.fromkeys(("objective", "gap", "rel_gap", "evaluations", "converged", "error"))
     row.update(case=case["id"], optimizer=optimizer, r_objective=r_obj, passed=False,
                kind="glmm" if "family" in case else "lmm")

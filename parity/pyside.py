@@ -12,18 +12,26 @@ from typing import Any
 import numpy as np
 
 import interlace
+from parity.catalog import case_contrasts
 from parity.data import load_dataset
+
+
+def lmm_kwargs(case: dict) -> dict[str, Any]:
+    """The keyword arguments of interlace.fit for an LMM catalog case (its formula aside)."""
+    kw: dict[str, Any] = dict(method=case.get("method", "REML"),
+                              optimizer=case.get("optimizer", "bobyqa"))
+    if case.get("weights"):
+        kw["weights"] = case["weights"]
+    if case_contrasts(case) is not None:
+        kw["contrasts"] = case_contrasts(case)
+    return kw
 
 
 def fit_case(case: dict, data=None, theta=None, **overrides: Any) -> interlace.CrossedLMEResult:
     """Fit a catalog case with interlace, or evaluate it at ``theta`` (warnings captured)."""
     if data is None:
         data = load_dataset(case["dataset"])
-    kw: dict[str, Any] = dict(method=case.get("method", "REML"),
-                              optimizer=case.get("optimizer", "bobyqa"))
-    if case.get("weights"):
-        kw["weights"] = case["weights"]
-    kw.update(overrides)
+    kw = {**lmm_kwargs(case), **overrides}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if theta is not None:

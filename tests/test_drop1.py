@@ -36,8 +36,10 @@ def fitted(model_id, at_r=True):
         data = load_dataset(spec["dataset"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _CACHE[key] = (interlace.evaluate_at(spec["formula"], data, REF[model_id]["theta"])
-                           if at_r else interlace.fit(spec["formula"], data))
+            kw = {"contrasts": spec.get("contrasts")}
+            _CACHE[key] = (interlace.evaluate_at(spec["formula"], data, REF[model_id]["theta"],
+                                                 **kw)
+                           if at_r else interlace.fit(spec["formula"], data, **kw))
     return _CACHE[key]
 
 

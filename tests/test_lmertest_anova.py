@@ -37,7 +37,8 @@ def fitted(model_id):
             warnings.simplefilter("ignore")
             _CACHE[model_id] = interlace.evaluate_at(spec["formula"],
                                                      load_dataset(spec["dataset"]),
-                                                     REF[model_id]["theta"])
+                                                     REF[model_id]["theta"],
+                                                     contrasts=spec.get("contrasts"))
     return _CACHE[model_id]
 
 

@@ -34,9 +34,10 @@ reference_provenance <- function(script_path, packages, ...) {
          date = format(Sys.time(), "%Y-%m-%dT%H:%M:%SZ", tz = "UTC")))
 }
 
-# A quiet lmer fit of a request's model {dataset, formula, exclude} on its catalog dataset,
-# and the CSV's sha256. `exclude` ({column: value, ...}) drops the rows matching every pair
-# (then unused levels). The call is lmer(formula = <formula>, data = dat, REML = REML),
+# A quiet lmer fit of a request's model {dataset, formula, exclude, contrasts} on its catalog
+# dataset, and the CSV's sha256. `exclude` ({column: value, ...}) drops the rows matching every
+# pair (then unused levels); `contrasts` ({variable: "contr.sum", ...}) is lmer's argument.
+# The call is lmer(formula = <formula>, data = dat, REML = REML[, contrasts = ...]),
 # evaluated here, so that update() of the fit finds `dat` in the formula's environment.
 catalog_lmer <- function(data_dir, spec, REML = TRUE) {
   ds <- catalog_dataset(data_dir, spec$dataset)
@@ -46,7 +47,8 @@ catalog_lmer <- function(data_dir, spec, REML = TRUE) {
                             names(spec$exclude), unlist(spec$exclude)))
     dat <- droplevels(dat[!drop, , drop = FALSE])
   }
-  m <- suppressWarnings(suppressMessages(eval(call(
-    "lmer", formula = str2lang(spec$formula), data = quote(dat), REML = REML))))
+  cl <- call("lmer", formula = str2lang(spec$formula), data = quote(dat), REML = REML)
+  if (length(spec$contrasts)) cl$contrasts <- spec$contrasts
+  m <- suppressWarnings(suppressMessages(eval(cl)))
   list(m = m, sha256 = ds$sha256)
 }

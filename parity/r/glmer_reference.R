@@ -1,7 +1,8 @@
 # glmer_reference(req, r_dir): fit one GLMM catalog case with lme4::glmer and return the
 # canonical GLMM fixture (schema: parity/README.md). Used by glmer.R (Rscript, stored
 # fixtures) and, through glmer_reference_json(), by the live mode (rpy2).
-# req: {id, dataset, formula, family, link, nAGQ, weights|null, offset|null, data_csv,
+# req: {id, dataset, formula, family, link, nAGQ, weights|null, offset|null,
+#       contrasts|null (glmer's contrasts: a named list of contrast function names), data_csv,
 #       data_json}.
 # lme4's reference-class fields live in C++ memory and change in place: every field is
 # copied (x + 0) the moment it is read.
@@ -15,6 +16,9 @@ glmer_call <- function(req, data, nagq = as.integer(req$nAGQ), dev_only = FALSE)
              nAGQ = as.integer(nagq))
   if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
   if (!is.null(req$offset)) cl$offset <- str2lang(req$offset)
+  if (length(req$contrasts)) cl$contrasts <- req$contrasts
+  if (length(req$contrasts_default))
+    stop("GLMM cases take per-variable contrasts only (no options(contrasts = ))")
   if (dev_only) cl$devFunOnly <- TRUE
   cl
 }
@@ -146,6 +150,7 @@ glmer_reference <- function(req, r_dir) {
       platform = si$platform, BLAS = si$BLAS, LAPACK = si$LAPACK),
     call = list(formula = req$formula, family = req$family, link = req$link, nAGQ = nAGQ,
                 weights = req$weights, offset = req$offset,
+                contrasts = attr(getME(m, "X"), "contrasts"),
                 control = list(optimizer = I(m@optinfo$optimizer))),
     nobs = nobs(m), n_input_rows = nrow(dat), fit_seconds = fit_seconds,
     theta = lapply(seq_along(theta), function(i) list(name = names(theta)[i], value = theta[[i]])),

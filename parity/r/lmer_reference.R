@@ -1,7 +1,9 @@
 # lmer_reference(req, r_dir): fit one catalog case with lme4::lmer and return the
 # canonical fixture as a list (schema: parity/README.md). Used by reference.R (Rscript,
 # stored fixtures) and by parity/live.py (rpy2, live mode) so both modes share one code path.
-# req: {id, dataset, formula, REML, weights|null, data_csv, data_json, r_optimizer|null,
+# req: {id, dataset, formula, REML, weights|null, contrasts|null (lmer's contrasts: a named
+#       list of contrast function names), contrasts_default|null (options(contrasts = ),
+#       set for the whole reference and restored on exit), data_csv, data_json, r_optimizer|null,
 #       extra_theta|null = list of {label, theta}: further points for R's devfun (live mode
 #       passes interlace's theta-hat so R's objective is evaluated at our optimum)}.
 # Data come only from our CSV + JSON sidecar, so R and Python fit identical data.
@@ -32,6 +34,11 @@ lmer_reference <- function(req, r_dir) {
   cl <- call("lmer", formula = str2lang(req$formula), data = quote(dat), REML = REML,
              control = quote(ctrl))
   if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
+  if (length(req$contrasts)) cl$contrasts <- req$contrasts
+  if (length(req$contrasts_default)) {
+    op <- options(contrasts = unlist(req$contrasts_default))
+    on.exit(options(op), add = TRUE)
+  }
   t_fit <- Sys.time()
   fit <- capture(eval(cl))
   fit_seconds <- as.numeric(difftime(Sys.time(), t_fit, units = "secs"))
@@ -98,6 +105,8 @@ lmer_reference <- function(req, r_dir) {
       La_library = La_library(), La_version = La_version()),
     call = list(
       formula = req$formula, REML = REML, weights = req$weights,
+      contrasts = attr(getME(m, "X"), "contrasts"),
+      options_contrasts = I(getOption("contrasts")),
       control = list(optimizer = ctrl$optimizer, optCtrl = ctrl$optCtrl,
                      restart_edge = ctrl$restart_edge, boundary.tol = ctrl$boundary.tol,
                      calc.derivs = ctrl$calc.derivs, checkConv = ctrl$checkConv,

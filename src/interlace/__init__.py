@@ -7,6 +7,7 @@ and keyed as lme4 names them.
 """
 
 from interlace.api import evaluate_at, evaluate_glmm_at, fit, glmer
+from interlace.design.contrasts import Contrasts
 from interlace.diagnostics import (
     cooks_distance,
     covratio,
@@ -48,6 +49,7 @@ def isSingular(result: CrossedLMEResult, tol: float = 1e-4) -> bool:  # noqa: N8
 
 
 __all__ = [
+    "Contrasts",
     "ConvergenceError",
     "ConvergenceWarning",
     "CrossedLMEResult",

@@ -20,6 +20,7 @@ import pandas as pd
 from interlace.covariance import CovarianceLayout
 from interlace.design import build_design
 from interlace.design.checks import InputChecks
+from interlace.design.contrasts import resolve_contrasts
 from interlace.deviance.build import build_deviance, build_glmm_deviance  # noqa: F401
 from interlace.errors import (
     ConvergenceWarning,
@@ -64,6 +65,7 @@ def fit(
     na_action: str = "omit",
     control: dict | Control | None = None,
     backend: str = "auto",
+    contrasts: Any = None,
 ) -> CrossedLMEResult:
     """Fit a linear mixed model by REML or ML with lme4's objective.
 
@@ -92,6 +94,14 @@ def fit(
         :mod:`interlace.design.checks`).
     backend : {"auto", "blocked", "cholmod"}
         Linear-algebra backend (same numbers; "auto" picks CHOLMOD for large dense blocks).
+    contrasts : dict or (str, str) or Contrasts, optional
+        How factors are coded, as in R: a mapping of fixed-effects variables to R's
+        contrast functions (lmer's ``contrasts = list(x = "contr.sum")``;
+        ``contr.treatment``, ``contr.SAS``, ``contr.sum``, ``contr.helmert``,
+        ``contr.poly``, with or without the ``contr.`` prefix), or a pair (unordered,
+        ordered) of defaults for every factor, random-effects terms included (R's
+        ``options(contrasts = )``), or an :class:`interlace.Contrasts` holding both.
+        Default: R's, ``contr.treatment`` and ``contr.poly``.
 
     Returns
     -------
@@ -100,7 +110,7 @@ def fit(
     method = _method(method)
     input_checks, ctl = split_control(control)
     text, design, layout, dev = _prepare(formula, data, groups, random, method, weights, offset,
-                                         na_action, backend, input_checks)
+                                         na_action, backend, input_checks, contrasts)
     x0 = _start(ctl, layout)
     theta, _, summary, checks = optimize_theta(
         dev, x0, layout.lower(), layout.names(), optimizer=optimizer, method=method, control=ctl
@@ -108,7 +118,8 @@ def fit(
     report_checks(checks, ctl, summary, optimizer)
     return _result(text, data, design, layout, dev, theta, summary, checks,
                    dict(method=method, optimizer=optimizer, weights=weights, offset=offset,
-                        na_action=na_action, control=control, backend=backend))
+                        na_action=na_action, control=control, backend=backend,
+                        contrasts=contrasts))
 
 
 def _result(text, data, design, layout, dev, theta, summary, checks, fit_kwargs):
@@ -140,10 +151,10 @@ def _start(ctl: Control, layout: CovarianceLayout) -> np.ndarray:
 
 
 def _prepare(formula, data, groups, random, method, weights, offset, na_action, backend,
-             checks: InputChecks | None = None):
+             checks: InputChecks | None = None, contrasts: Any = None):
     f = compose_formula(formula, groups=groups, random=random)
     design = build_design(f, data, weights=weights, offset=offset, na_action=na_action,
-                          checks=checks)
+                          checks=checks, contrasts=resolve_contrasts(contrasts))
     layout, dev = build_deviance(design, method, backend)
     return f.text, design, layout, dev
 
@@ -161,6 +172,7 @@ def evaluate_at(
     offset: Any = None,
     na_action: str = "omit",
     backend: str = "auto",
+    contrasts: Any = None,
 ) -> CrossedLMEResult:
     """All result quantities at a given θ, without optimizing (e.g. at lme4's θ̂).
 
@@ -170,7 +182,7 @@ def evaluate_at(
     """
     method = _method(method)
     text, design, layout, dev = _prepare(formula, data, groups, random, method, weights, offset,
-                                   na_action, backend)
+                                         na_action, backend, None, contrasts)
     th = np.asarray(theta, dtype=float)
     if th.shape != (layout.n_theta,):
         raise InterlaceError(f"theta must have length {layout.n_theta} (θ: {layout.names()})")
@@ -180,7 +192,8 @@ def evaluate_at(
                          method, theta=th.tolist(), objective=dev(th), converged=True)
     return _result(text, data, design, layout, dev, th, summary, ConvCheck(),
                    dict(method=method, optimizer="bobyqa", weights=weights, offset=offset,
-                        na_action=na_action, control=None, backend=backend))
+                        na_action=na_action, control=None, backend=backend,
+                        contrasts=contrasts))
 
 
 #: glmer's optimizers: stage 1 (θ) and stage 2 (θ, β), as lme4's default glmerControl
@@ -204,6 +217,7 @@ def glmer(
     start: Any = None,
     na_action: str = "omit",
     backend: str = "auto",
+    contrasts: Any = None,
 ) -> GlmmResult:
     """Fit a generalized linear mixed model as lme4's ``glmer`` does.
 
@@ -218,7 +232,7 @@ def glmer(
         link), or a :class:`interlace.family.Family`.
     link : str, optional
         The link (default: the family's canonical link as R's).
-    groups, random, weights, offset, na_action, backend
+    groups, random, weights, offset, na_action, backend, contrasts
         As :func:`fit`.
     nAGQ : int
         1: Laplace (default); k > 1: adaptive Gauss–Hermite with k nodes (one scalar
@@ -248,7 +262,8 @@ def glmer(
         warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() "
              "is deprecated; please call lmer() directly", FutureWarning)
         return fit(formula, data, groups=groups, random=random, weights=weights,
-                   offset=offset, control=control, na_action=na_action, backend=backend)
+                   offset=offset, control=control, na_action=na_action, backend=backend,
+                   contrasts=contrasts)
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, int | np.integer) or not 0 <= nAGQ < 101:
         raise InterlaceError(f"nAGQ must be a whole number from 0 to 100, got {nAGQ!r}")
     opt = (optimizer, optimizer) if isinstance(optimizer, str) else tuple(optimizer)
@@ -258,7 +273,8 @@ def glmer(
     input_checks, ctl = split_control(control)
     f = compose_formula(formula, groups=groups, random=random)
     design = build_design(f, data, weights=weights, offset=offset, na_action=na_action,
-                          checks=input_checks, family=fam)
+                          checks=input_checks, family=fam,
+                          contrasts=resolve_contrasts(contrasts))
     layout, dev = build_glmm_deviance(design, fam, backend)
     if nAGQ > 1 and (len(design.re_terms) != 1 or design.re_terms[0].Xi.shape[1] != 1):
         raise ModelSpecError("nAGQ > 1 is only available for models with a single, scalar "
@@ -273,7 +289,7 @@ def glmer(
     report_checks(res.checks, ctl)
     kwargs = dict(family=fam, groups=None, random=None, weights=weights, offset=offset,
                   nAGQ=nAGQ, optimizer=optimizer, control=control, start=start,
-                  na_action=na_action, backend=backend)
+                  na_action=na_action, backend=backend, contrasts=contrasts)
     return GlmmResult(design=design, layout=layout, deviance=dev, state=res.state,
                       theta=res.theta, beta=res.beta, objective=res.objective, family=fam,
                       nagq=int(nAGQ), hessian=res.hessian, opt=res.stages[-1],
@@ -334,6 +350,7 @@ def evaluate_glmm_at(
     nAGQ: int = 1,  # noqa: N803 (lme4's name)
     na_action: str = "omit",
     backend: str = "auto",
+    contrasts: Any = None,
 ) -> GlmmResult:
     """Every GLMM result quantity at given (θ, β), without optimizing (e.g. at lme4's).
 
@@ -343,7 +360,8 @@ def evaluate_glmm_at(
     """
     fam = make_family(family, link)
     design = build_design(compose_formula(formula), data, weights=weights, offset=offset,
-                          na_action=na_action, family=fam)
+                          na_action=na_action, family=fam,
+                          contrasts=resolve_contrasts(contrasts))
     layout, dev = build_glmm_deviance(design, fam, backend)
     th, b = np.asarray(theta, dtype=float), np.asarray(beta, dtype=float)
     if th.shape != (layout.n_theta,) or b.shape != (design.X.shape[1],):
@@ -358,7 +376,7 @@ def evaluate_glmm_at(
                          objective=value, converged=True)
     kwargs = dict(family=fam, groups=None, random=None, weights=weights, offset=offset,
                   nAGQ=nAGQ, optimizer=GLMER_OPTIMIZERS, control=None, na_action=na_action,
-                  backend=backend)
+                  backend=backend, contrasts=contrasts)
     return GlmmResult(design=design, layout=layout, deviance=dev, state=dev.last_state,
                       theta=th, beta=b if nAGQ else dev.last_state.beta, objective=value,
                       family=fam, nagq=int(nAGQ), hessian=None, opt=summary, checks=ConvCheck(),

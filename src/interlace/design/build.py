@@ -15,9 +15,10 @@ from interlace.design.checks import (
     check_zdims,
     check_zrank,
 )
+from interlace.design.contrasts import Contrasts
 from interlace.design.evaluate import Evaluator, Factor, Logical, Value
 from interlace.design.grouping import GroupSpec, as_factor, lme4_term_order, make_group
-from interlace.design.model_matrix import model_matrix
+from interlace.design.model_matrix import DEFAULT_CONTRASTS, model_matrix
 from interlace.design.qr import column_rank_pivot
 from interlace.design.response import glm_response
 from interlace.design.spec import DesignSpec, VarKind, na_mask
@@ -166,6 +167,7 @@ def build_design(
     na_action: str = "omit",
     checks: InputChecks | None = None,
     family: Family | None = None,
+    contrasts: Contrasts | None = None,
 ) -> Design:
     """Build lme4's fixed- and random-effects design from a formula and data.
 
@@ -188,6 +190,10 @@ def build_design(
         response`: factors, logicals and ``cbind`` for the binomial), zero weights are kept
         (they carry no information but lme4's likelihood handles them) and no check of a
         constant response is made here.
+    contrasts : Contrasts, optional
+        How factors are coded (default: R's, treatment and polynomial contrasts):
+        per-variable choices code the fixed-effects matrix, the defaults every other
+        factor, in the random-effects matrices too (:mod:`interlace.design.contrasts`).
 
     Returns
     -------
@@ -213,6 +219,7 @@ def build_design(
     if f.response is None:
         raise DataError(f"the formula needs a response (left-hand side): {f.text!r}")
     checks = checks or InputChecks()
+    contrasts = contrasts or Contrasts()
     n_in = len(data)
     ev = Evaluator(data)
 
@@ -312,10 +319,12 @@ def build_design(
         y, n_trials, w, mustart = resp.y, resp.n, resp.weights, resp.mustart
 
     # ---- random effects (mkReTrms), then lme4's checks
-    re_terms, groups, re_order = _build_re(f, values, n, checks, allow_n=family is not None)
+    re_terms, groups, re_order = _build_re(f, values, n, checks, family is not None,
+                                           contrasts.default)
     if family is None:
         _check_response(y, off, deparse(f.response))
-    X_full, names_full, _ = model_matrix(f.fixed, values, n)
+    x_contrasts = _fixed_contrasts(f, values, contrasts)
+    X_full, names_full, _ = model_matrix(f.fixed, values, n, x_contrasts, contrasts.default)
     if not np.all(np.isfinite(X_full)):
         bad = [names_full[j] for j in np.flatnonzero(~np.isfinite(X_full).all(axis=0))]
         raise DataError(f"NA/NaN/Inf in the fixed-effects model matrix, column(s): "
@@ -332,7 +341,8 @@ def build_design(
         kinds.update({v: VarKind.of(values[v]) for v in rt.lhs.variables})
     ordered_terms = tuple(f.random[i] for i in re_order)
     spec = DesignSpec(
-        f, kinds, dict(ev.learned), keep_cols, x_names, ordered_terms, groups, names_full
+        f, kinds, dict(ev.learned), keep_cols, x_names, ordered_terms, groups, names_full,
+        x_contrasts, contrasts.default
     )
     row_labels = data.index if rows is None else data.index[rows]
     positions = np.arange(n_in) if rows is None else rows
@@ -421,8 +431,28 @@ def _rank_columns(X_full: np.ndarray, names_full: Sequence[str],
     return keep, dropped
 
 
+def _fixed_contrasts(f: Formula, values: dict[Node, Value],
+                     contrasts: Contrasts) -> dict[Node, str]:
+    """The per-variable contrasts of the fixed-effects matrix, keyed by variable, after
+    checking that each names a factor (or logical) of the fixed part."""
+    fixed = {deparse(v): v for v in f.fixed.variables}
+    out: dict[Node, str] = {}
+    for name, fn in contrasts.by_variable.items():
+        node = fixed.get(name)
+        if node is None:
+            raise DataError(
+                f"contrasts given for '{name}', which is not a variable of the fixed-effects "
+                f"part of the formula (its variables: {', '.join(fixed) or 'none'}); "
+                "contrasts code the fixed-effects matrix only")
+        if not isinstance(values[node], Factor | Logical):
+            raise DataError(f"contrasts apply only to factors: '{name}' is numeric")
+        out[node] = fn
+    return out
+
+
 def _build_re(
-    f: Formula, values: dict[Node, Value], n: int, checks: InputChecks, allow_n: bool = False
+    f: Formula, values: dict[Node, Value], n: int, checks: InputChecks, allow_n: bool = False,
+    default: tuple[str, str] | None = None,
 ) -> tuple[tuple[ReTerm, ...], tuple[GroupSpec, ...], list[int]]:
     built: list[tuple[ReTerm, GroupSpec]] = []
     group_cache: dict[tuple[str, ...], tuple[np.ndarray, GroupSpec]] = {}
@@ -431,7 +461,7 @@ def _build_re(
             facs = [as_factor(values[Name(c)]) for c in rt.group]
             group_cache[rt.group] = make_group(rt.group, facs)
         codes, gspec = group_cache[rt.group]
-        Xi, cn, _ = model_matrix(rt.lhs, values, n)
+        Xi, cn, _ = model_matrix(rt.lhs, values, n, None, default or DEFAULT_CONTRASTS)
         if not Xi.shape[1]:
             raise ModelSpecError(f"random-effects term ({rt.text}) has no columns: give it an "
                                  "intercept or a variable, e.g. (1 | g)")

@@ -24,8 +24,9 @@ class FixedTerms:
     """A fit's fixed-effects terms (see the module docstring).
 
     ``assign`` is R's ``attr(X, "assign")`` of lme4's X (after rank-deficiency dropping):
-    0 for the intercept, j for the j-th term label.  ``poly`` says whether a factor of the
-    fixed part is coded by ``contr.poly`` (an ordered factor), in which case lmerTest maps
+    0 for the intercept, j for the j-th term label.  ``recoded`` says whether a factor of
+    the fixed part is coded by another function than ``contr.treatment`` (``contr.poly``
+    for an ordered factor by default, or a chosen contrast), in which case lmerTest maps
     its type III hypotheses from treatment coding.
     """
 
@@ -39,7 +40,7 @@ class FixedTerms:
     X: np.ndarray
     x_names: tuple[str, ...]
     assign: np.ndarray
-    poly: bool
+    recoded: bool
     values: dict
     n: int
     spec: object = None
@@ -61,7 +62,7 @@ class FixedTerms:
     def treatment_matrix(self) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
         """``model.matrix(terms, model.frame, contrasts.arg = contr.treatment for all)``:
         X, its names and its assign (before any column dropping)."""
-        contrasts = {v: "treatment" for v, val in self.values.items()
+        contrasts = {v: "contr.treatment" for v, val in self.values.items()
                      if isinstance(val, Factor | Logical)}
         X, names, assign = model_matrix(self.terms, self.values, self.n, contrasts)
         return X, names, np.asarray(assign)
@@ -88,7 +89,8 @@ class FixedTerms:
         """R's model matrix of the fixed terms with every column (aliased ones too), on the
         fitted data or on ``values`` of ``n`` rows."""
         X, names, _ = model_matrix(self.terms, self.values if values is None else values,
-                                   self.n if n is None else n)
+                                   self.n if n is None else n, self.spec.contrasts,
+                                   self.spec.contrast_default)
         return X, names
 
 
@@ -123,7 +125,6 @@ def fixed_terms(design, data: pd.DataFrame) -> FixedTerms:
     assign = np.asarray(assign_full)[list(spec.keep)]
     coded = _factor_ones(terms)
     numeric = tuple(frozenset(v for v in c if _is_numeric(values[v])) for c in coded)
-    poly = any(isinstance(values[v], Factor) and spec.kinds[v].ordered
-               for v in terms.variables)
-    return FixedTerms(terms, terms.labels, coded, numeric, design.X, design.x_names, assign, poly,
-                      values, n, spec)
+    recoded = any(fn != "contr.treatment" for fn in spec.x_contrasts.values())
+    return FixedTerms(terms, terms.labels, coded, numeric, design.X, design.x_names, assign,
+                      recoded, values, n, spec)

@@ -2,48 +2,18 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
+from interlace.design.contrasts import CONTRASTS
 from interlace.design.evaluate import Factor, Logical, Value
 from interlace.errors import DataError
 from interlace.formula.ast import Node, deparse
 from interlace.formula.terms import TermList
 
-__all__ = ["contr_treatment", "contr_poly", "term_codings", "model_matrix"]
+__all__ = ["term_codings", "model_matrix", "DEFAULT_CONTRASTS"]
 
 NUMERIC, CONTRAST, FULL = 0, 1, 2
 _LOGICAL_LEVELS = ("FALSE", "TRUE")
-
-
-def contr_treatment(levels: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """R ``contr.treatment``: identity without the first (reference) column."""
-    k = len(levels)
-    return np.eye(k)[:, 1:], tuple(levels[1:])
-
-
-@lru_cache(maxsize=64)
-def _poly(k: int) -> np.ndarray:
-    scores = np.arange(1, k + 1, dtype=np.float64)
-    y = scores - scores.mean()
-    X = np.power.outer(y, np.arange(k, dtype=np.float64))
-    Q, R = np.linalg.qr(X)
-    Q = Q * np.sign(np.diag(R))
-    Q.setflags(write=False)
-    return Q[:, 1:]
-
-
-def contr_poly(levels: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """R ``contr.poly``: orthonormal polynomial contrasts with R's column names.
-
-    Columns are named ``.L``, ``.Q``, ``.C``, ``^4``, ``^5``, ...
-    """
-    k = len(levels)
-    if k > 95:
-        raise DataError(f"orthogonal polynomials need at most 95 levels, got {k}")
-    names = tuple([".L", ".Q", ".C"][: k - 1] + [f"^{i}" for i in range(4, k)])
-    return _poly(k), names
 
 
 def _levels(v: Value) -> tuple[str, ...] | None:
@@ -87,8 +57,12 @@ def term_codings(terms: TermList, values: dict[Node, Value]) -> list[list[int]]:
     return codes
 
 
+#: R's default ``options("contrasts")``: (unordered, ordered)
+DEFAULT_CONTRASTS = ("contr.treatment", "contr.poly")
+
+
 def _factor_block(
-    v: Value, node: Node, coding: int, contrasts: dict[Node, str]
+    v: Value, node: Node, coding: int, contrasts: dict[Node, str], default: tuple[str, str]
 ) -> tuple[np.ndarray, list[str]]:
     levels = _levels(v)
     assert levels is not None
@@ -105,10 +79,8 @@ def _factor_block(
         codes, ordered = v.codes, v.ordered
     if coding == FULL:
         mat, suffix = np.eye(len(levels)), levels
-    elif contrasts.get(node) == "poly" or (ordered and contrasts.get(node) != "treatment"):
-        mat, suffix = contr_poly(levels)
     else:
-        mat, suffix = contr_treatment(levels)
+        mat, suffix = CONTRASTS[contrasts.get(node) or default[int(ordered)]](levels)
     block = mat[codes]
     if (codes < 0).any():
         block[codes < 0] = np.nan
@@ -120,6 +92,7 @@ def model_matrix(
     values: dict[Node, Value],
     n: int,
     contrasts: dict[Node, str] | None = None,
+    default: tuple[str, str] = DEFAULT_CONTRASTS,
 ) -> tuple[np.ndarray, tuple[str, ...], list[int]]:
     """Build R's model matrix for ``terms``.
 
@@ -132,7 +105,12 @@ def model_matrix(
     n : int
         Number of rows.
     contrasts : dict, optional
-        Per-variable override, ``"treatment"`` or ``"poly"``.
+        Per-variable contrast function by R name (``"contr.sum"``, ...;
+        :data:`interlace.design.contrasts.CONTRASTS`), as ``model.matrix``'s
+        ``contrasts.arg``.
+    default : (str, str)
+        The functions for the other unordered and ordered factors (R's
+        ``options("contrasts")``).
 
     Returns
     -------
@@ -160,7 +138,7 @@ def model_matrix(
                 arr = np.asarray(val, dtype=np.float64).reshape(n, -1)
                 bnames = [deparse(v)]
             else:
-                arr, bnames = _factor_block(val, v, code, contrasts)
+                arr, bnames = _factor_block(val, v, code, contrasts, default)
             if mat is None:
                 mat, cur = arr, bnames
             else:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from interlace.design.evaluate import Evaluator, Factor, Logical, Value
 from interlace.design.grouping import GroupSpec, as_factor, map_group
-from interlace.design.model_matrix import model_matrix
+from interlace.design.model_matrix import DEFAULT_CONTRASTS, model_matrix
 from interlace.errors import DataError
 from interlace.formula.api import Formula
 from interlace.formula.ast import Name, Node, deparse
@@ -101,6 +101,10 @@ class DesignSpec:
         Grouping factor of each random term (same order).
     all_x_names : tuple of str
         R's ``model.matrix`` column names before rank-deficiency dropping.
+    contrasts : dict
+        Per-variable contrast functions of the fixed-effects matrix (lmer's ``contrasts``).
+    contrast_default : (str, str)
+        The functions coding every other (unordered, ordered) factor.
     """
 
     formula: Formula
@@ -111,6 +115,20 @@ class DesignSpec:
     terms: tuple[RandomTerm, ...]
     groups: tuple[GroupSpec, ...]
     all_x_names: tuple[str, ...] = ()
+    contrasts: dict[Node, str] = field(default_factory=dict)
+    contrast_default: tuple[str, str] = DEFAULT_CONTRASTS
+
+    @property
+    def x_contrasts(self) -> dict[str, str]:
+        """R's ``attr(model.matrix(m), "contrasts")``: the contrast function of every factor
+        (and logical) of the fixed part, by variable name."""
+        out = {}
+        for v in self.formula.fixed.variables:
+            kind = self.kinds.get(v)
+            if kind is not None and kind.kind != "numeric":
+                out[deparse(v)] = (self.contrasts.get(v)
+                                   or self.contrast_default[int(kind.ordered)])
+        return out
 
     # ------------------------------------------------------------------
     def _value(self, ev: Evaluator, node: Node) -> Value:
@@ -142,13 +160,15 @@ class DesignSpec:
             mapped = np.full(fac.codes.shape, -1, dtype=np.int64)
         return Factor(mapped, kind.levels, kind.ordered)
 
-    def _matrix(self, ev: Evaluator, terms: TermList) -> tuple[np.ndarray, np.ndarray]:
+    def _matrix(self, ev: Evaluator, terms: TermList,
+                fixed: bool = False) -> tuple[np.ndarray, np.ndarray]:
         m = ev.n
         values = {v: self._value(ev, v) for v in terms.variables}
         na = np.zeros(m, dtype=bool)
         for v in values.values():
             na |= na_mask(v)
-        X, _, _ = model_matrix(terms, values, m)
+        X, _, _ = model_matrix(terms, values, m, self.contrasts if fixed else None,
+                               self.contrast_default)
         return X, na
 
     def materialize(self, newdata: pd.DataFrame) -> NewDesign:
@@ -169,7 +189,7 @@ class DesignSpec:
             On a missing column or a new level of a fixed-effect factor.
         """
         ev = Evaluator(newdata, params=self.scale_params)
-        X, na = self._matrix(ev, self.formula.fixed)
+        X, na = self._matrix(ev, self.formula.fixed, fixed=True)
         X = X[:, list(self.keep)]
         if na.any():
             X[na] = np.nan

@@ -12,8 +12,9 @@ one contrast matrix L per fixed-effects term, in the coefficients of lme4's X.
   zapsmall(t(ginv(X) rdX)); for terms by decreasing order, the columns of a contained term
   replaced by their residuals on the columns of the terms containing it (``lm.fit``,
   zapsmall); the rows named as X's columns; per term the transposed columns, rows with
-  Σ|·| ≤ 1e-8 dropped.  With an ordered (``contr.poly``) factor in X this is done on X
-  remade with treatment contrasts and mapped by zapsmall(ginv(X_t) X).
+  Σ|·| ≤ 1e-8 dropped.  With a factor in X not coded by ``contr.treatment`` (an ordered
+  factor's ``contr.poly``, or a chosen ``contr.sum`` ...) this is done on X remade with
+  treatment contrasts and mapped by zapsmall(ginv(X_t) X).
 * ``"2b"``: every term by the type II construction; ``"marginal"``: identity rows (drop1's);
   ``"yates"`` (:func:`interlace.inference.ls_means.yates_hypotheses`): the contrasts of a
   factor term's LS-means against its first level where the term is contained in another,
@@ -244,7 +245,7 @@ def _extract_type3(ft: FixedTerms, X: np.ndarray, names, assign) -> dict[str, np
 
 
 def _type3(ft: FixedTerms) -> dict[str, np.ndarray]:
-    if not ft.poly:
+    if not ft.recoded:
         return _extract_type3(ft, ft.X, list(ft.x_names), ft.assign)
     Xt, names, assign = ft.treatment_matrix()
     Xt, names, assign = _ensure_full_rank(Xt, list(names), assign)

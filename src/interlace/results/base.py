@@ -258,6 +258,12 @@ class MixedResult:
     tvalues = property(lambda self: self.fe_tvalues, doc="Alias of fe_tvalues.")
 
     @property
+    def contrasts(self) -> dict[str, str]:
+        """How each factor of the fixed part is coded, by variable: R's
+        ``attr(model.matrix(m), "contrasts")`` (e.g. ``{"Machine": "contr.treatment"}``)."""
+        return self._design.spec.x_contrasts
+
+    @property
     def model(self) -> ModelInfo:
         """Model matrices and metadata."""
         d = self._design
