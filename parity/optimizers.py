@@ -7,6 +7,10 @@ fitted by ``interlace.glmer`` with each pair of stage optimizers in
 lme4's default fit (``fixtures/r/glmm/<case>.json``).  A pair passes when ours ≤ R's
 + 1e-6·|R's|; an exception fails it.  Optimizers whose package is missing are reported as
 unavailable, with the reason.  Writes ``reports/optimizers.{json,md}``; exit 1 on any FAIL.
+
+``--optimizer module:function`` brings a user's optimizer (``interlace.optimize.register``'s
+protocol): it runs beside the built-in ones on every LMM case and, for both glmer stages,
+on every GLMM case.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import interlace
-from interlace.optimize import BACKENDS, available_optimizers, libnlopt
+from interlace.optimize import available_optimizers, libnlopt, register
 from parity.catalog import load_catalog
 from parity.data import load_dataset
 from parity.run import environment as parity_environment
@@ -36,17 +40,35 @@ REPORTS = ROOT / "reports"  # module constant: tests point it elsewhere
 RTOL = 1e-6
 PACKAGES = {"bobyqa": "nlopt", "minqa": "interlace", "pybobyqa": "pybobyqa",
             "nelder_mead": "scipy", "lbfgsb": "scipy"}
+#: the built-in LMM optimizers (interlace.optimize.BACKENDS before any registration)
+BUILTIN_LMM = ("bobyqa", "minqa", "pybobyqa", "nelder_mead", "lbfgsb")
 #: glmer's (stage 1, stage 2) pairs: lme4's default first, then each other stage-2 optimizer
 GLMM_OPTIMIZERS = [("bobyqa", "Nelder_Mead"), ("bobyqa", "bobyqa"), ("bobyqa", "nloptwrap"),
                    ("nloptwrap", "nloptwrap"), ("bobyqa", "pybobyqa"),
                    ("bobyqa", "nelder_mead"), ("bobyqa", "lbfgsb")]
 
 
+def load_optimizer(spec: str) -> str:
+    """Import ``module:function`` and register it (interlace.optimize.register) under that
+    name; return the name."""
+    mod, _, attr = spec.partition(":")
+    if not mod or not attr:
+        raise SystemExit(f"--optimizer {spec!r}: give a built-in name ({', '.join(BUILTIN_LMM)}) "
+                         "or module:function")
+    try:
+        fn = getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"--optimizer {spec!r}: {type(exc).__name__}: {exc}") from None
+    register(spec, fn, replace=True)
+    return spec
+
+
 def optimizer_table(names: list[str]) -> list[dict]:
     """[{name, available, reason, package, version}] for the requested optimizers."""
     usable, out = set(available_optimizers()), []
     for name in names:
-        pkg, version, reason = PACKAGES.get(name), None, ""
+        pkg = PACKAGES.get(name) or (name.split(":")[0] if ":" in name else None)
+        version, reason = None, ""
         if pkg:
             try:
                 version = getattr(importlib.import_module(pkg), "__version__", None)
@@ -112,11 +134,12 @@ def fit_one(case: dict, data, optimizer: str, r_obj: float) -> dict:
     return row
 
 
-def run(cases: list[dict], names: list[str], glmm: list[dict] = ()) -> list[dict]:
+def run(cases: list[dict], names: list[str], glmm: list[dict] = (),
+        glmm_pairs: list[tuple[str, str]] = GLMM_OPTIMIZERS) -> list[dict]:
     """All (case, optimizer) pairs, with a progress bar and one line per result; then every
-    [[glmm]] case with every pair of :data:`GLMM_OPTIMIZERS`."""
+    [[glmm]] case with every pair of ``glmm_pairs`` (default :data:`GLMM_OPTIMIZERS`)."""
     out, load = [], functools.cache(load_dataset)
-    pairs = [glmm_name(p) for p in GLMM_OPTIMIZERS]
+    pairs = [glmm_name(p) for p in glmm_pairs]
     plan = ([(c, FIXTURES / f"{c['id']}.json", names) for c in cases]
             + [(g, FIXTURES / "glmm" / f"{g['id']}.json", pairs) for g in glmm])
     with tqdm(total=sum(len(p[2]) for p in plan), unit="fit") as bar:
@@ -213,20 +236,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--case", action="append", help="case id (repeatable)")
     ap.add_argument("--tag", action="append", help="catalog tag (repeatable)")
     ap.add_argument("--level", default="all", choices=["quick", "full", "all"])
-    ap.add_argument("--optimizer", action="append", choices=list(BACKENDS),
-                    help="optimizer (repeatable; default: all)")
+    ap.add_argument("--optimizer", action="append",
+                    help="a built-in optimizer, or module:function following interlace."
+                         "optimize.register's protocol, run beside the built-in ones "
+                         "(repeatable; default: every built-in)")
     args = ap.parse_args(argv)
+    given = args.optimizer or []
+    bad = [o for o in given if ":" not in o and o not in BUILTIN_LMM]
+    if bad:
+        raise SystemExit(f"--optimizer {bad[0]!r}: choose from {', '.join(BUILTIN_LMM)} or "
+                         "give module:function")
+    user = [load_optimizer(o) for o in given if ":" in o]
+    builtin = [o for o in given if ":" not in o]
     catalog = load_catalog()
     cases = select(catalog["cases"], args.case, args.tag, args.level)
-    glmm = [] if args.optimizer else select(catalog["glmm"], args.case, args.tag, args.level)
+    glmm = [] if builtin else select(catalog["glmm"], args.case, args.tag, args.level)
     if not cases and not glmm:
         print("no catalog case matches the selection", file=sys.stderr)
         return 2
-    opts = optimizer_table(args.optimizer or list(BACKENDS))
+    opts = optimizer_table((builtin or list(BUILTIN_LMM)) + user)
     for o in (o for o in opts if not o["available"]):
         print(f"optimizer {o['name']} unavailable: {o['reason']}", flush=True)
     env = environment()
-    results = run(cases, [o["name"] for o in opts if o["available"]], glmm)
+    results = run(cases, [o["name"] for o in opts if o["available"]], glmm,
+                  [*GLMM_OPTIMIZERS, *((u, u) for u in user)])
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "optimizers.json").write_text(json.dumps(
         {"environment": env, "optimizers": opts, "summary": summary(opts, results),

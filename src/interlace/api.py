@@ -32,6 +32,7 @@ from interlace.family import Family, make_family
 from interlace.formula import compose_formula
 from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import (
+    BACKENDS,
     Control,
     ConvCheck,
     OptSummary,
@@ -80,8 +81,13 @@ def fit(
     random : str or list of str, optional
         Extra random-effects terms such as ``"(1 + x | g)"``.
     method : {"REML", "ML"}
-    optimizer : {"bobyqa", "pybobyqa", "nelder_mead", "lbfgsb"}
-        ``"bobyqa"`` is NLopt's BOBYQA with lme4's default ``nloptwrap`` settings.
+    optimizer : str or callable
+        ``"bobyqa"`` (NLopt's BOBYQA with lme4's default ``nloptwrap`` settings),
+        ``"minqa"``, ``"pybobyqa"``, ``"nelder_mead"``, ``"lbfgsb"``, a name registered with
+        :func:`interlace.optimize.register`, or a callable ``fn(objective, x0, lower,
+        upper, settings)`` returning the optimum (``x``, ``fun``; optionally the
+        evaluations, a convergence flag and a message; see
+        :func:`interlace.optimize.backends.coerce_result`).
     weights, offset : str or array-like, optional
         Column name or array of prior weights / offset.
     na_action : {"omit", "fail"}
@@ -115,7 +121,7 @@ def fit(
     theta, _, summary, checks = optimize_theta(
         dev, x0, layout.lower(), layout.names(), optimizer=optimizer, method=method, control=ctl
     )
-    report_checks(checks, ctl, summary, optimizer)
+    report_checks(checks, ctl, summary, summary.optimizer)
     return _result(text, data, design, layout, dev, theta, summary, checks,
                    dict(method=method, optimizer=optimizer, weights=weights, offset=offset,
                         na_action=na_action, control=control, backend=backend,
@@ -242,7 +248,8 @@ def glmer(
         both): lme4's default ("bobyqa", "Nelder_Mead") — minqa's BOBYQA then lme4's
         Nelder–Mead, each ported path for path — or "nloptwrap" (NLopt's BOBYQA),
         "pybobyqa", "nelder_mead" or "lbfgsb" (SciPy's), whose paths are not lme4's
-        (``nox -s optimizers`` compares their optima with lme4's).
+        (``nox -s optimizers`` compares their optima with lme4's), or a registered name or
+        callable as :func:`fit`'s ``optimizer``.
     control : dict or Control, optional
         lme4's glmerControl: input checks, convergence-check actions and tolerances,
         ``boundary_tol``, ``calc_derivs``, ``start`` (θ), ``opt_settings``
@@ -266,10 +273,13 @@ def glmer(
                    contrasts=contrasts)
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, int | np.integer) or not 0 <= nAGQ < 101:
         raise InterlaceError(f"nAGQ must be a whole number from 0 to 100, got {nAGQ!r}")
-    opt = (optimizer, optimizer) if isinstance(optimizer, str) else tuple(optimizer)
-    if len(opt) != 2 or any(o not in GLMER_STAGE_OPTIMIZERS for o in opt):
+    opt = ((optimizer, optimizer) if isinstance(optimizer, str) or callable(optimizer)
+           else tuple(optimizer))
+    known = (*GLMER_STAGE_OPTIMIZERS, *BACKENDS)
+    if len(opt) != 2 or any(not callable(o) and o not in known for o in opt):
         raise InterlaceError(f"optimizer must be one name or a pair (stage 1, stage 2) from "
-                             f"{GLMER_STAGE_OPTIMIZERS}; got {optimizer!r}")
+                             f"{GLMER_STAGE_OPTIMIZERS}, a registered name or a callable "
+                             f"(interlace.optimize.register); got {optimizer!r}")
     input_checks, ctl = split_control(control)
     f = compose_formula(formula, groups=groups, random=random)
     design = build_design(f, data, weights=weights, offset=offset, na_action=na_action,

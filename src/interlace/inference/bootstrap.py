@@ -58,7 +58,7 @@ def refit_response(res, y, refitter: ResponseRefit | None = None, legacy: bool =
     theta, _, summary, checks = optimize_theta(
         dev, np.asarray(res.theta, dtype=float), layout.lower(), layout.names(),
         optimizer=optimizer, method=res.method, control=ctl)
-    report_checks(checks, ctl, summary, optimizer)
+    report_checks(checks, ctl, summary, summary.optimizer)
     design = replace(res._design, y=np.asarray(y, dtype=float))
     return CrossedLMEResult(design=design, layout=layout, deviance=dev, state=dev.pls(theta),
                             opt=summary, checks=checks, method=res.method,

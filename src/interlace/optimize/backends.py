@@ -1,4 +1,6 @@
-"""Optimizer backends: one function per optimizer, same signature and return.
+"""Optimizer backends: one function per optimizer, same signature and return, and the
+protocol by which users plug in their own (:func:`register`, or a callable as
+``optimizer=``).
 
 Each backend minimizes ``fun`` over a box (lower bounds may be −∞) from ``x0``
 and returns an :class:`OptResult`.  Settings default to lme4's:
@@ -11,7 +13,7 @@ Py-BOBYQA (pure Python, slower per iteration); ``"nelder_mead"`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,8 +141,15 @@ BACKENDS: dict[str, Callable[..., OptResult]] = {
 }
 
 
+#: the built-in backends (a registered optimizer cannot take their names, nor glmer's stage
+#: names "Nelder_Mead" and "nloptwrap")
+BUILTIN = frozenset(BACKENDS) | {"Nelder_Mead", "nloptwrap"}
+_USER: dict[str, Callable] = {}
+
+
 def available_optimizers() -> list[str]:
-    """Names of the optimizers whose packages are importable here."""
+    """Names of the optimizers whose packages are importable here, then the registered
+    ones."""
     out = []
     for name, mod in (("bobyqa", "nlopt"), ("minqa", "numpy"), ("pybobyqa", "pybobyqa"),
                       ("nelder_mead", "scipy"), ("lbfgsb", "scipy")):
@@ -149,4 +158,108 @@ def available_optimizers() -> list[str]:
             out.append(name)
         except ImportError:  # pragma: no cover
             pass
-    return out
+    return out + sorted(_USER)
+
+
+def _field(out, *names, default=None):
+    for n in names:
+        if isinstance(out, Mapping) and n in out:
+            return out[n]
+        if not isinstance(out, Mapping) and hasattr(out, n):
+            return getattr(out, n)
+    return default
+
+
+def coerce_result(out, name: str, n: int, evals: int) -> OptResult:
+    """A user optimizer's return as an :class:`OptResult`, or an error naming what is
+    wrong.  Accepted: an OptResult, or a mapping / object with ``x`` and ``fun`` (SciPy's
+    ``OptimizeResult`` works), optionally the evaluations (``n_evals``, ``nfev`` or
+    ``evaluations``; default: the calls counted), ``converged`` (or ``success``; default
+    True) and ``message``."""
+    if isinstance(out, OptResult):
+        x, fun, nev, conv, msg = out.x, out.fun, out.n_evals, out.converged, out.message
+    else:
+        x, fun = _field(out, "x"), _field(out, "fun")
+        if x is None or fun is None:
+            raise InterlaceError(f"optimizer {name!r} must return the optimum as x and its "
+                                 f"objective as fun (a mapping, an object or an OptResult); "
+                                 f"got {type(out).__name__}")
+        nev = _field(out, "n_evals", "nfev", "evaluations", default=evals)
+        conv = _field(out, "converged", "success", default=True)
+        msg = _field(out, "message", default="")
+    try:
+        xa = np.asarray(x, dtype=float).reshape(-1)
+        fv = float(fun)
+    except (TypeError, ValueError):
+        raise InterlaceError(f"optimizer {name!r} returned a non-numeric x or fun") from None
+    if xa.shape != (n,) or not np.all(np.isfinite(xa)):
+        raise InterlaceError(f"optimizer {name!r} returned x of shape {xa.shape} (or not "
+                             f"finite); the problem has {n} parameters")
+    if not np.isfinite(fv):
+        raise InterlaceError(f"optimizer {name!r} returned a non-finite objective {fv}")
+    return OptResult(xa, fv, int(nev), bool(conv), str(msg))
+
+
+def _wrap(name: str, fn: Callable) -> Callable[..., OptResult]:
+    """A user optimizer as a backend: it is called as ``fn(objective, x0, lower, upper,
+    settings)`` with copies of the arrays, and its return checked."""
+    def backend(fun: Objective, x0, lower, upper, settings: dict) -> OptResult:
+        calls = [0]
+
+        def counted(x):
+            calls[0] += 1
+            return fun(np.asarray(x, dtype=float))
+
+        x0 = np.array(x0, dtype=float)
+        out = fn(counted, x0.copy(), np.array(lower, dtype=float),
+                 np.array(upper, dtype=float), dict(settings))
+        res = coerce_result(out, name, len(x0), calls[0])
+        res.settings = dict(settings)
+        return res
+
+    backend.__name__ = name
+    return backend
+
+
+def register(name: str, fn: Callable, *, replace: bool = False) -> None:
+    """Make ``fn`` available as ``optimizer=name`` (``fit``, each ``glmer`` stage,
+    ``all_fit``, ``nox -s optimizers``).
+
+    ``fn(objective, x0, lower, upper, settings)`` minimizes ``objective`` (a function of a
+    1-d float array) from ``x0`` within the bounds (``lower`` may hold -inf, ``upper`` is
+    +inf for θ) and returns the optimum: see :func:`coerce_result`.  ``settings`` is the
+    control's ``opt_settings``.  Built-in names cannot be replaced; a registered name can
+    with ``replace=True``.
+    """
+    if not isinstance(name, str) or not name:
+        raise InterlaceError(f"an optimizer's name must be a non-empty string, got {name!r}")
+    if name in BUILTIN:
+        raise InterlaceError(f"{name!r} is a built-in optimizer; register under another name")
+    if not callable(fn):
+        raise InterlaceError(f"optimizer {name!r} must be callable, got {type(fn).__name__}")
+    if name in _USER and not replace:
+        raise InterlaceError(f"optimizer {name!r} is already registered (replace=True to "
+                             "replace it)")
+    _USER[name] = fn
+    BACKENDS[name] = _wrap(name, fn)
+
+
+def unregister(name: str) -> None:
+    """Remove a registered optimizer."""
+    if name not in _USER:
+        raise InterlaceError(f"no registered optimizer {name!r}")
+    del _USER[name]
+    del BACKENDS[name]
+
+
+def resolve(optimizer) -> tuple[str, Callable[..., OptResult]]:
+    """(name, backend) of ``optimizer=``: a backend's name, or a callable following the
+    :func:`register` protocol (named by its ``__name__``)."""
+    if callable(optimizer) and not isinstance(optimizer, str):
+        name = getattr(optimizer, "__name__", type(optimizer).__name__)
+        return name, _wrap(name, optimizer)
+    if isinstance(optimizer, str) and optimizer in BACKENDS:
+        return optimizer, BACKENDS[optimizer]
+    raise InterlaceError(f"unknown optimizer {optimizer!r}; choose one of "
+                         f"{', '.join(BACKENDS)}, a registered name or a callable "
+                         "(interlace.optimize.register)")

@@ -25,7 +25,7 @@ from interlace.errors import (
     SingularFitWarning,
     warn,
 )
-from interlace.optimize.backends import BACKENDS, OptResult
+from interlace.optimize.backends import OptResult, resolve
 from interlace.optimize.checks import ConvCheck, check_convergence
 from interlace.optimize.summary import OptSummary
 
@@ -155,10 +155,7 @@ def optimize_theta(
     last (the convergence checks move it), so callers wanting quantities at θ̂ call
     ``pls(θ̂)`` as the result builder does.
     """
-    if optimizer not in BACKENDS:
-        raise InterlaceError(
-            f"unknown optimizer {optimizer!r}; choose one of {', '.join(BACKENDS)}"
-        )
+    name, backend = resolve(optimizer)
     ctl = control or Control()
     upper = np.full_like(lower, np.inf)
     path: list[tuple[np.ndarray, float]] = []
@@ -168,10 +165,10 @@ def optimize_theta(
         path.append((np.array(th, dtype=float), f))
         return f
 
-    summary = OptSummary(optimizer, {}, list(theta_names), list(map(float, x0)),
+    summary = OptSummary(name, {}, list(theta_names), list(map(float, x0)),
                          list(map(float, lower)), method)
     t0 = time.perf_counter()
-    res: OptResult = BACKENDS[optimizer](recorded, x0, lower, upper, dict(ctl.opt_settings))
+    res: OptResult = backend(recorded, x0, lower, upper, dict(ctl.opt_settings))
     summary.settings = res.settings
     theta = np.maximum(res.x, lower)
     fval = _known_value(path, theta, fun)
@@ -186,7 +183,7 @@ def optimize_theta(
                 slopes.append((fun(th) - fval) / btol)
             if np.any(np.array(slopes) < 0):
                 summary.restarted_at_edge = True
-                r2 = BACKENDS[optimizer](recorded, theta, lower, upper, dict(ctl.opt_settings))
+                r2 = backend(recorded, theta, lower, upper, dict(ctl.opt_settings))
                 res = OptResult(r2.x, r2.fun, res.n_evals + r2.n_evals, r2.converged,
                                 r2.message, res.settings)
                 theta = np.maximum(res.x, lower)

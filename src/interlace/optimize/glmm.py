@@ -69,8 +69,10 @@ class GlmmFit:
     warnings: list[str] = field(default_factory=list)
 
 
-def _label(name: str) -> str:
-    """An optimizer's name as the summary shows it."""
+def _label(name) -> str:
+    """An optimizer's name as the summary shows it (a callable: its ``__name__``)."""
+    if callable(name):
+        return getattr(name, "__name__", type(name).__name__)
     return {"bobyqa": "bobyqa (minqa, Powell)", "Nelder_Mead": "Nelder_Mead (lme4)",
             "nloptwrap": "nloptwrap (NLopt BOBYQA)"}.get(name, name)
 
@@ -92,7 +94,7 @@ def run_stage(name: str, fun: Callable[[np.ndarray], float], x0: np.ndarray,
     2) gives minqa's BOBYQA ρ_beg 2e-4 and ρ_end 2e-7 and lme4's Nelder–Mead the steps
     ``xst``; a BOBYQA start of all zeros becomes 0.001.  Returns (OptResult, optwrap's
     warning or None)."""
-    from interlace.optimize.backends import BACKENDS
+    from interlace.optimize.backends import resolve
     from interlace.optimize.powell import bobyqa
 
     settings = dict(settings)
@@ -108,7 +110,7 @@ def run_stage(name: str, fun: Callable[[np.ndarray], float], x0: np.ndarray,
         res = nelder_mead(fun, x0, lower, np.inf, steps, **settings)
         code = 4 if res.message.startswith("failure to converge") else 0
     else:
-        backend = BACKENDS["bobyqa" if name == "nloptwrap" else name]
+        _, backend = resolve("bobyqa" if name == "nloptwrap" else name)
         res = backend(fun, np.asarray(x0, dtype=float), np.asarray(lower, dtype=float), upper,
                       settings)
         code = 0 if res.converged else 1

@@ -270,6 +270,15 @@ class MixedResult:
         return ModelInfo(d.X, d.y, list(d.x_names), self.formula.split("~")[0].strip(),
                          {t.group: t.codes for t in d.re_terms}, self.formula, self._data)
 
+    def all_fit(self, optimizers=None):
+        """lme4's ``allFit``: this model refitted with every available optimizer (or those
+        given: names, registered names or callables), one row each — objective and gap to
+        the best, evaluations, convergence, time, warnings, errors, θ and β
+        (:func:`interlace.results.all_fit.all_fit`)."""
+        from interlace.results.all_fit import all_fit
+
+        return all_fit(self, optimizers)
+
     def update(self, formula: str | None = None, data=None, **kwargs):
         """Refit with a changed formula (lme4 dot syntax), data or fit arguments."""
         from interlace.formula import update_formula

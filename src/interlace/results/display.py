@@ -86,6 +86,7 @@ class Summary:
         if not msgs and converged:
             return []
         name = r._fit_kwargs.get("optimizer", "bobyqa")
+        name = name if isinstance(name, str) else r.optinfo.optimizer  # a user's callable
         name = "nloptwrap" if name == "bobyqa" else name
         status = "0 (OK)" if converged else f"1 ({r.optinfo.message})"
         return [f"optimizer ({name}) convergence code: {status}",
