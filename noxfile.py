@@ -50,10 +50,33 @@ def _live_extras() -> tuple[str, ...]:
 def parity(session: nox.Session) -> None:
     """Certify against lme4 (live R via rpy2 when installed, else stored fixtures).
 
-    Options after ``--``: ``--mode auto|live|stored``, ``--case``, ``--tag``, ``--level``.
+    Options after ``--``: ``--mode auto|live|stored``, ``--case``, ``--tag``, ``--level``,
+    ``--catalog my_cases.toml`` (a user's catalog, data files next to it).
     """
     _install(session, "test", *_live_extras())
     session.run("python", "-m", "parity.run", *session.posargs)
+
+
+@nox.session(python=PY)
+def certify(session: nox.Session) -> None:
+    """Certify users' own lme4 fits exported by parity/r/export_fit.R's interlace_export():
+    ``nox -s certify -- DIR_OR_JSON ...`` writes reports/certify/<name>.{json,md,html}."""
+    _install(session, "test")
+    session.run("python", "-m", "parity.certify", *(session.posargs or ["fixtures/certify"]))
+
+
+@nox.session(python=PY)
+def validation(session: nox.Session) -> None:
+    """The validation package: the test suite (junit XML) and the parity certification, then
+    reports/validation/validation.{html,pdf} (parity/validation.py); options after ``--`` go
+    to the parity run (e.g. ``--mode stored``)."""
+    _install(session, "test", *_live_extras())
+    out = "reports/validation"
+    session.run("python", "-m", "pytest", "-q", f"--junitxml={out}/junit.xml",
+                success_codes=[0, 1])
+    session.run("python", "-m", "parity.run", "--reports", f"{out}/parity", *session.posargs,
+                success_codes=[0, 1])
+    session.run("python", "-m", "parity.validation")
 
 
 @nox.session(python=PY)
@@ -77,7 +100,8 @@ def fixtures(session: nox.Session) -> None:
     (the LMM exemptions' and every GLMM case's), glmm/, minqa/, rng.json, simulate.json,
     anova.json, contest.json, ranova.json, kr.json,
     lmertest_anova.json, ls_means.json, drop1.json,
-    bootstrap.json and robustness.json."""
+    bootstrap.json and robustness.json; fixtures/certify/ (interlace_export examples); and
+    the example user catalog's fixtures and floors (examples/user_catalog/)."""
     _r_session(session, "parity.fixtures", "fixtures are produced by lme4")
     session.run("python", "-m", "parity.diag_fixtures")
     session.run("python", "-m", "parity.profile_fixtures")
@@ -96,6 +120,9 @@ def fixtures(session: nox.Session) -> None:
     session.run("python", "-m", "parity.drop1_fixtures")
     session.run("python", "-m", "parity.bootstrap_fixtures")
     session.run("python", "-m", "parity.robustness")
+    session.run("python", "-m", "parity.certify_examples")
+    for module in ("parity.fixtures", "parity.glmer_fixtures", "parity.optimum_floor"):
+        session.run("python", "-m", module, "--catalog", "examples/user_catalog/cases.toml")
 
 
 @nox.session(python=PY)

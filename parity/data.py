@@ -57,9 +57,16 @@ def _column(raw: pd.Series, spec: dict) -> pd.Series | pd.Categorical | np.ndarr
 def load_dataset(name: str, data_dir: Path = DATA_DIR, verify: bool = True) -> pd.DataFrame:
     """Rebuild an R data.frame: R dtypes, R factor level order, NA, R row names as index."""
     meta = load_metadata(name, data_dir)
-    csv = Path(data_dir) / f"{name}.csv"
+    return read_frame(Path(data_dir) / f"{name}.csv", meta, verify, f"{name}.json")
+
+
+def read_frame(csv: Path, meta: dict, verify: bool = True,
+               sidecar: str = "its sidecar") -> pd.DataFrame:
+    """The data.frame of a CSV written by io.R's ``write_dataset`` and its sidecar ``meta``
+    (column types, levels, row names, SHA-256)."""
     if verify and sha256_file(csv) != meta["csv_sha256"]:
-        raise ValueError(f"{csv}: SHA-256 does not match {name}.json")
+        raise ValueError(f"{csv}: SHA-256 does not match {sidecar} (the data were changed "
+                         "after R wrote them)")
     raw = pd.read_csv(csv, dtype=str, keep_default_na=False, na_filter=False)
     names = [c["name"] for c in meta["columns"]]
     if list(raw.columns) != names:
@@ -70,6 +77,11 @@ def load_dataset(name: str, data_dir: Path = DATA_DIR, verify: bool = True) -> p
     if len(df) != meta["n_rows"]:
         raise ValueError(f"{csv}: {len(df)} rows, sidecar says {meta['n_rows']}")
     return df
+
+
+def case_data(case: dict) -> pd.DataFrame:
+    """A catalog case's dataset (a user catalog's case reads its own data directory)."""
+    return load_dataset(case["dataset"], Path(case.get("_data_dir", DATA_DIR)))
 
 
 def request_data(spec: dict, data_dir: Path = DATA_DIR) -> pd.DataFrame:

@@ -37,8 +37,8 @@ def export_data(datasets: dict[str, str], names: set[str], force: bool = False) 
 
 def run_case(case: dict, r_dir: Path | None = None) -> tuple[str, float]:
     start = time.perf_counter()
-    run_r_json("reference.R", request(case), OUT_DIR / f"{case['id']}.json", label=case["id"],
-               r_dir=r_dir)
+    out = Path(case.get("_fixtures_dir", OUT_DIR)) / f"{case['id']}.json"
+    run_r_json("reference.R", request(case), out, label=case["id"], r_dir=r_dir)
     return case["id"], time.perf_counter() - start
 
 
@@ -63,6 +63,24 @@ def update_manifest(entries: dict[str, dict], case_ids: list[str]) -> None:
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
+def _user_fixtures(args) -> int:
+    """``--catalog``: the LMM fixtures of a user's catalog (no manifest)."""
+    from parity.user_catalog import load_user_catalog, prepare_data
+
+    catalog = load_user_catalog(args.catalog)
+    cases = [c for c in catalog["cases"] if not args.case or c["id"] in args.case]
+    prepare_data(catalog, {c["dataset"] for c in cases})
+    failed = 0
+    for case in cases:
+        try:
+            cid, secs = run_case(case)
+            print(f"{cid:28s} {secs:6.1f}s")
+        except RuntimeError as err:
+            failed += 1
+            print(err, file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", help="case id (repeatable); default all")
@@ -74,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--jobs", type=int, default=1, help="parallel R processes")
     ap.add_argument("--force-data", action="store_true", help="re-export datasets")
+    ap.add_argument("--catalog", type=Path, help="a user's catalog: write its LMM fixtures "
+                    "into fixtures/ next to it (parity/user_catalog.py)")
     args = ap.parse_args(argv)
 
+    if args.catalog is not None:
+        return _user_fixtures(args)
     catalog = load_catalog()
     cases = catalog["cases"]
     if args.case:

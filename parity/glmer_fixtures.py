@@ -8,6 +8,7 @@ into ``fixtures/r/glmm/<case>.json``, and writes lme4's Gauss–Hermite table
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from parity.catalog import load_catalog
 from parity.data import DATA_DIR, ROOT
@@ -23,21 +24,31 @@ def request(case: dict) -> dict:
             "weights": case.get("weights"), "offset": case.get("offset"),
             "contrasts": case.get("contrasts"),
             "contrasts_default": case.get("contrasts_default"),
-            "data_csv": str(DATA_DIR / f"{case['dataset']}.csv"),
-            "data_json": str(DATA_DIR / f"{case['dataset']}.json")}
+            "data_csv": str(Path(case.get("_data_dir", DATA_DIR)) / f"{case['dataset']}.csv"),
+            "data_json": str(Path(case.get("_data_dir", DATA_DIR)) / f"{case['dataset']}.json")}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write the fixtures of the selected (default: all) GLMM cases and the GH table."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--case", action="append")
+    ap.add_argument("--catalog", type=Path, help="a user's catalog: write its GLMM fixtures "
+                    "into fixtures/glmm/ next to it (parity/user_catalog.py)")
     args = ap.parse_args(argv)
-    for case in load_catalog()["glmm"]:
+    if args.catalog is not None:
+        from parity.user_catalog import load_user_catalog, prepare_data
+
+        catalog = load_user_catalog(args.catalog)
+        prepare_data(catalog)
+    else:
+        catalog = load_catalog()
+    for case in catalog["glmm"]:
         if args.case and case["id"] not in args.case:
             continue
-        run_r_json("glmer.R", request(case), OUT_DIR / f"{case['id']}.json", label=case["id"])
+        out = Path(case.get("_fixtures_dir", OUT_DIR.parent)) / "glmm" / f"{case['id']}.json"
+        run_r_json("glmer.R", request(case), out, label=case["id"])
         print(f"{case['id']}: written")
-    if not args.case:
+    if not args.case and args.catalog is None:
         run_r_json("glmer.R", {}, OUT_DIR / "ghrule.json", label="ghrule", args=["ghrule"])
     return 0
 

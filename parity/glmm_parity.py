@@ -36,9 +36,15 @@ import numpy as np
 import interlace
 from parity.catalog import case_contrasts
 from parity.compare import EXACT, NUMDERIV, OPTIMUM, Rule, _apply, compare_keyed
-from parity.data import DATA_DIR, load_dataset
+from parity.data import DATA_DIR, case_data
 from parity.glmm_side import case_formula
-from parity.optimum_floor import GLMM_MARGIN, OBJECTIVE_RTOL, glmm_floor, glmm_floor_path
+from parity.optimum_floor import (
+    GLMM_MARGIN,
+    OBJECTIVE_RTOL,
+    case_floor_dir,
+    glmm_floor,
+    glmm_floor_path,
+)
 from parity.rscript import R_DIR
 
 RESID_TYPES = ("deviance", "pearson", "working", "response")
@@ -158,7 +164,7 @@ def glmer_kwargs(case: dict) -> dict:
 
 def fit_case(case: dict, data=None) -> interlace.GlmmResult:
     """interlace.glmer on a catalog case (warnings captured)."""
-    data = load_dataset(case["dataset"]) if data is None else data
+    data = case_data(case) if data is None else data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return interlace.glmer(case_formula(case), data, **glmer_kwargs(case))
@@ -176,7 +182,7 @@ def lme4_point(case: dict, fx: dict) -> tuple[np.ndarray, np.ndarray]:
 def evaluate_at_lme4(case: dict, fx: dict, data=None, **overrides) -> interlace.GlmmResult:
     """interlace.evaluate_glmm_at a case at lme4's (θ̂, β̂) from lme4's PIRLS start;
     ``overrides`` replace the case's keyword arguments (e.g. ``offset``)."""
-    data = load_dataset(case["dataset"]) if data is None else data
+    data = case_data(case) if data is None else data
     par, lp0 = lme4_point(case, fx)
     k = len(fx["theta"])
     formula = overrides.pop("formula", case_formula(case))
@@ -270,9 +276,9 @@ def compare_case(py_opt: dict, py_at_r: dict, r: dict, fx: dict, *,
 def run_glmm_case(case: dict, mode: str, fixtures_dir) -> dict:
     """One GLMM case in the given mode, as a report entry; live mode adds drift against the
     stored fixture."""
-    from parity.compare import case_passed, classify, drift
+    from parity.compare import drift
 
-    data = load_dataset(case["dataset"])
+    data = case_data(case)
     path = fixtures_dir / f"{case['id']}.json"
     stored = json.loads(path.read_text()) if path.exists() else None
     if mode == "live":
@@ -281,18 +287,27 @@ def run_glmm_case(case: dict, mode: str, fixtures_dir) -> dict:
         raise FileNotFoundError(f"no stored fixture glmm/{path.name} (run nox -s fixtures)")
     else:
         fx = stored
+    d = case_floor_dir(case)
+    floor = glmm_floor(case["id"], d) if glmm_floor_path(case["id"], d).exists() else None
+    entry = glmm_entry(case, fx, data, mode, floor)
+    if mode == "live" and stored is not None:
+        entry["drift"] = drift(r_canonical(fx), r_canonical(stored))
+    return entry
+
+
+def glmm_entry(case: dict, fx: dict, data, mode: str, floor: dict | None = None) -> dict:
+    """The report entry of a GLMM case against its R fixture ``fx`` (``floor``: lme4's own
+    spread over row permutations, when measured)."""
+    from parity.compare import case_passed, classify
+
     entry: dict = {"case": case["id"], "kind": "glmm", "mode": mode,
                    "exempt_optimum": case.get("exempt_optimum", ""),
                    "model": f"{case['family']}({case['link']}), nAGQ = {case['nAGQ']}"}
     res = fit_case(case, data)
-    r = r_canonical(fx)
-    floor = glmm_floor(case["id"]) if glmm_floor_path(case["id"]).exists() else None
-    qs = compare_case(canonical(res), at_lme4(case, fx, data), r, fx,
+    qs = compare_case(canonical(res), at_lme4(case, fx, data), r_canonical(fx), fx,
                       exempt_optimum=entry["exempt_optimum"], floor=floor)
     entry.update(passed=case_passed(qs), classification=classify(qs),
                  quantities=[q.as_dict() for q in qs])
-    if mode == "live" and stored is not None:
-        entry["drift"] = drift(r, r_canonical(stored))
     return entry
 
 
@@ -310,5 +325,5 @@ def live_reference(case: dict) -> dict:
 
 
 __all__ = ["AT_OPTIMUM", "AT_R_PARAMS", "DATA_DIR", "at_lme4", "canonical", "compare_case",
-           "evaluate_at_lme4", "glmer_kwargs", "lme4_point",
+           "evaluate_at_lme4", "glmer_kwargs", "glmm_entry", "lme4_point",
            "fit_case", "live_reference", "r_canonical", "run_glmm_case"]

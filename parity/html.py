@@ -288,6 +288,8 @@ def render_html(report: dict, class_reasons: dict[str, str],
                 cooks_conventions: list[tuple[str, str]] = ()) -> str:
     """Return the whole report as one self-contained HTML page (a ``str``).
 
+    ``report`` may carry a ``title`` and ``intro`` ((label, text) pairs shown under it).
+
     ``cooks_conventions``: (quantity label, explanation) pairs listed above the
     diagnostics matrix (:data:`parity.diag.COOKS_CONVENTIONS`).
     """
@@ -306,11 +308,14 @@ def render_html(report: dict, class_reasons: dict[str, str],
     verdict = f"{n_pass} of {len(cases)} cases pass"
     if robust:
         verdict += f" · {n_robust} of {len(robust)} bad inputs behave as catalogued"
+    title = escape(str(report.get("title", "interlace ↔ lme4 parity")))
     html = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-            "<title>interlace ↔ lme4 parity</title>", f"<style>{CSS}</style></head><body>",
-            "<h1>interlace ↔ lme4 parity</h1>",
+            f"<title>{title}</title>", f"<style>{CSS}</style></head><body>",
+            f"<h1>{title}</h1>",
             f'<p class="verdict {ok}">{verdict}</p>',
             f"<p>Mode: <b>{escape(str(mode))}</b> · Date: {escape(str(date))}</p>"]
+    html += [f"<p><b>{escape(str(k))}</b>: {escape(str(v))}</p>"
+             for k, v in report.get("intro", [])]
     if lmm or not (diag or glmm or any(c.get("kind") == "inference" for c in cases)):
         html += ["<h2>Summary: worst relative error per case and quantity</h2>",
                  '<p class="note">Green: within tolerance; red: fails and gates the verdict; '

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from pathlib import Path
 
 from parity.data import DATA_DIR
 from parity.rscript import R_DIR
@@ -52,11 +53,12 @@ def request(case: dict, extra_theta: list[dict] | None = None) -> dict:
         "formula": case["formula"],
         "REML": case["method"] == "REML",
         "weights": case.get("weights"),
+        "offset": case.get("offset"),
         "contrasts": case.get("contrasts"),
         "contrasts_default": case.get("contrasts_default"),
         "r_optimizer": case.get("r_optimizer"),
-        "data_csv": str(DATA_DIR / f"{case['dataset']}.csv"),
-        "data_json": str(DATA_DIR / f"{case['dataset']}.json"),
+        "data_csv": str(Path(case.get("_data_dir", DATA_DIR)) / f"{case['dataset']}.csv"),
+        "data_json": str(Path(case.get("_data_dir", DATA_DIR)) / f"{case['dataset']}.json"),
         "extra_theta": extra_theta or [],
     }
 

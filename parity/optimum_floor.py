@@ -33,26 +33,36 @@ SEED = 20261202
 PERMUTATIONS = 8
 
 
-def floor_path(case_id: str) -> Path:
+def case_floor_dir(case: dict) -> Path:
+    """Where a case's floors are stored: fixtures/r/floor, or a user catalog's
+    fixtures/floor (:mod:`parity.user_catalog`)."""
+    return Path(case["_fixtures_dir"]) / "floor" if "_fixtures_dir" in case else FLOOR_DIR
+
+
+def floor_path(case_id: str, floor_dir: Path = FLOOR_DIR) -> Path:
     """The stored floor of a case."""
-    return FLOOR_DIR / f"{case_id}.optimum.json"
+    return floor_dir / f"{case_id}.optimum.json"
 
 
-def objective_tolerance(case: dict, r_objective: float) -> tuple[float, str]:
+def objective_tolerance(case: dict, r_objective: float,
+                        fl: dict | None = None) -> tuple[float, str]:
     """The one-sided objective rtol of a case and its reason.
 
-    1e-8 for every case, except an exempted one with a stored floor: there, the largest
-    excess of lme4's permuted refits over ``r_objective`` (relative), when that is larger.
+    1e-8 for every case, except an exempted one with a floor (``fl``, else the stored one):
+    there, the largest excess of lme4's permuted refits over ``r_objective`` (relative),
+    when that is larger.
     """
-    path = floor_path(case["id"])
-    if not case.get("exempt_optimum") or not path.exists():
+    path = floor_path(case["id"], case_floor_dir(case))
+    if fl is None and case.get("exempt_optimum") and path.exists():
+        fl = json.loads(path.read_text(encoding="utf-8"))
+    if not case.get("exempt_optimum") or fl is None:
         return OBJECTIVE_RTOL, "ours ≤ lme4's + 1e-8·|lme4's| (one-sided)"
-    fl = json.loads(path.read_text(encoding="utf-8"))
     excess = max((p["objective"] - r_objective) / abs(r_objective) for p in fl["permuted"])
     rtol = max(OBJECTIVE_RTOL, excess)
     return rtol, (f"ours ≤ lme4's + {rtol:.2g}·|lme4's| (one-sided): lme4's own criterion "
                   f"on {len(fl['permuted'])} row permutations of the data ranges up to "
-                  f"{excess:.2g} above its stored fit (fixtures/r/floor/{path.name})")
+                  f"{excess:.2g} above its stored fit"
+                  + (f" (fixtures/r/floor/{path.name})" if path.exists() else ""))
 
 
 # -- GLMMs -----------------------------------------------------------------------------------
@@ -63,19 +73,42 @@ GLMM_PERMUTATIONS = 16
 GLMM_MARGIN = 2.0
 
 
-def glmm_floor_path(case_id: str) -> Path:
+def glmm_floor_path(case_id: str, floor_dir: Path = FLOOR_DIR) -> Path:
     """The stored glmer floor of a GLMM case."""
-    return FLOOR_DIR / f"{case_id}.glmm.json"
+    return floor_dir / f"{case_id}.glmm.json"
 
 
-def glmm_floor(case_id: str) -> dict:
+def lmm_floor_exemption(fl: dict) -> str:
+    """Why an LMM's at-optimum comparisons cannot gate it, from lme4's own floor ``fl``
+    (:func:`lmer_floor` of floors.R): "" when lme4's θ̂ moves over the row permutations by
+    less than the at-optimum θ tolerance (1e-4 + 5e-5·|θ|), else the measured spread."""
+    base = fl["base"]["theta"]
+    worst, worst_ratio = 0.0, 0.0
+    for p in fl["permuted"]:
+        for a, b in zip(p["theta"], base, strict=True):
+            d = abs(a - b)
+            worst = max(worst, d)
+            worst_ratio = max(worst_ratio, d / (1e-4 + 5e-5 * abs(b)))
+    if worst_ratio <= 1.0:
+        return ""
+    return (f"lme4's own θ̂ moves by up to {worst:.2g} over {len(fl['permuted'])} row "
+            "permutations of the data (a flat surface), beyond the at-optimum tolerance "
+            "1e-4 + 5e-5·|θ|")
+
+
+def glmm_floor(case_id: str, floor_dir: Path = FLOOR_DIR) -> dict:
     """lme4's spread over row permutations of a GLMM case, per quantity:
     ``{"theta"|"fixef"|"loglik"|"deviance": largest relative deviation from the stored fit,
     "objective_excess": largest relative excess of the criterion,
     "fitted"|"ranef"|"condsd": largest absolute deviation, "se": largest relative deviation
     of the Hessian SEs of the refits, "se_at_base_par": of the Hessian SEs at the stored fit's
     parameters from each row order's deviance (None without a Hessian), "n": permutations}``."""
-    fl = json.loads(glmm_floor_path(case_id).read_text(encoding="utf-8"))
+    return glmm_floor_summary(json.loads(glmm_floor_path(case_id, floor_dir)
+                                         .read_text(encoding="utf-8")))
+
+
+def glmm_floor_summary(fl: dict) -> dict:
+    """:func:`glmm_floor` of a floor (glmer_floor's output) already read."""
     base, perms = fl["base"], fl["permuted"]
 
     def rel(a: float, b: float) -> float:
@@ -95,16 +128,17 @@ def glmm_floor(case_id: str) -> dict:
     return out
 
 
-def write_glmm_floors(ids: list[str] | None = None) -> None:
+def write_glmm_floors(ids: list[str] | None = None, glmm: list[dict] | None = None) -> None:
     """Refit every (or each selected) GLMM case with lme4 on seeded row permutations."""
     from parity.glmer_fixtures import request as glmm_request
 
-    for case in load_catalog()["glmm"]:
+    for case in load_catalog()["glmm"] if glmm is None else glmm:
         if ids and case["id"] not in ids:
             continue
         req = dict(glmm_request(case), seed=SEED, permutations=GLMM_PERMUTATIONS)
-        run_r_json("glmer_floor.R", req, glmm_floor_path(case["id"]), label=case["id"])
-        fl = glmm_floor(case["id"])
+        d = case_floor_dir(case)
+        run_r_json("glmer_floor.R", req, glmm_floor_path(case["id"], d), label=case["id"])
+        fl = glmm_floor(case["id"], d)
         print(f"{case['id']}: lme4's own spread over {fl['n']} row permutations: theta "
               f"{fl['theta']:.2g}, fixef {fl['fixef']:.2g}, objective +"
               f"{fl['objective_excess']:.2g} (relative)")
@@ -112,16 +146,26 @@ def write_glmm_floors(ids: list[str] | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the floors of the exempted LMM cases and of every GLMM case (or of ``--case``
-    ids)."""
+    ids; of a user's ``--catalog``)."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--case", action="append")
+    ap.add_argument("--catalog", type=Path, help="a user's catalog: write its floors into "
+                    "fixtures/floor/ next to it (parity/user_catalog.py)")
     args = ap.parse_args(argv)
-    write_glmm_floors(args.case)
-    for case in load_catalog()["cases"]:
+    if args.catalog is not None:
+        from parity.user_catalog import load_user_catalog, prepare_data
+
+        catalog = load_user_catalog(args.catalog)
+        prepare_data(catalog)
+    else:
+        catalog = load_catalog()
+    write_glmm_floors(args.case, catalog["glmm"])
+    for case in catalog["cases"]:
         if not case.get("exempt_optimum") or (args.case and case["id"] not in args.case):
             continue
         req = dict(request(case), seed=SEED, permutations=PERMUTATIONS)
-        out = run_r_json("optimum_floor.R", req, floor_path(case["id"]), label=case["id"])
+        out = run_r_json("optimum_floor.R", req, floor_path(case["id"], case_floor_dir(case)),
+                         label=case["id"])
         fl = json.loads(out.read_text(encoding="utf-8"))
         base = fl["base"]["objective"]
         spread = [(p["objective"] - base) / abs(base) for p in fl["permuted"]]

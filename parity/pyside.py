@@ -13,7 +13,7 @@ import numpy as np
 
 import interlace
 from parity.catalog import case_contrasts
-from parity.data import load_dataset
+from parity.data import case_data
 
 
 def lmm_kwargs(case: dict) -> dict[str, Any]:
@@ -22,6 +22,8 @@ def lmm_kwargs(case: dict) -> dict[str, Any]:
                               optimizer=case.get("optimizer", "bobyqa"))
     if case.get("weights"):
         kw["weights"] = case["weights"]
+    if case.get("offset"):  # a column (an LMM case's offset is a column name)
+        kw["offset"] = case["offset"]
     if case_contrasts(case) is not None:
         kw["contrasts"] = case_contrasts(case)
     return kw
@@ -30,7 +32,7 @@ def lmm_kwargs(case: dict) -> dict[str, Any]:
 def fit_case(case: dict, data=None, theta=None, **overrides: Any) -> interlace.CrossedLMEResult:
     """Fit a catalog case with interlace, or evaluate it at ``theta`` (warnings captured)."""
     if data is None:
-        data = load_dataset(case["dataset"])
+        data = case_data(case)
     kw = {**lmm_kwargs(case), **overrides}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -104,7 +106,7 @@ def run_case(case: dict, fixture: dict, data=None, res=None) -> tuple[dict, dict
     ``res``: our fit when already made (live mode fits first to send R our θ̂).
     """
     if data is None:
-        data = load_dataset(case["dataset"])
+        data = case_data(case)
     if res is None:
         res = fit_case(case, data)
     at_r = fit_case(case, data, theta=[t["value"] for t in fixture["theta"]])

@@ -46,7 +46,7 @@ from parity import inference, live, robustness
 from parity.catalog import load_catalog
 from parity.compare import CLASS_REASONS, case_passed, classify, compare_case, drift
 from parity.conventions import CONVENTIONS
-from parity.data import load_dataset
+from parity.data import case_data
 from parity.diag import COOKS_CONVENTIONS, entry_level, run_diag_entry
 from parity.glmm_parity import run_glmm_case
 from parity.html import write_html
@@ -122,26 +122,34 @@ def environment(mode: str, why: str, manifest: dict) -> dict:
     return env
 
 
-def run_one(case: dict, mode: str) -> dict:
-    """Compare one case in the given mode; live mode adds drift against the fixture."""
-    data = load_dataset(case["dataset"])
-    path = FIXTURES / f"{case['id']}.json"
-    stored = json.loads(path.read_text()) if path.exists() else None
+def lmm_entry(case: dict, fx: dict, data, mode: str, res=None,
+              floor: dict | None = None) -> dict:
+    """The report entry of an LMM case against its R fixture ``fx`` (``res``: our fit, if
+    already made; ``floor``: lme4's own floor, else the stored one of an exempted case)."""
     entry: dict = {"case": case["id"], "kind": "lmm", "mode": mode,
                    "exempt_optimum": case.get("exempt_optimum", "")}
+    py_opt, py_at_r, _ = run_case(case, fx, data, res)
+    qs = compare_case(py_opt, py_at_r, r_canonical(fx), exempt_optimum=entry["exempt_optimum"],
+                      objective_tol=objective_tolerance(case, fx["objective"]["value"], floor))
+    entry.update(passed=case_passed(qs), classification=classify(qs),
+                 quantities=[q.as_dict() for q in qs])
+    return entry
+
+
+def run_one(case: dict, mode: str) -> dict:
+    """Compare one case in the given mode; live mode adds drift against the fixture."""
+    data = case_data(case)
+    path = Path(case.get("_fixtures_dir", FIXTURES)) / f"{case['id']}.json"
+    stored = json.loads(path.read_text()) if path.exists() else None
     if mode == "live":
         res = fit_case(case, data)
         fx = live.reference(case, res.theta)
-        py_opt, py_at_r, _ = run_case(case, fx, data, res)
+        entry = lmm_entry(case, fx, data, mode, res)
     else:
         if stored is None:
             raise FileNotFoundError(f"no stored fixture {path.name} (run nox -s fixtures)")
         fx = stored
-        py_opt, py_at_r, _ = run_case(case, fx, data)
-    qs = compare_case(py_opt, py_at_r, r_canonical(fx), exempt_optimum=entry["exempt_optimum"],
-                      objective_tol=objective_tolerance(case, fx["objective"]["value"]))
-    entry.update(passed=case_passed(qs), classification=classify(qs),
-                 quantities=[q.as_dict() for q in qs])
+        entry = lmm_entry(case, fx, data, mode)
     if mode == "live" and stored is not None:
         now = r_canonical(fx)
         now["devfun_at"].pop(live.PY_THETA_LABEL, None)
@@ -158,7 +166,8 @@ def run(cases: list[dict], mode: str, diagnostics: list[dict] = (),
             + [("diagnostics", e) for e in diagnostics]
             + [("inference", {"id": i}) for i in inference_ids])
     runners = {"lmm": run_one, "diagnostics": run_diag_entry,
-               "glmm": lambda c, m: run_glmm_case(c, m, FIXTURES / "glmm"),
+               "glmm": lambda c, m: run_glmm_case(
+                   c, m, Path(c.get("_fixtures_dir", FIXTURES)) / "glmm"),
                "inference": lambda c, m: inference.run_inference_entry(c["id"], m)}
     bar = tqdm(jobs, desc="parity", unit="case", file=sys.stderr, disable=None)
     for i, (kind, case) in enumerate(bar, 1):
@@ -296,6 +305,36 @@ def run_robustness(mode: str) -> list[dict]:
     return robustness.run_all(recorded=recorded)
 
 
+def _main_user(args) -> int:
+    """``--catalog``: a user's catalog through the whole harness (LMM and GLMM cases)."""
+    from parity.user_catalog import load_user_catalog, prepare_data
+
+    catalog = load_user_catalog(args.catalog)
+    cases = select(catalog["cases"], args.case, args.tag, args.level)
+    glmm = select(catalog["glmm"], args.case, args.tag, args.level)
+    if not cases and not glmm:
+        print("no case of the catalog matches the selection", file=sys.stderr)
+        return 2
+    prepare_data(catalog, {c["dataset"] for c in [*cases, *glmm]})
+    mode, why = resolve_mode(args.mode)
+    manifest = json.loads((FIXTURES / "MANIFEST.json").read_text())
+    env = dict(environment(mode, why, manifest), catalog=str(catalog["path"]))
+    print(f"parity --catalog {catalog['path']}: {len(cases)} LMM cases, {len(glmm)} GLMM "
+          f"cases, mode: {mode} ({why})", flush=True)
+    results = run(cases, mode, (), glmm, ())
+    report = {"environment": env, "cases": results,
+              "title": f"interlace ↔ lme4 parity: {catalog['path'].name}"}
+    out = args.reports
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "parity.json").write_text(json.dumps(report, indent=1))
+    (out / "parity.md").write_text(markdown(env, results))
+    write_html(report, CLASS_REASONS, CONVENTIONS, out / "parity.html", COOKS_CONVENTIONS)
+    n_fail = sum(not r["passed"] for r in results)
+    print(f"{len(results) - n_fail} passed, {n_fail} failed (mode: {mode})")
+    print(f"reports: {', '.join(str(out / f'parity.{x}') for x in ('json', 'md', 'html'))}")
+    return 1 if n_fail else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m parity.run``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -308,7 +347,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the bad-input catalog (parity/robustness.toml)")
     ap.add_argument("--no-inference", action="store_true",
                     help="skip the inference references (parity/inference.py)")
+    ap.add_argument("--catalog", type=Path,
+                    help="a user's catalog (TOML, data files next to it): its [[case]] and "
+                         "[[glmm]] tables only (parity/user_catalog.py)")
     args = ap.parse_args(argv)
+    if args.catalog is not None:
+        return _main_user(args)
     catalog = load_catalog()
     cases = select(catalog["cases"], args.case, args.tag, args.level)
     diagnostics = select_diagnostics(catalog["diagnostics"], args.case, args.tag, args.level)

@@ -44,7 +44,7 @@ def test_glmm_fixtures_and_floors_are_current():
     """Every GLMM fixture and floor was written by the R scripts as they are now."""
     import json
     r_dir = ROOT / "parity" / "r"
-    ref, floor = _sha(r_dir / "glmer_reference.R"), _sha(r_dir / "glmer_floor.R")
+    ref, floor = _sha(r_dir / "glmer_reference.R"), _sha(r_dir / "floors.R")
     for case in load_catalog()["glmm"]:
         fx = json.loads((ROOT / "fixtures" / "r" / "glmm" / f"{case['id']}.json").read_text())
         assert fx["provenance"]["script_sha256"] == ref, case["id"]

@@ -12,6 +12,7 @@ import json
 
 import pytest
 from parity.compare import case_passed, compare_case
+from parity.data import ROOT, sha256_file
 from parity.optimum_floor import floor_path, objective_tolerance
 from parity.pyside import r_canonical
 
@@ -62,3 +63,5 @@ def test_optimum_floors_are_stored_for_every_exemption():
             fl = json.loads(floor_path(case["id"]).read_text())
             assert len(fl["permuted"]) >= 8
             assert fl["base"]["objective"] == r_fixture(case["id"])["objective"]["value"]
+            assert fl["provenance"]["script_sha256"] == sha256_file(
+                ROOT / "parity" / "r" / "floors.R"), case["id"]

@@ -2,7 +2,8 @@
 # canonical GLMM fixture (schema: parity/README.md). Used by glmer.R (Rscript, stored
 # fixtures) and, through glmer_reference_json(), by the live mode (rpy2).
 # req: {id, dataset, formula, family, link, nAGQ, weights|null, offset|null,
-#       contrasts|null (glmer's contrasts: a named list of contrast function names), data_csv,
+#       contrasts|null (glmer's contrasts: a named list of contrast function names),
+#       contrasts_default|null (options(contrasts = ), set for the whole reference), data_csv,
 #       data_json}.
 # lme4's reference-class fields live in C++ memory and change in place: every field is
 # copied (x + 0) the moment it is read.
@@ -17,8 +18,6 @@ glmer_call <- function(req, data, nagq = as.integer(req$nAGQ), dev_only = FALSE)
   if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
   if (!is.null(req$offset)) cl$offset <- str2lang(req$offset)
   if (length(req$contrasts)) cl$contrasts <- req$contrasts
-  if (length(req$contrasts_default))
-    stop("GLMM cases take per-variable contrasts only (no options(contrasts = ))")
   if (dev_only) cl$devFunOnly <- TRUE
   cl
 }
@@ -26,12 +25,14 @@ glmer_call <- function(req, data, nagq = as.integer(req$nAGQ), dev_only = FALSE)
 glmer_reference <- function(req, r_dir) {
   script_sha <- sha256_file(file.path(r_dir, "glmer_reference.R"))
   io_sha <- sha256_file(file.path(r_dir, "io.R"))
-  meta <- jsonlite::fromJSON(req$data_json, simplifyVector = FALSE)
-  data_sha <- sha256_file(req$data_csv)
-  if (!identical(data_sha, meta$csv_sha256)) stop("data CSV sha256 does not match its sidecar")
-  dat <- read_dataset(req$data_csv, meta)
+  ds <- request_dataset(req)
+  dat <- ds$data
+  meta <- ds$meta
+  data_sha <- ds$sha256
   fam <- do.call(req$family, list(link = req$link))
   nAGQ <- as.integer(req$nAGQ)
+  op <- request_contrast_options(req)
+  on.exit(options(op), add = TRUE)
   cp <- function(x) if (is.null(x)) NULL else x + 0
 
   quiet <- function(expr) suppressWarnings(suppressMessages(expr))
@@ -151,6 +152,7 @@ glmer_reference <- function(req, r_dir) {
     call = list(formula = req$formula, family = req$family, link = req$link, nAGQ = nAGQ,
                 weights = req$weights, offset = req$offset,
                 contrasts = attr(getME(m, "X"), "contrasts"),
+                options_contrasts = I(getOption("contrasts")),
                 control = list(optimizer = I(m@optinfo$optimizer))),
     nobs = nobs(m), n_input_rows = nrow(dat), fit_seconds = fit_seconds,
     theta = lapply(seq_along(theta), function(i) list(name = names(theta)[i], value = theta[[i]])),

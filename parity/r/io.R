@@ -116,7 +116,62 @@ read_dataset <- function(csv, meta) {
   d
 }
 
-sha256_file <- function(path) digest::digest(file = path, algo = "sha256")
+# SHA-256 of a file: the digest package, else R >= 4.5's tools::sha256sum, else the system's
+# sha256sum (export_fit.R runs in users' sessions, which need not have digest).
+sha256_file <- function(path) {
+  if (requireNamespace("digest", quietly = TRUE))
+    return(digest::digest(file = path, algo = "sha256"))
+  f <- get0("sha256sum", envir = asNamespace("tools"), inherits = FALSE)
+  if (!is.null(f)) return(unname(f(path)))
+  out <- tryCatch(suppressWarnings(system2("sha256sum", shQuote(path), stdout = TRUE)),
+                  error = function(e) character())
+  if (length(out) && grepl("^[0-9a-f]{64}", out[1])) return(substr(out[1], 1, 64))
+  stop("cannot compute a SHA-256: install the R package digest")
+}
+
+# Write data frame d to outdir/<name>.csv (exact text: csv_col) and return its sidecar: `head`
+# (a named list: what the data are), then rows, columns (type, levels, NA count), the CSV's
+# SHA-256 and the row names. Read back with read_dataset() through the sidecar's JSON, the
+# result must be identical() to d.
+write_dataset <- function(d, outdir, name, head = list()) {
+  csv <- file.path(outdir, paste0(name, ".csv"))
+  body <- if (nrow(d)) do.call(paste, c(lapply(d, csv_col), sep = ",")) else character()
+  con <- file(csv, "wb")
+  writeLines(c(paste(json_esc(names(d)), collapse = ","), body), con, sep = "\n")
+  close(con)
+  columns <- lapply(names(d), function(n) {
+    x <- d[[n]]
+    cl <- list(name = n, type = col_type(x))
+    if (is.factor(x)) cl$levels <- I(levels(x))
+    cl$n_na <- sum(is.na(x))
+    cl
+  })
+  meta <- c(head, list(n_rows = nrow(d), n_cols = ncol(d), columns = columns,
+                       csv_sha256 = sha256_file(csv), row_names = I(rownames(d))))
+  back <- read_dataset(csv, jsonlite::fromJSON(to_json(meta), simplifyVector = FALSE))
+  if (!identical(back, d)) {
+    bad <- names(d)[!mapply(identical, back, d)]
+    stop(name, ": CSV round trip not identical in columns ", paste(bad, collapse = ", "),
+         if (!identical(rownames(back), rownames(d))) " (row names)")
+  }
+  meta
+}
+
+# A reference request's data: {data, sha256, meta}, the CSV read through its sidecar after
+# checking the CSV's SHA-256 against it.
+request_dataset <- function(req) {
+  meta <- jsonlite::fromJSON(req$data_json, simplifyVector = FALSE)
+  sha <- sha256_file(req$data_csv)
+  if (!identical(sha, meta$csv_sha256)) stop("data CSV sha256 does not match its sidecar")
+  list(data = read_dataset(req$data_csv, meta), sha256 = sha, meta = meta)
+}
+
+# Set a request's contrasts_default as options(contrasts = ); returns the options to restore
+# (op <- request_contrast_options(req); on.exit(options(op), add = TRUE)).
+request_contrast_options <- function(req) {
+  if (length(req$contrasts_default)) options(contrasts = unlist(req$contrasts_default))
+  else list()
+}
 
 # Evaluate expr, collecting (and muffling) its warnings and messages.
 capture_conditions <- function(expr) {

@@ -1,7 +1,7 @@
 # lmer_reference(req, r_dir): fit one catalog case with lme4::lmer and return the
 # canonical fixture as a list (schema: parity/README.md). Used by reference.R (Rscript,
 # stored fixtures) and by parity/live.py (rpy2, live mode) so both modes share one code path.
-# req: {id, dataset, formula, REML, weights|null, contrasts|null (lmer's contrasts: a named
+# req: {id, dataset, formula, REML, weights|null, offset|null (an R expression), contrasts|null (lmer's contrasts: a named
 #       list of contrast function names), contrasts_default|null (options(contrasts = ),
 #       set for the whole reference and restored on exit), data_csv, data_json, r_optimizer|null,
 #       extra_theta|null = list of {label, theta}: further points for R's devfun (live mode
@@ -9,14 +9,26 @@
 # Data come only from our CSV + JSON sidecar, so R and Python fit identical data.
 suppressPackageStartupMessages(library(lme4))
 
+# The lmer() call of a request on the data frame named `data` (a symbol); it is evaluated
+# where `ctrl` holds the control (lmerControl(), or with the request's r_optimizer). Shared
+# with floors.R, so that the floors refit the same model.
+lmer_call <- function(req, data, REML) {
+  cl <- call("lmer", formula = str2lang(req$formula), data = data, REML = REML,
+             control = quote(ctrl))
+  if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
+  if (!is.null(req$offset)) cl$offset <- str2lang(req$offset)
+  if (length(req$contrasts)) cl$contrasts <- req$contrasts
+  cl
+}
+
 lmer_reference <- function(req, r_dir) {
   t_start <- Sys.time()
   script_sha <- sha256_file(file.path(r_dir, "lmer_reference.R"))
   io_sha <- sha256_file(file.path(r_dir, "io.R"))
-  meta <- jsonlite::fromJSON(req$data_json, simplifyVector = FALSE)
-  data_sha <- sha256_file(req$data_csv)
-  if (!identical(data_sha, meta$csv_sha256)) stop("data CSV sha256 does not match its sidecar")
-  dat <- read_dataset(req$data_csv, meta)
+  ds <- request_dataset(req)
+  dat <- ds$data
+  meta <- ds$meta
+  data_sha <- ds$sha256
   REML <- isTRUE(req$REML)
   ctrl <- if (is.null(req$r_optimizer)) lmerControl() else lmerControl(optimizer = req$r_optimizer)
 
@@ -31,14 +43,9 @@ lmer_reference <- function(req, r_dir) {
   quiet <- function(expr) suppressWarnings(suppressMessages(expr))
   arr <- function(x, empty = character()) I(if (is.null(x)) empty else x)
 
-  cl <- call("lmer", formula = str2lang(req$formula), data = quote(dat), REML = REML,
-             control = quote(ctrl))
-  if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
-  if (length(req$contrasts)) cl$contrasts <- req$contrasts
-  if (length(req$contrasts_default)) {
-    op <- options(contrasts = unlist(req$contrasts_default))
-    on.exit(options(op), add = TRUE)
-  }
+  cl <- lmer_call(req, quote(dat), REML)
+  op <- request_contrast_options(req)
+  on.exit(options(op), add = TRUE)
   t_fit <- Sys.time()
   fit <- capture(eval(cl))
   fit_seconds <- as.numeric(difftime(Sys.time(), t_fit, units = "secs"))
@@ -98,13 +105,14 @@ lmer_reference <- function(req, r_dir) {
       R = R.version.string, lme4 = pkgv("lme4"), lmerTest = pkgv("lmerTest"),
       pbkrtest = pkgv("pbkrtest"), Matrix = pkgv("Matrix"), nloptr = pkgv("nloptr"),
       minqa = pkgv("minqa"), jsonlite = pkgv("jsonlite"),
-      data_package = data_pkg, data_package_version = pkgv(data_pkg),
+      data_package = data_pkg,
+      data_package_version = if (length(data_pkg)) pkgv(data_pkg) else character(),
       data_sha256 = data_sha, script_sha256 = script_sha, io_sha256 = io_sha,
       date = format(Sys.time(), "%Y-%m-%dT%H:%M:%SZ", tz = "UTC"),
       platform = si$platform, running = si$running, BLAS = si$BLAS, LAPACK = si$LAPACK,
       La_library = La_library(), La_version = La_version()),
     call = list(
-      formula = req$formula, REML = REML, weights = req$weights,
+      formula = req$formula, REML = REML, weights = req$weights, offset = req$offset,
       contrasts = attr(getME(m, "X"), "contrasts"),
       options_contrasts = I(getOption("contrasts")),
       control = list(optimizer = ctrl$optimizer, optCtrl = ctrl$optCtrl,

@@ -1,0 +1,249 @@
+"""Certify users' own lme4 fits: ``python -m parity.certify DIR_OR_JSON ...`` (``nox -s
+certify -- ...``).
+
+Each input is what ``parity/r/export_fit.R``'s ``interlace_export(model, dir)`` wrote in the
+user's R session: ``<name>.json`` (the call, the data's sidecar, R's reference quantities
+from a refit of the exported data, versions) and ``<name>.csv`` (the data).  Each model is
+rebuilt in Python from the recorded call and compared by the catalog's own comparisons
+(:func:`parity.run.lmm_entry`, :func:`parity.glmm_parity.glmm_entry`): at R's θ̂ (exact
+arithmetic) and at our own optimum, with the catalog's tolerance classes.  One more gating
+quantity says whether R's refit from the exported data reproduced the user's fit (so that
+what is certified is the user's model).  Reports: ``reports/certify/<name>.{json,md,html}``;
+exit status 1 unless every quantity of every model holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from parity.compare import EXACT, QuantityResult, classify
+from parity.data import ROOT, read_frame
+
+REPORTS = ROOT / "reports" / "certify"
+#: R's refit from the exported data must reproduce the exported fit's criterion to this
+#: (the same data and call in the same session: identical but for the data's round trip,
+#: which write_dataset checks to be identical())
+REFIT_RTOL = 1e-8
+
+
+class CertifyError(Exception):
+    """An export interlace cannot certify (named in the message)."""
+
+
+def find_exports(paths: list[str | Path]) -> list[Path]:
+    """The export JSON files among ``paths`` (files, or directories searched one level)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = [f for f in sorted(p.glob("*.json")) if _is_export(f)]
+            if not found:
+                raise CertifyError(f"{p}: no interlace_export() files (*.json with an "
+                                   "'export' section) in this directory")
+            out += found
+        elif p.suffix == ".json" and p.exists():
+            if not _is_export(p):
+                raise CertifyError(f"{p}: not written by interlace_export() (no 'export' "
+                                   "section)")
+            out.append(p)
+        else:
+            raise CertifyError(f"{p}: no such export (give a directory or a .json file)")
+    return out
+
+
+def _is_export(path: Path) -> bool:
+    try:
+        return "export" in json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+
+
+def load_export(path: Path) -> tuple[dict, dict, object]:
+    """(case, fixture, data) of one export: the catalog-style case of the recorded call,
+    R's fixture, and the data frame from the CSV next to it (its SHA-256 checked)."""
+    fx = json.loads(path.read_text(encoding="utf-8"))
+    ex = fx["export"]
+    if ex.get("kind") not in ("lmm", "glmm"):
+        raise CertifyError(f"{path.name}: unknown model kind {ex.get('kind')!r}")
+    case = {k: v for k, v in ex["case"].items() if v is not None}
+    case.setdefault("tags", [])
+    case.setdefault("level", "quick")
+    csv = path.with_suffix(".csv")
+    if not csv.exists():
+        raise CertifyError(f"{path.name}: its data {csv.name} is missing (keep the .csv that "
+                           "interlace_export wrote next to the .json)")
+    data = read_frame(csv, ex["data"], sidecar=path.name)
+    return case, fx, data
+
+
+def refit_check(fx: dict) -> QuantityResult:
+    """R's refit from the exported data against the user's own fit (the criterion)."""
+    ref = fx["export"]["refit"]
+    err = float(ref["objective_rel_diff"])
+    return QuantityResult(
+        "export_refit_objective", 1, err * abs(fx["export"]["original"]["objective"]), err,
+        0.0, REFIT_RTOL, EXACT, err <= REFIT_RTOL, True, "objective", [],
+        "R's refit from the exported CSV and call reproduces the exported fit's criterion "
+        f"(θ to {ref['theta_max_rel_diff']:.1e}, β to {ref['fixef_max_rel_diff']:.1e} "
+        "relative); a larger difference means the call used settings the export does not "
+        "carry")
+
+
+KR_COLUMNS = (("se", "Std. Error"), ("df", "df"), ("t_value", "t value"),
+              ("p_value", "Pr(>|t|)"))
+
+
+def kenward_roger_checks(case: dict, fx: dict, data) -> list[QuantityResult]:
+    """lmerTest's ``summary(m, ddf = "Kenward-Roger")`` coefficients from the export (when
+    R computed them) against ours: at lme4's θ̂ (exact arithmetic: 1e-8) and from our own
+    fit (optimum-dependent: SEs, df and t to 1e-4; p-values amplify t's difference, so
+    they are compared at lme4's θ̂ only)."""
+    from parity.compare import OPTIMUM, compare_keyed
+    from parity.pyside import fit_case
+
+    kr = fx.get("kenward_roger")
+    if not kr or "skipped" in kr:
+        return []
+    r = {(c, col): float(v) for key, col in KR_COLUMNS for c, v in kr[key].items()}
+    theta = [t["value"] for t in fx["theta"]]
+    tables = [fit_case(case, data, theta=theta).coef_table("Kenward-Roger"),
+              fit_case(case, data).coef_table("Kenward-Roger")]
+    at_r, ours = ({k: float(t.loc[k]) if k[0] in t.index else float("nan") for k in r}
+                  for t in tables)
+    no_p = {k: v for k, v in r.items() if k[1] != "Pr(>|t|)"}
+    return [compare_keyed("kenward_roger_at_r_theta", at_r, r, 1e-8, 0.0, EXACT,
+                          "lmerTest summary(ddf = 'Kenward-Roger') at lme4's θ̂: pbkrtest's "
+                          "vcovAdj SEs, Lb_ddf, t and p"),
+            compare_keyed("kenward_roger", {k: ours[k] for k in no_p}, no_p, 1e-4, 0.0,
+                          OPTIMUM, "the same from interlace's own fit (SEs, df, t)")]
+
+
+def versions_note(fx: dict, certified: dict) -> str:
+    """How the exporting session's R and lme4 compare with those interlace is certified
+    against (the stored catalog's)."""
+    s = fx["export"]["session"]
+    theirs = f"R {s['R'].split()[2]}, lme4 {s['lme4']}"
+    ours = f"R {certified.get('R', '?').split()[2]}, lme4 {certified.get('lme4', '?')}"
+    if theirs == ours:
+        return f"exported with {theirs}: the versions interlace's catalog is certified against"
+    return (f"exported with {theirs}; interlace's catalog is certified against {ours}. The "
+            "comparison below is against your R's numbers.")
+
+
+def certify_one(path: Path, certified: dict) -> dict:
+    """The report entry of one export (a failed entry, with the reason, if it cannot run)."""
+    from parity.glmm_parity import glmm_entry
+    from parity.optimum_floor import glmm_floor_summary, lmm_floor_exemption
+    from parity.run import lmm_entry
+
+    name = path.stem
+    try:
+        case, fx, data = load_export(path)
+        kind, floor = fx["export"]["kind"], fx.get("floor")
+        if kind == "lmm":
+            if floor is not None:
+                case["exempt_optimum"] = lmm_floor_exemption(floor)
+            entry = lmm_entry(case, fx, data, "stored", floor=floor)
+        else:
+            entry = glmm_entry(case, fx, data, "stored",
+                               None if floor is None else glmm_floor_summary(floor))
+        entry["floor"] = _floor_note(kind, floor)
+        refit = refit_check(fx)
+        kr = kenward_roger_checks(case, fx, data) if kind == "lmm" else []
+        entry["quantities"] = ([refit.as_dict(), *entry["quantities"]]
+                               + [q.as_dict() for q in kr])
+        bad = [q for q in (refit, *kr) if not q.passed]
+        entry["passed"] = entry["passed"] and not bad
+        if bad:
+            what = ("R's refit from the export does not reproduce the exported fit"
+                    if not refit.passed else "Kenward-Roger: " + classify(bad))
+            entry["classification"] = what + "; " + entry["classification"]
+        entry["kenward_roger"] = (fx.get("kenward_roger") or {}).get(
+            "skipped", "compared" if kr else "not in the export")
+        entry["versions"] = versions_note(fx, certified)
+        entry["session"] = fx["export"]["session"]
+        entry["call"] = fx["export"]["call"]
+        entry["exported"] = fx["export"]["date"]
+    except Exception as exc:  # an export that cannot run is a failure, reported as such
+        entry = {"case": name, "kind": "export", "passed": False, "mode": "stored",
+                 "classification": f"error: {type(exc).__name__}: {exc}", "quantities": []}
+    return entry
+
+
+def _floor_note(kind: str, floor: dict | None) -> str:
+    if floor is None:
+        return ("no floor exported (interlace_export(floor = FALSE)): the at-optimum "
+                "comparisons use the catalog's default tolerances")
+    n = len(floor["permuted"])
+    return (f"lme4's own floor: {n} refits on seeded row permutations of the data set the "
+            + ("at-optimum tolerances (2× lme4's spread where that is wider)" if kind == "glmm"
+               else "objective tolerance and, where lme4's θ̂ itself moves beyond the "
+                    "at-optimum tolerance, exempt the at-optimum block"))
+
+
+def _certified_versions() -> dict:
+    manifest = json.loads((ROOT / "fixtures" / "r" / "MANIFEST.json").read_text())
+    first = next(iter(manifest["cases"].values()), {})
+    return {k: first.get(k) for k in ("R", "lme4", "lmerTest", "Matrix")}
+
+
+def write_reports(entry: dict, env: dict, out: Path) -> list[Path]:
+    """``<name>.json``, ``.md`` and ``.html`` of one certified export."""
+    from parity.compare import CLASS_REASONS
+    from parity.conventions import CONVENTIONS
+    from parity.html import write_html
+    from parity.run import markdown
+
+    out.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in env.items() if k != "HLMdiag"}
+    session = entry.get("session", {})
+    env.update({k: session[k] for k in ("R", "lme4", "lmerTest", "Matrix") if session.get(k)},
+               mode_reason="certify: R's side from the exporting session")
+    name = entry["case"]
+    intro = [(k, entry[key]) for k, key in (("Call (R)", "call"), ("Versions", "versions"),
+                                            ("Floor", "floor"), ("Exported", "exported"))
+             if entry.get(key)]
+    report = {"environment": env, "cases": [entry], "title": f"interlace certification of "
+              f"{name}", "intro": intro}
+    paths = [out / f"{name}.json", out / f"{name}.md", out / f"{name}.html"]
+    paths[0].write_text(json.dumps(report, indent=1), encoding="utf-8")
+    head = [f"{k}: {'`' + v + '`' if k == 'Call (R)' else v}" + "\n" for k, v in intro]
+    md = markdown(env, [entry]).replace("# interlace ↔ lme4 parity",
+                                        f"# interlace certification of `{name}`\n\n"
+                                        + "\n".join(head), 1)
+    paths[1].write_text(md, encoding="utf-8")
+    write_html(report, CLASS_REASONS, CONVENTIONS, paths[2])
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m parity.certify``."""
+    from parity.run import environment
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("paths", nargs="+", help="interlace_export() directories or .json files")
+    ap.add_argument("--reports", type=Path, default=REPORTS, help="output directory")
+    args = ap.parse_args(argv)
+    try:
+        exports = find_exports(args.paths)
+    except CertifyError as exc:
+        print(f"certify: {exc}", file=sys.stderr)
+        return 2
+    certified = _certified_versions()
+    env = environment("stored", "certify", {"cases": {"x": certified}})
+    n_fail = 0
+    for path in exports:
+        entry = certify_one(path, certified)
+        paths = write_reports(entry, env, args.reports)
+        ok = entry["passed"]
+        n_fail += not ok
+        print(f"{'PASS' if ok else 'FAIL'} {entry['case']:<28} {entry['classification']}"
+              f"\n     {entry.get('versions', '')}\n     report: {paths[2]}")
+    print(f"{len(exports) - n_fail} of {len(exports)} exported model(s) certified")
+    return 1 if n_fail else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

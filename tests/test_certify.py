@@ -1,0 +1,158 @@
+"""Certifying users' own lme4 fits (issue 12): ``parity/r/export_fit.R``'s
+``interlace_export()`` in the user's R session, ``python -m parity.certify`` here.
+
+The stored examples (``fixtures/certify/``, written by ``parity/r/certify_examples.R``) are
+fits made as a user makes them: lmerTest's lmer, glmer with ``contrasts=``, ML with an
+expression as weights, missing responses and ``options(contrasts = )``, a Poisson GLMM with
+an ``offset=`` argument.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from parity import certify
+from parity.data import ROOT, sha256_file
+
+EXAMPLES = ROOT / "fixtures" / "certify"
+R_DIR = ROOT / "parity" / "r"
+NAMES = ["cbpp_sum", "ergo_sas_ml", "sleep_lmertest", "ticks_offset"]
+
+
+def _export(name: str) -> dict:
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def test_examples_are_current():
+    assert sorted(p.stem for p in EXAMPLES.glob("*.json")) == NAMES
+    for name in NAMES:
+        fx = _export(name)
+        ref = "lmer_reference.R" if fx["export"]["kind"] == "lmm" else "glmer_reference.R"
+        assert fx["provenance"]["script_sha256"] == sha256_file(R_DIR / ref), name
+        assert fx["export"]["script_sha256"] == sha256_file(R_DIR / "export_fit.R"), name
+        assert fx["floor"]["provenance"]["script_sha256"] == sha256_file(R_DIR / "floors.R")
+        assert fx["export"]["data"]["csv_sha256"] == sha256_file(EXAMPLES / f"{name}.csv")
+
+
+def test_the_call_is_recorded_as_the_user_wrote_it():
+    ergo = _export("ergo_sas_ml")["export"]
+    assert ergo["case"]["weights"] == "export_weights"  # an expression, evaluated by R
+    assert ergo["case"]["contrasts_default"] == ["contr.SAS", "contr.poly"]
+    assert ergo["case"]["method"] == "ML"
+    assert "weights = 1 + as.integer(Type)/4" in ergo["call"]
+    ticks = _export("ticks_offset")["export"]["case"]
+    assert ticks["offset"] == "export_offset" and ticks["family"] == "poisson"
+    assert _export("cbpp_sum")["export"]["case"]["contrasts"] == {"period": "contr.sum"}
+
+
+def test_certify_passes_the_examples(tmp_path):
+    assert certify.main([str(EXAMPLES), "--reports", str(tmp_path)]) == 0
+    for name in NAMES:
+        report = json.loads((tmp_path / f"{name}.json").read_text())
+        (entry,) = report["cases"]
+        assert entry["passed"], (name, entry["classification"])
+        names = [q["name"] for q in entry["quantities"]]
+        assert names[0] == "export_refit_objective"
+        assert "objective_at_r_theta" in names and "theta" in names
+        md = (tmp_path / f"{name}.md").read_text()
+        assert md.startswith(f"# interlace certification of `{name}`")
+        assert "<html" in (tmp_path / f"{name}.html").read_text()[:200].lower()
+    ergo = json.loads((tmp_path / "ergo_sas_ml.json").read_text())["cases"][0]
+    fitted = next(q for q in ergo["quantities"] if q["name"] == "fitted_at_r_theta")
+    assert fitted["n"] == 34  # two missing responses omitted, as na.omit
+    assert ergo["kenward_roger"] == "an ML fit (lmerTest refuses Kenward-Roger for it)"
+    sleep = json.loads((tmp_path / "sleep_lmertest.json").read_text())["cases"][0]
+    assert sleep["kenward_roger"] == "compared"
+    kr = {q["name"]: q for q in sleep["quantities"] if q["name"].startswith("kenward")}
+    assert kr["kenward_roger_at_r_theta"]["n"] == 8 and kr["kenward_roger"]["n"] == 6
+    assert all(q["passed"] for q in kr.values())
+
+
+def _copy(name: str, dest: Path) -> Path:
+    for ext in (".json", ".csv"):
+        shutil.copy(EXAMPLES / f"{name}{ext}", dest / f"{name}{ext}")
+    return dest / f"{name}.json"
+
+
+def test_changed_data_fail_with_the_reason(tmp_path, capsys):
+    path = _copy("sleep_lmertest", tmp_path)
+    csv = path.with_suffix(".csv")
+    lines = csv.read_text().splitlines()
+    lines[5] = lines[5].replace(",", ",1", 1)
+    csv.write_text("\n".join(lines) + "\n")
+    assert certify.main([str(path), "--reports", str(tmp_path / "rep")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL sleep_lmertest" in out and "SHA-256 does not match" in out
+
+
+def test_an_unreproduced_fit_is_not_certified(tmp_path):
+    path = _copy("cbpp_sum", tmp_path)
+    fx = json.loads(path.read_text())
+    fx["export"]["refit"]["objective_rel_diff"] = 1e-4  # R's refit missed the user's fit
+    path.write_text(json.dumps(fx))
+    assert certify.main([str(path), "--reports", str(tmp_path / "rep")]) == 1
+    entry = json.loads((tmp_path / "rep" / "cbpp_sum.json").read_text())["cases"][0]
+    q = entry["quantities"][0]
+    assert q["name"] == "export_refit_objective" and not q["passed"]
+
+
+def test_bad_paths_are_named(tmp_path, capsys):
+    assert certify.main([str(tmp_path / "nowhere.json")]) == 2
+    assert "no such export" in capsys.readouterr().err
+    (tmp_path / "x.json").write_text("{}")
+    assert certify.main([str(tmp_path)]) == 2
+    assert "no interlace_export() files" in capsys.readouterr().err
+
+
+def test_other_versions_are_reported():
+    fx = _export("sleep_lmertest")
+    fx["export"]["session"] = dict(fx["export"]["session"], R="R version 4.4.1 (2024-06-14)",
+                                   lme4="1.1.35.5")
+    note = certify.versions_note(fx, {"R": "R version 4.2.2 Patched", "lme4": "1.1.31"})
+    assert "exported with R 4.4.1, lme4 1.1.35.5" in note
+    assert "certified against R 4.2.2, lme4 1.1.31" in note
+
+
+REFUSALS = {
+    "subset": ('lmer(Reaction ~ Days + (1 | Subject), sleepstudy, subset = Days > 1)',
+               "argument(s) interlace does not reproduce: subset"),
+    "matrix": ('lmer(score ~ Machine + (1 | Worker), nlme::Machines, '
+               'contrasts = list(Machine = contr.sum(3)))',
+               "unsupported contrasts for Machine"),
+    "global": ('{ z <- rnorm(180); lmer(Reaction ~ Days + z + (1 | Subject), sleepstudy) }',
+               "variable(s) not in its data frame: z"),
+    "na_exclude": ('lmer(Reaction ~ Days + (1 | Subject), sleepstudy, na.action = na.exclude)',
+                   "na.action = na.exclude is not supported"),
+    "not_a_model": ("lm(Reaction ~ Days, sleepstudy)", "must be a fitted lmer() or glmer()"),
+}
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R (Rscript)")
+def test_export_refuses_what_it_cannot_carry(tmp_path):
+    cases = ",\n".join(
+        f'  {k} = tryCatch({{ m <- {expr}; interlace_export(m, "{tmp_path}", "{k}"); '
+        f'"no error" }}, error = function(e) conditionMessage(e))'
+        for k, (expr, _) in REFUSALS.items())
+    script = tmp_path / "refusals.R"
+    script.write_text(f'source("{R_DIR / "export_fit.R"}")\n'
+                      "suppressPackageStartupMessages(library(lme4))\n"
+                      f"out <- list(\n{cases})\n"
+                      "writeLines(jsonlite::toJSON(out, auto_unbox = TRUE), "
+                      f'"{tmp_path}/out.json")\n')
+    subprocess.run(["Rscript", str(script)], check=True, capture_output=True)
+    got = json.loads((tmp_path / "out.json").read_text())
+    for k, (_, message) in REFUSALS.items():
+        assert message in got[k], (k, got[k])
+
+
+def test_a_formula_interlace_cannot_build_fails_naming_it(tmp_path, capsys):
+    path = _copy("sleep_lmertest", tmp_path)
+    fx = json.loads(path.read_text())
+    fx["export"]["case"]["formula"] = "Reaction ~ poly(Days, 2) + (Days | Subject)"
+    path.write_text(json.dumps(fx))
+    assert certify.main([str(path), "--reports", str(tmp_path / "rep")]) == 1
+    assert "unknown function 'poly'" in capsys.readouterr().out
