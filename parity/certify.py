@@ -218,6 +218,129 @@ def write_reports(entry: dict, env: dict, out: Path) -> list[Path]:
     return paths
 
 
+# ---------------------------------------------------------------------- Python first
+R_INSTALL = ("install R and lme4 from Debian (apt-get install r-base-core r-cran-lme4 "
+             "r-cran-lmertest r-cran-jsonlite r-cran-digest) and rpy2 3.5 (pip install "
+             "'rpy2>=3.5,<3.6'); README, 'The two commands'")
+
+
+class CertifyReport:
+    """A certification's result: ``passed``, ``entry`` (the report entry: quantities with
+    errors and tolerances), :meth:`frame`, :meth:`to_markdown`, :meth:`to_html`."""
+
+    def __init__(self, entry: dict, env: dict):
+        self.entry, self.env = entry, env
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.entry["passed"])
+
+    def frame(self):
+        """One row per compared quantity: n, worst errors, tolerances, class, verdict."""
+        import pandas as pd
+
+        cols = ["name", "n", "max_abs_err", "max_rel_err", "atol", "rtol", "class", "passed",
+                "gating", "worst_key", "why"]
+        return pd.DataFrame([{k: q.get(k) for k in cols} for q in self.entry["quantities"]],
+                            columns=cols).set_index("name")
+
+    def to_markdown(self) -> str:
+        from parity.run import markdown
+
+        return markdown(self.env, [self.entry])
+
+    def to_html(self, path) -> Path:
+        from parity.compare import CLASS_REASONS
+        from parity.conventions import CONVENTIONS
+        from parity.html import write_html
+
+        report = {"environment": self.env, "cases": [self.entry],
+                  "title": f"interlace certification of {self.entry['case']}"}
+        return write_html(report, CLASS_REASONS, CONVENTIONS, path)
+
+    def __repr__(self) -> str:
+        return (f"<CertifyReport {self.entry['case']}: "
+                f"{'PASS' if self.passed else 'FAIL'} ({self.entry['classification']})>")
+
+
+def _column_arg(value, name: str, data, cols: dict) -> str | None:
+    """A weights/offset argument as a column of the exported data."""
+    import numpy as np
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != (len(data),):
+        raise CertifyError(f"{name} must be a column name or one number per row of the data")
+    cols[f"export_{name}"] = arr
+    return f"export_{name}"
+
+
+def result_case(res, name: str, data_dir: Path) -> tuple[dict, object]:
+    """The catalog-style case of a fit (its recorded call) and the data frame to export."""
+    from interlace.design.contrasts import resolve_contrasts
+
+    kw = res._fit_kwargs
+    if kw.get("groups") or kw.get("random"):
+        raise CertifyError("refit with the random terms in the formula (groups=/random= "
+                           "are composed into it already: res.formula)")
+    if callable(kw.get("optimizer")):
+        raise CertifyError("a fit with a user's optimizer callable: certify compares at lme4's "
+                           "optimum whatever our optimizer, refit with a named optimizer")
+    data = res._data.copy()
+    extra: dict = {}
+    case = {"id": name, "dataset": name, "formula": res.formula, "tags": [], "level": "quick",
+            "weights": _column_arg(kw.get("weights"), "weights", data, extra),
+            "offset": _column_arg(kw.get("offset"), "offset", data, extra),
+            "_data_dir": str(data_dir), "_fixtures_dir": str(data_dir)}
+    for col, values in extra.items():
+        data[col] = values
+    ctr = resolve_contrasts(kw.get("contrasts"))
+    if ctr.by_variable:
+        case["contrasts"] = dict(ctr.by_variable)
+    if ctr.default != ("contr.treatment", "contr.poly"):
+        case["contrasts_default"] = list(ctr.default)
+    if hasattr(res, "family"):
+        case.update(family=res.family.name, link=res.family.link.name, nAGQ=int(res.nAGQ))
+    else:
+        case.update(method=res.method, optimizer=kw.get("optimizer", "bobyqa"))
+    return {k: v for k, v in case.items() if v is not None}, data
+
+
+def certify_result(res, diagnostics: bool = False, name: str = "model") -> CertifyReport:
+    """Certify a fit made in Python against lme4 run now on the same data through rpy2:
+    the data (the fit's data frame) are written as R reads them, lme4 (glmer) fits the
+    recorded call, and the catalog's comparisons run (at R's θ̂ and at this fit's optimum;
+    a GLMM is refitted as the catalog does).  Without R: a CertifyError saying how to
+    install it."""
+    import tempfile
+
+    from parity import live
+    from parity.data import read_frame, write_frame
+    from parity.glmm_parity import glmm_entry, live_reference
+    from parity.run import environment, lmm_entry
+
+    if diagnostics:
+        raise CertifyError("diagnostics=True (lme4's influence()) is not supported yet")
+    why = live.unavailable_reason()
+    if why:
+        raise CertifyError(f"certify needs R with lme4 through rpy2 ({why}): {R_INSTALL}")
+    with tempfile.TemporaryDirectory() as tmp:
+        case, data = result_case(res, name, Path(tmp))
+        meta = write_frame(data, Path(tmp), name, {"name": name, "source": "interlace result"})
+        frame = read_frame(Path(tmp) / f"{name}.csv", meta)
+        if "family" in case:
+            entry = glmm_entry(case, live_reference(case), frame, "live")
+        else:
+            fx = live.reference(case, res.theta)
+            entry = lmm_entry(case, fx, frame, "live", res)
+    env = environment("live", "certify: lme4 fitted now through rpy2", {"cases": {}})
+    entry["call"] = f"{'glmer' if 'family' in case else 'lmer'}: {res.formula}"
+    return CertifyReport(entry, env)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m parity.certify``."""
     from parity.run import environment

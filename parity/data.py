@@ -95,3 +95,71 @@ def request_data(spec: dict, data_dir: Path = DATA_DIR) -> pd.DataFrame:
     for col, val in spec["exclude"].items():
         drop &= data[col].astype(str).to_numpy() == val
     return data[~drop]
+
+
+def _csv_cells(x: pd.Series, name: str) -> tuple[list[str], dict]:
+    """One column as io.R's csv_col writes it, and its sidecar entry."""
+    na = x.isna().to_numpy()
+    dtype = x.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        levels = [str(v) for v in dtype.categories]
+        spec = {"name": name, "type": "ordered" if dtype.ordered else "factor",
+                "levels": levels}
+        labels = x.astype(object).to_numpy()
+    elif pd.api.types.is_bool_dtype(dtype):
+        spec = {"name": name, "type": "logical"}
+        return ([NA if m else ("TRUE" if v else "FALSE") for v, m in zip(x, na, strict=True)],
+                dict(spec, n_na=int(na.sum())))
+    elif pd.api.types.is_integer_dtype(dtype):
+        spec = {"name": name, "type": "integer"}
+        return ([NA if m else str(int(v)) for v, m in zip(x, na, strict=True)],
+                dict(spec, n_na=int(na.sum())))
+    elif pd.api.types.is_float_dtype(dtype):
+        vals = x.to_numpy(dtype=float)
+        if not np.all(np.isfinite(vals[~na])):
+            raise ValueError(f"column {name!r}: Inf values cannot be exported")
+        return ([NA if m else format(v, ".17g") for v, m in zip(vals, na, strict=True)],
+                {"name": name, "type": "numeric", "n_na": int(na.sum())})
+    elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+        spec = {"name": name, "type": "character"}
+        labels = x.to_numpy(dtype=object)
+    else:
+        raise ValueError(f"column {name!r}: dtype {dtype} cannot be exported to R")
+    cells = []
+    for v, m in zip(labels, na, strict=True):
+        if m:
+            cells.append(NA)
+            continue
+        v = str(v)
+        if v in (NA, ""):
+            raise ValueError(f"column {name!r}: the label {v!r} would be ambiguous in the CSV")
+        cells.append('"' + v.replace('"', '""') + '"')
+    return cells, dict(spec, n_na=int(na.sum()))
+
+
+def write_frame(df: pd.DataFrame, out_dir: Path, name: str, head: dict | None = None) -> dict:
+    """Write ``df`` as io.R's ``write_dataset`` does (``<name>.csv`` and the sidecar it
+    returns, also written as ``<name>.json``) and check that :func:`read_frame` gives the
+    same values back."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cols, specs = [], []
+    for c in df.columns:
+        cells, spec = _csv_cells(df[c], str(c))
+        cols.append(cells)
+        specs.append(spec)
+    csv = out_dir / f"{name}.csv"
+    header = ",".join('"' + str(c).replace('"', '""') + '"' for c in df.columns)
+    rows = [",".join(r) for r in zip(*cols, strict=True)] if cols else []
+    csv.write_bytes(("\n".join([header, *rows]) + "\n").encode("utf-8"))
+    meta = {**(head or {}), "n_rows": len(df), "n_cols": df.shape[1], "columns": specs,
+            "csv_sha256": sha256_file(csv), "row_names": [str(r) for r in df.index]}
+    (out_dir / f"{name}.json").write_text(json.dumps(meta), encoding="utf-8")
+    back = read_frame(csv, meta)
+    for c in df.columns:
+        a, b = df[c], back[str(c)]
+        same = (a.isna().to_numpy() == b.isna().to_numpy()).all() and all(
+            x == y for x, y, m in zip(a, b, a.isna(), strict=True) if not m)
+        if not same:
+            raise ValueError(f"column {c!r} does not survive the CSV round trip")
+    return meta

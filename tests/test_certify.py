@@ -156,3 +156,59 @@ def test_a_formula_interlace_cannot_build_fails_naming_it(tmp_path, capsys):
     path.write_text(json.dumps(fx))
     assert certify.main([str(path), "--reports", str(tmp_path / "rep")]) == 1
     assert "unknown function 'poly'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["sleepstudy", "cbpp", "Machines", "Gcsemv", "Exam"])
+def test_python_writes_data_as_r_does(tmp_path, name):
+    """write_frame gives the bytes R's export_data.R wrote (same SHA-256): factors, NA,
+    integers, doubles at 17 digits, row names."""
+    from parity.data import load_dataset, load_metadata, write_frame
+
+    meta = write_frame(load_dataset(name), tmp_path, name)
+    assert meta["csv_sha256"] == load_metadata(name)["csv_sha256"]
+
+
+def test_python_first_certify_says_how_to_install_r(monkeypatch):
+    from parity import live
+
+    import interlace
+    from conftest import dataset
+
+    res = interlace.fit("Reaction ~ Days + (1 | Subject)", dataset("sleepstudy"))
+    monkeypatch.setattr(live, "unavailable_reason", lambda: "rpy2 cannot start R (test)")
+    with pytest.raises(certify.CertifyError, match="apt-get install r-base-core"):
+        certify.certify_result(res)
+
+
+def _live_ok() -> bool:
+    try:
+        from parity import live
+        return not live.unavailable_reason()
+    except Exception:  # pragma: no cover - no rpy2
+        return False
+
+
+@pytest.mark.skipif(not _live_ok(), reason="needs R with lme4 through rpy2")
+def test_python_first_certify_runs_lme4_now(tmp_path):
+    import warnings
+
+    import numpy as np
+
+    import interlace
+    from conftest import dataset
+
+    m = dataset("Machines")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = interlace.fit("score ~ Machine + (1 | Worker)", m, method="ML",
+                            contrasts={"Machine": "sum"},
+                            weights=1.0 + np.arange(len(m)) % 3)
+        g = interlace.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                            dataset("cbpp"), family="binomial")
+    rep = certify.certify_result(res, name="machines")
+    assert rep.passed, rep.entry["classification"]
+    frame = rep.frame()
+    assert frame.loc["objective_at_r_theta", "passed"] and "fixef" in frame.index
+    assert rep.to_markdown().count("machines") > 3
+    assert rep.to_html(tmp_path / "m.html").read_text().startswith("<!DOCTYPE html>")
+    assert certify.certify_result(g, name="cbpp").passed
