@@ -309,17 +309,40 @@ def result_case(res, name: str, data_dir: Path) -> tuple[dict, object]:
     return {k: v for k, v in case.items() if v is not None}, data
 
 
-def certify_result(res, diagnostics: bool = False, name: str = "model") -> CertifyReport:
+def live_floor(case: dict) -> dict:
+    """lme4's own floor of a case, computed now through rpy2 (floors.R: 8 seeded row
+    permutations for an LMM, 16 for a GLMM, as interlace_export's)."""
+    from parity import live
+    from parity.glmer_fixtures import request as glmm_request
+    from parity.optimum_floor import GLMM_PERMUTATIONS, PERMUTATIONS, SEED
+    from parity.rscript import R_DIR
+
+    ro = live._session()
+    glmm = "family" in case
+    for f in (("glmer_reference.R",) if glmm else ()) + ("floors.R",):
+        ro.r["source"](str(R_DIR / f))
+    req = dict(glmm_request(case) if glmm else live.request(case), seed=SEED,
+               permutations=GLMM_PERMUTATIONS if glmm else PERMUTATIONS)
+    fn = "glmer_floor" if glmm else "lmer_floor"
+    run = ro.r(f"function(req, r_dir) to_json({fn}(jsonlite::fromJSON(req, "
+               "simplifyVector = FALSE), r_dir))")
+    return json.loads(run(json.dumps(req), str(R_DIR))[0])
+
+
+def certify_result(res, diagnostics: bool = False, name: str = "model",
+                   floor: bool = True) -> CertifyReport:
     """Certify a fit made in Python against lme4 run now on the same data through rpy2:
     the data (the fit's data frame) are written as R reads them, lme4 (glmer) fits the
     recorded call, and the catalog's comparisons run (at R's θ̂ and at this fit's optimum;
-    a GLMM is refitted as the catalog does).  Without R: a CertifyError saying how to
-    install it."""
+    a GLMM is refitted as the catalog does).  ``floor``: also measure lme4's own floor
+    (refits on seeded row permutations), which sets the at-optimum tolerances as
+    interlace_export's does.  Without R: a CertifyError saying how to install it."""
     import tempfile
 
     from parity import live
     from parity.data import read_frame, write_frame
     from parity.glmm_parity import glmm_entry, live_reference
+    from parity.optimum_floor import glmm_floor_summary, lmm_floor_exemption
     from parity.run import environment, lmm_entry
 
     if diagnostics:
@@ -331,11 +354,16 @@ def certify_result(res, diagnostics: bool = False, name: str = "model") -> Certi
         case, data = result_case(res, name, Path(tmp))
         meta = write_frame(data, Path(tmp), name, {"name": name, "source": "interlace result"})
         frame = read_frame(Path(tmp) / f"{name}.csv", meta)
+        fl = live_floor(case) if floor else None
         if "family" in case:
-            entry = glmm_entry(case, live_reference(case), frame, "live")
+            entry = glmm_entry(case, live_reference(case), frame, "live",
+                               None if fl is None else glmm_floor_summary(fl))
         else:
+            if fl is not None:
+                case["exempt_optimum"] = lmm_floor_exemption(fl)
             fx = live.reference(case, res.theta)
-            entry = lmm_entry(case, fx, frame, "live", res)
+            entry = lmm_entry(case, fx, frame, "live", res, floor=fl)
+        entry["floor"] = _floor_note("glmm" if "family" in case else "lmm", fl)
     env = environment("live", "certify: lme4 fitted now through rpy2", {"cases": {}})
     entry["call"] = f"{'glmer' if 'family' in case else 'lmer'}: {res.formula}"
     return CertifyReport(entry, env)

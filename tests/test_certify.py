@@ -211,4 +211,6 @@ def test_python_first_certify_runs_lme4_now(tmp_path):
     assert frame.loc["objective_at_r_theta", "passed"] and "fixef" in frame.index
     assert rep.to_markdown().count("machines") > 3
     assert rep.to_html(tmp_path / "m.html").read_text().startswith("<!DOCTYPE html>")
-    assert certify.certify_result(g, name="cbpp").passed
+    assert rep.entry["floor"].startswith("lme4's own floor: 8 refits")
+    glmm = certify.certify_result(g, name="cbpp")
+    assert glmm.passed and glmm.entry["floor"].startswith("lme4's own floor: 16 refits")
