@@ -20,9 +20,9 @@ def case_contrasts(case: dict):
     ordered), R's ``options(contrasts = )``), or None for R's defaults."""
     if not case.get("contrasts") and not case.get("contrasts_default"):
         return None
-    from interlace import Contrasts
+    from interlace.design.contrasts import DEFAULT_CONTRASTS, Contrasts
 
-    default = case.get("contrasts_default") or ("contr.treatment", "contr.poly")
+    default = case.get("contrasts_default") or DEFAULT_CONTRASTS
     return Contrasts(case.get("contrasts") or {}, unordered=default[0], ordered=default[1])
 
 

@@ -95,11 +95,11 @@ KR_COLUMNS = (("se", "Std. Error"), ("df", "df"), ("t_value", "t value"),
               ("p_value", "Pr(>|t|)"))
 
 
-def kenward_roger_checks(case: dict, fx: dict, data) -> list[QuantityResult]:
+def kenward_roger_checks(case: dict, fx: dict, data, res) -> list[QuantityResult]:
     """lmerTest's ``summary(m, ddf = "Kenward-Roger")`` coefficients from the export (when
     R computed them) against ours: at lme4's θ̂ (exact arithmetic: 1e-8) and from our own
     fit (optimum-dependent: SEs, df and t to 1e-4; p-values amplify t's difference, so
-    they are compared at lme4's θ̂ only)."""
+    they are compared at lme4's θ̂ only).  ``res``: our fit of the case."""
     from parity.compare import OPTIMUM, compare_keyed
     from parity.pyside import fit_case
 
@@ -109,7 +109,7 @@ def kenward_roger_checks(case: dict, fx: dict, data) -> list[QuantityResult]:
     r = {(c, col): float(v) for key, col in KR_COLUMNS for c, v in kr[key].items()}
     theta = [t["value"] for t in fx["theta"]]
     tables = [fit_case(case, data, theta=theta).coef_table("Kenward-Roger"),
-              fit_case(case, data).coef_table("Kenward-Roger")]
+              res.coef_table("Kenward-Roger")]
     at_r, ours = ({k: float(t.loc[k]) if k[0] in t.index else float("nan") for k in r}
                   for t in tables)
     no_p = {k: v for k, v in r.items() if k[1] != "Pr(>|t|)"}
@@ -132,26 +132,35 @@ def versions_note(fx: dict, certified: dict) -> str:
             "comparison below is against your R's numbers.")
 
 
-def certify_one(path: Path, certified: dict) -> dict:
-    """The report entry of one export (a failed entry, with the reason, if it cannot run)."""
+def case_entry(case: dict, fx: dict, data, mode: str, floor: dict | None, res=None) -> dict:
+    """The catalog's report entry of a case against its fixture ``fx``, with lme4's own
+    ``floor`` (floors.R's output) setting the tolerances as the catalog's floors do: a GLMM's
+    at-optimum ones, an LMM's objective tolerance and exemption.  ``res``: our LMM fit."""
     from parity.glmm_parity import glmm_entry
     from parity.optimum_floor import glmm_floor_summary, lmm_floor_exemption
     from parity.run import lmm_entry
+
+    if "family" in case:
+        return glmm_entry(case, fx, data, mode, None if floor is None else
+                          glmm_floor_summary(floor))
+    if floor is not None:
+        case["exempt_optimum"] = lmm_floor_exemption(floor)
+    return lmm_entry(case, fx, data, mode, res, floor=floor)
+
+
+def certify_one(path: Path, certified: dict) -> dict:
+    """The report entry of one export (a failed entry, with the reason, if it cannot run)."""
+    from parity.pyside import fit_case
 
     name = path.stem
     try:
         case, fx, data = load_export(path)
         kind, floor = fx["export"]["kind"], fx.get("floor")
-        if kind == "lmm":
-            if floor is not None:
-                case["exempt_optimum"] = lmm_floor_exemption(floor)
-            entry = lmm_entry(case, fx, data, "stored", floor=floor)
-        else:
-            entry = glmm_entry(case, fx, data, "stored",
-                               None if floor is None else glmm_floor_summary(floor))
+        res = fit_case(case, data) if kind == "lmm" else None
+        entry = case_entry(case, fx, data, "stored", floor, res)
+        kr = [] if res is None else kenward_roger_checks(case, fx, data, res)
         entry["floor"] = _floor_note(kind, floor)
         refit = refit_check(fx)
-        kr = kenward_roger_checks(case, fx, data) if kind == "lmm" else []
         entry["quantities"] = ([refit.as_dict(), *entry["quantities"]]
                                + [q.as_dict() for q in kr])
         bad = [q for q in (refit, *kr) if not q.passed]
@@ -183,38 +192,19 @@ def _floor_note(kind: str, floor: dict | None) -> str:
                     "at-optimum tolerance, exempt the at-optimum block"))
 
 
-def _certified_versions() -> dict:
-    manifest = json.loads((ROOT / "fixtures" / "r" / "MANIFEST.json").read_text())
-    first = next(iter(manifest["cases"].values()), {})
-    return {k: first.get(k) for k in ("R", "lme4", "lmerTest", "Matrix")}
-
-
 def write_reports(entry: dict, env: dict, out: Path) -> list[Path]:
-    """``<name>.json``, ``.md`` and ``.html`` of one certified export."""
-    from parity.compare import CLASS_REASONS
-    from parity.conventions import CONVENTIONS
-    from parity.html import write_html
-    from parity.run import markdown
-
+    """``<name>.json``, ``.md`` and ``.html`` of one certified export (R's side of the
+    environment: the exporting session's)."""
     out.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in env.items() if k != "HLMdiag"}
     session = entry.get("session", {})
     env.update({k: session[k] for k in ("R", "lme4", "lmerTest", "Matrix") if session.get(k)},
                mode_reason="certify: R's side from the exporting session")
-    name = entry["case"]
-    intro = [(k, entry[key]) for k, key in (("Call (R)", "call"), ("Versions", "versions"),
-                                            ("Floor", "floor"), ("Exported", "exported"))
-             if entry.get(key)]
-    report = {"environment": env, "cases": [entry], "title": f"interlace certification of "
-              f"{name}", "intro": intro}
+    rep, name = CertifyReport(entry, env), entry["case"]
     paths = [out / f"{name}.json", out / f"{name}.md", out / f"{name}.html"]
-    paths[0].write_text(json.dumps(report, indent=1), encoding="utf-8")
-    head = [f"{k}: {'`' + v + '`' if k == 'Call (R)' else v}" + "\n" for k, v in intro]
-    md = markdown(env, [entry]).replace("# interlace ↔ lme4 parity",
-                                        f"# interlace certification of `{name}`\n\n"
-                                        + "\n".join(head), 1)
-    paths[1].write_text(md, encoding="utf-8")
-    write_html(report, CLASS_REASONS, CONVENTIONS, paths[2])
+    paths[0].write_text(json.dumps(rep.report(), indent=1), encoding="utf-8")
+    paths[1].write_text(rep.to_markdown(), encoding="utf-8")
+    rep.to_html(paths[2])
     return paths
 
 
@@ -244,19 +234,32 @@ class CertifyReport:
         return pd.DataFrame([{k: q.get(k) for k in cols} for q in self.entry["quantities"]],
                             columns=cols).set_index("name")
 
+    def intro(self) -> list[tuple[str, str]]:
+        """What was certified: the call, versions, floor and export date, where known."""
+        return [(k, self.entry[key]) for k, key in (
+            ("Call (R)", "call"), ("Versions", "versions"), ("Floor", "floor"),
+            ("Exported", "exported")) if self.entry.get(key)]
+
+    def report(self) -> dict:
+        """The report (parity's schema) of this one model."""
+        return {"environment": self.env, "cases": [self.entry],
+                "title": f"interlace certification of {self.entry['case']}",
+                "intro": self.intro()}
+
     def to_markdown(self) -> str:
         from parity.run import markdown
 
-        return markdown(self.env, [self.entry])
+        head = [f"{k}: {'`' + v + '`' if k == 'Call (R)' else v}\n" for k, v in self.intro()]
+        return markdown(self.env, [self.entry]).replace(
+            "# interlace ↔ lme4 parity",
+            f"# interlace certification of `{self.entry['case']}`\n\n" + "\n".join(head), 1)
 
     def to_html(self, path) -> Path:
         from parity.compare import CLASS_REASONS
         from parity.conventions import CONVENTIONS
         from parity.html import write_html
 
-        report = {"environment": self.env, "cases": [self.entry],
-                  "title": f"interlace certification of {self.entry['case']}"}
-        return write_html(report, CLASS_REASONS, CONVENTIONS, path)
+        return write_html(self.report(), CLASS_REASONS, CONVENTIONS, path)
 
     def __repr__(self) -> str:
         return (f"<CertifyReport {self.entry['case']}: "
@@ -280,7 +283,7 @@ def _column_arg(value, name: str, data, cols: dict) -> str | None:
 
 def result_case(res, name: str, data_dir: Path) -> tuple[dict, object]:
     """The catalog-style case of a fit (its recorded call) and the data frame to export."""
-    from interlace.design.contrasts import resolve_contrasts
+    from interlace.design.contrasts import DEFAULT_CONTRASTS, resolve_contrasts
 
     kw = res._fit_kwargs
     if kw.get("groups") or kw.get("random"):
@@ -300,7 +303,7 @@ def result_case(res, name: str, data_dir: Path) -> tuple[dict, object]:
     ctr = resolve_contrasts(kw.get("contrasts"))
     if ctr.by_variable:
         case["contrasts"] = dict(ctr.by_variable)
-    if ctr.default != ("contr.treatment", "contr.poly"):
+    if ctr.default != DEFAULT_CONTRASTS:
         case["contrasts_default"] = list(ctr.default)
     if hasattr(res, "family"):
         case.update(family=res.family.name, link=res.family.link.name, nAGQ=int(res.nAGQ))
@@ -341,9 +344,8 @@ def certify_result(res, diagnostics: bool = False, name: str = "model",
 
     from parity import live
     from parity.data import read_frame, write_frame
-    from parity.glmm_parity import glmm_entry, live_reference
-    from parity.optimum_floor import glmm_floor_summary, lmm_floor_exemption
-    from parity.run import environment, lmm_entry
+    from parity.glmm_parity import live_reference
+    from parity.run import environment
 
     if diagnostics:
         raise CertifyError("diagnostics=True (lme4's influence()) is not supported yet")
@@ -355,15 +357,10 @@ def certify_result(res, diagnostics: bool = False, name: str = "model",
         meta = write_frame(data, Path(tmp), name, {"name": name, "source": "interlace result"})
         frame = read_frame(Path(tmp) / f"{name}.csv", meta)
         fl = live_floor(case) if floor else None
-        if "family" in case:
-            entry = glmm_entry(case, live_reference(case), frame, "live",
-                               None if fl is None else glmm_floor_summary(fl))
-        else:
-            if fl is not None:
-                case["exempt_optimum"] = lmm_floor_exemption(fl)
-            fx = live.reference(case, res.theta)
-            entry = lmm_entry(case, fx, frame, "live", res, floor=fl)
-        entry["floor"] = _floor_note("glmm" if "family" in case else "lmm", fl)
+        glmm = "family" in case
+        fx = live_reference(case) if glmm else live.reference(case, res.theta)
+        entry = case_entry(case, fx, frame, "live", fl, None if glmm else res)
+        entry["floor"] = _floor_note("glmm" if glmm else "lmm", fl)
     env = environment("live", "certify: lme4 fitted now through rpy2", {"cases": {}})
     entry["call"] = f"{'glmer' if 'family' in case else 'lmer'}: {res.formula}"
     return CertifyReport(entry, env)
@@ -382,11 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     except CertifyError as exc:
         print(f"certify: {exc}", file=sys.stderr)
         return 2
-    certified = _certified_versions()
-    env = environment("stored", "certify", {"cases": {"x": certified}})
+    env = environment("stored", "certify", json.loads(
+        (ROOT / "fixtures" / "r" / "MANIFEST.json").read_text()))
     n_fail = 0
     for path in exports:
-        entry = certify_one(path, certified)
+        entry = certify_one(path, env)
         paths = write_reports(entry, env, args.reports)
         ok = entry["passed"]
         n_fail += not ok

@@ -12,6 +12,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "fixtures" / "data"
+FIXTURES_DIR = ROOT / "fixtures" / "r"
 NA = "NA"
 
 
@@ -79,9 +80,26 @@ def read_frame(csv: Path, meta: dict, verify: bool = True,
     return df
 
 
+def case_data_dir(case: dict) -> Path:
+    """Where a case's data live: fixtures/data, or a user catalog's prepared/
+    (:mod:`parity.user_catalog`)."""
+    return Path(case.get("_data_dir", DATA_DIR))
+
+
+def case_fixtures_dir(case: dict) -> Path:
+    """Where a case's R references live: fixtures/r, or a user catalog's fixtures/."""
+    return Path(case.get("_fixtures_dir", FIXTURES_DIR))
+
+
+def case_data_files(case: dict) -> dict:
+    """The ``data_csv`` and ``data_json`` of a case's R request."""
+    d, name = case_data_dir(case), case["dataset"]
+    return {"data_csv": str(d / f"{name}.csv"), "data_json": str(d / f"{name}.json")}
+
+
 def case_data(case: dict) -> pd.DataFrame:
     """A catalog case's dataset (a user catalog's case reads its own data directory)."""
-    return load_dataset(case["dataset"], Path(case.get("_data_dir", DATA_DIR)))
+    return load_dataset(case["dataset"], case_data_dir(case))
 
 
 def request_data(spec: dict, data_dir: Path = DATA_DIR) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from parity.catalog import load_catalog
-from parity.data import DATA_DIR, ROOT, sha256_file
+from parity.data import DATA_DIR, ROOT, case_fixtures_dir, sha256_file
 from parity.live import request
 from parity.rscript import R_DIR, run_r_json, snapshot_scripts
 
@@ -37,7 +37,7 @@ def export_data(datasets: dict[str, str], names: set[str], force: bool = False) 
 
 def run_case(case: dict, r_dir: Path | None = None) -> tuple[str, float]:
     start = time.perf_counter()
-    out = Path(case.get("_fixtures_dir", OUT_DIR)) / f"{case['id']}.json"
+    out = case_fixtures_dir(case) / f"{case['id']}.json"
     run_r_json("reference.R", request(case), out, label=case["id"], r_dir=r_dir)
     return case["id"], time.perf_counter() - start
 

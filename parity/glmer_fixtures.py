@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from parity.catalog import load_catalog
-from parity.data import DATA_DIR, ROOT
+from parity.data import ROOT, case_data_files, case_fixtures_dir
 from parity.rscript import run_r_json
 
 OUT_DIR = ROOT / "fixtures" / "r" / "glmm"
@@ -24,8 +24,7 @@ def request(case: dict) -> dict:
             "weights": case.get("weights"), "offset": case.get("offset"),
             "contrasts": case.get("contrasts"),
             "contrasts_default": case.get("contrasts_default"),
-            "data_csv": str(Path(case.get("_data_dir", DATA_DIR)) / f"{case['dataset']}.csv"),
-            "data_json": str(Path(case.get("_data_dir", DATA_DIR)) / f"{case['dataset']}.json")}
+            **case_data_files(case)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in catalog["glmm"]:
         if args.case and case["id"] not in args.case:
             continue
-        out = Path(case.get("_fixtures_dir", OUT_DIR.parent)) / "glmm" / f"{case['id']}.json"
+        out = case_fixtures_dir(case) / "glmm" / f"{case['id']}.json"
         run_r_json("glmer.R", request(case), out, label=case["id"])
         print(f"{case['id']}: written")
     if not args.case and args.catalog is None:

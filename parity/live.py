@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 
-from parity.data import DATA_DIR
+from parity.data import case_data_files
 from parity.rscript import R_DIR
 
 PY_THETA_LABEL = "py_theta_hat"
@@ -57,8 +56,7 @@ def request(case: dict, extra_theta: list[dict] | None = None) -> dict:
         "contrasts": case.get("contrasts"),
         "contrasts_default": case.get("contrasts_default"),
         "r_optimizer": case.get("r_optimizer"),
-        "data_csv": str(Path(case.get("_data_dir", DATA_DIR)) / f"{case['dataset']}.csv"),
-        "data_json": str(Path(case.get("_data_dir", DATA_DIR)) / f"{case['dataset']}.json"),
+        **case_data_files(case),
         "extra_theta": extra_theta or [],
     }
 

@@ -22,11 +22,11 @@ import json
 from pathlib import Path
 
 from parity.catalog import load_catalog
-from parity.data import ROOT
+from parity.data import FIXTURES_DIR, case_fixtures_dir
 from parity.live import request
 from parity.rscript import run_r_json
 
-FLOOR_DIR = ROOT / "fixtures" / "r" / "floor"
+FLOOR_DIR = FIXTURES_DIR / "floor"
 #: the default one-sided objective tolerance (issue 2)
 OBJECTIVE_RTOL = 1e-8
 SEED = 20261202
@@ -36,7 +36,7 @@ PERMUTATIONS = 8
 def case_floor_dir(case: dict) -> Path:
     """Where a case's floors are stored: fixtures/r/floor, or a user catalog's
     fixtures/floor (:mod:`parity.user_catalog`)."""
-    return Path(case["_fixtures_dir"]) / "floor" if "_fixtures_dir" in case else FLOOR_DIR
+    return case_fixtures_dir(case) / "floor"
 
 
 def floor_path(case_id: str, floor_dir: Path = FLOOR_DIR) -> Path:

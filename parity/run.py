@@ -46,7 +46,7 @@ from parity import inference, live, robustness
 from parity.catalog import load_catalog
 from parity.compare import CLASS_REASONS, case_passed, classify, compare_case, drift
 from parity.conventions import CONVENTIONS
-from parity.data import case_data
+from parity.data import case_data, case_fixtures_dir
 from parity.diag import COOKS_CONVENTIONS, entry_level, run_diag_entry
 from parity.glmm_parity import run_glmm_case
 from parity.html import write_html
@@ -113,13 +113,20 @@ def environment(mode: str, why: str, manifest: dict) -> dict:
     if mode == "live":
         env["stored_fixtures"] = ", ".join(
             f"{k} {stored.get(k)}" for k in ("R", "lme4", "lmerTest", "Matrix"))
-    if DIAG_MANIFEST.exists():
-        recs = [r for e in json.loads(DIAG_MANIFEST.read_text())["entries"].values()
-                for r in e.values() if "HLMdiag" in r]
-        if recs:
-            env["HLMdiag"] = (f"{recs[0]['HLMdiag']} (commit {recs[0]['HLMdiag_commit'][:7]}; "
-                              f"stored fixtures, R {recs[0]['R'].split()[2]})")
+    rec = stored_hlmdiag()
+    if rec:
+        env["HLMdiag"] = (f"{rec['HLMdiag']} (commit {rec['HLMdiag_commit'][:7]}; "
+                          f"stored fixtures, R {rec['R'].split()[2]})")
     return env
+
+
+def stored_hlmdiag() -> dict | None:
+    """The provenance of the stored HLMdiag fixtures (HLMdiag is not in Debian), or None."""
+    if not DIAG_MANIFEST.exists():
+        return None
+    recs = [r for e in json.loads(DIAG_MANIFEST.read_text())["entries"].values()
+            for r in e.values() if "HLMdiag" in r]
+    return recs[0] if recs else None
 
 
 def lmm_entry(case: dict, fx: dict, data, mode: str, res=None,
@@ -139,7 +146,7 @@ def lmm_entry(case: dict, fx: dict, data, mode: str, res=None,
 def run_one(case: dict, mode: str) -> dict:
     """Compare one case in the given mode; live mode adds drift against the fixture."""
     data = case_data(case)
-    path = Path(case.get("_fixtures_dir", FIXTURES)) / f"{case['id']}.json"
+    path = case_fixtures_dir(case) / f"{case['id']}.json"
     stored = json.loads(path.read_text()) if path.exists() else None
     if mode == "live":
         res = fit_case(case, data)
@@ -166,8 +173,7 @@ def run(cases: list[dict], mode: str, diagnostics: list[dict] = (),
             + [("diagnostics", e) for e in diagnostics]
             + [("inference", {"id": i}) for i in inference_ids])
     runners = {"lmm": run_one, "diagnostics": run_diag_entry,
-               "glmm": lambda c, m: run_glmm_case(
-                   c, m, Path(c.get("_fixtures_dir", FIXTURES)) / "glmm"),
+               "glmm": lambda c, m: run_glmm_case(c, m, case_fixtures_dir(c) / "glmm"),
                "inference": lambda c, m: inference.run_inference_entry(c["id"], m)}
     bar = tqdm(jobs, desc="parity", unit="case", file=sys.stderr, disable=None)
     for i, (kind, case) in enumerate(bar, 1):
@@ -324,15 +330,7 @@ def _main_user(args) -> int:
     results = run(cases, mode, (), glmm, ())
     report = {"environment": env, "cases": results,
               "title": f"interlace ↔ lme4 parity: {catalog['path'].name}"}
-    out = args.reports
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "parity.json").write_text(json.dumps(report, indent=1))
-    (out / "parity.md").write_text(markdown(env, results))
-    write_html(report, CLASS_REASONS, CONVENTIONS, out / "parity.html", COOKS_CONVENTIONS)
-    n_fail = sum(not r["passed"] for r in results)
-    print(f"{len(results) - n_fail} passed, {n_fail} failed (mode: {mode})")
-    print(f"reports: {', '.join(str(out / f'parity.{x}') for x in ('json', 'md', 'html'))}")
-    return 1 if n_fail else 0
+    return write_reports(report, args.reports, mode)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -372,7 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     report = {"environment": env, "cases": results}
     if not (args.no_robustness or args.case or args.tag):
         report["robustness"] = run_robustness(mode)
-    out = args.reports
+    return write_reports(report, args.reports, mode)
+
+
+def write_reports(report: dict, out: Path, mode: str) -> int:
+    """``parity.{json,md,html}`` of a run in ``out``; print the verdict; the exit status
+    (1 when a case or a bad input fails)."""
+    env, results = report["environment"], report["cases"]
     out.mkdir(parents=True, exist_ok=True)
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     (out / "parity.md").write_text(markdown(env, results, report.get("robustness", [])))

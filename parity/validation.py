@@ -73,6 +73,8 @@ def _git(*args: str) -> str:
 def r_versions() -> dict:
     """R's and the R packages' versions: from Rscript when installed, else from the stored
     fixtures' provenance."""
+    from parity.run import stored_hlmdiag
+
     pkgs = ["lme4", "lmerTest", "pbkrtest", "Matrix", "HLMdiag"]
     if shutil.which("Rscript"):
         code = ("v <- c(R = R.version.string); for (p in c(" + ", ".join(f'"{p}"' for p in pkgs)
@@ -84,12 +86,9 @@ def r_versions() -> dict:
             return {**rows, "source": "this machine's R (Rscript)"}
     fx = json.loads((ROOT / "fixtures" / "r" / "kr.json").read_text())["provenance"]
     out = {k: fx.get(k, "?") for k in ("R", *pkgs)}
-    diag = ROOT / "fixtures" / "r" / "diag" / "MANIFEST.json"
-    if diag.exists():
-        recs = [r for e in json.loads(diag.read_text())["entries"].values() for r in e.values()
-                if "HLMdiag" in r]
-        if recs:
-            out["HLMdiag"] = recs[0]["HLMdiag"]
+    rec = stored_hlmdiag()
+    if rec:
+        out["HLMdiag"] = rec["HLMdiag"]
     return {**out, "source": "the stored fixtures' provenance (R is not installed here)"}
 
 

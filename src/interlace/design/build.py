@@ -15,10 +15,10 @@ from interlace.design.checks import (
     check_zdims,
     check_zrank,
 )
-from interlace.design.contrasts import Contrasts
+from interlace.design.contrasts import DEFAULT_CONTRASTS, Contrasts
 from interlace.design.evaluate import Evaluator, Factor, Logical, Value
 from interlace.design.grouping import GroupSpec, as_factor, lme4_term_order, make_group
-from interlace.design.model_matrix import DEFAULT_CONTRASTS, model_matrix
+from interlace.design.model_matrix import model_matrix
 from interlace.design.qr import column_rank_pivot
 from interlace.design.response import glm_response
 from interlace.design.spec import DesignSpec, VarKind, na_mask
@@ -452,7 +452,7 @@ def _fixed_contrasts(f: Formula, values: dict[Node, Value],
 
 def _build_re(
     f: Formula, values: dict[Node, Value], n: int, checks: InputChecks, allow_n: bool = False,
-    default: tuple[str, str] | None = None,
+    default: tuple[str, str] = DEFAULT_CONTRASTS,
 ) -> tuple[tuple[ReTerm, ...], tuple[GroupSpec, ...], list[int]]:
     built: list[tuple[ReTerm, GroupSpec]] = []
     group_cache: dict[tuple[str, ...], tuple[np.ndarray, GroupSpec]] = {}
@@ -461,7 +461,7 @@ def _build_re(
             facs = [as_factor(values[Name(c)]) for c in rt.group]
             group_cache[rt.group] = make_group(rt.group, facs)
         codes, gspec = group_cache[rt.group]
-        Xi, cn, _ = model_matrix(rt.lhs, values, n, None, default or DEFAULT_CONTRASTS)
+        Xi, cn, _ = model_matrix(rt.lhs, values, n, None, default)
         if not Xi.shape[1]:
             raise ModelSpecError(f"random-effects term ({rt.text}) has no columns: give it an "
                                  "intercept or a variable, e.g. (1 | g)")

@@ -20,8 +20,8 @@ import numpy as np
 
 from interlace.errors import DataError, InterlaceError
 
-__all__ = ["CONTRASTS", "Contrasts", "contr_treatment", "contr_sas", "contr_sum",
-           "contr_helmert", "contr_poly", "contrast_name", "resolve_contrasts"]
+__all__ = ["CONTRASTS", "DEFAULT_CONTRASTS", "Contrasts", "contr_treatment", "contr_sas",
+           "contr_sum", "contr_helmert", "contr_poly", "contrast_name", "resolve_contrasts"]
 
 
 def contr_treatment(levels: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -89,6 +89,8 @@ CONTRASTS = {
     "contr.helmert": contr_helmert,
     "contr.poly": contr_poly,
 }
+#: R's default ``options("contrasts")``: (unordered, ordered)
+DEFAULT_CONTRASTS = ("contr.treatment", "contr.poly")
 _BY_KEY = {name.lower(): name for name in CONTRASTS}
 _BY_KEY.update({name.removeprefix("contr.").lower(): name for name in CONTRASTS})
 
@@ -125,8 +127,8 @@ class Contrasts:
     """
 
     by_variable: Mapping[str, str] = field(default_factory=dict)
-    unordered: str = "contr.treatment"
-    ordered: str = "contr.poly"
+    unordered: str = DEFAULT_CONTRASTS[0]
+    ordered: str = DEFAULT_CONTRASTS[1]
 
     def __post_init__(self) -> None:
         if not isinstance(self.by_variable, Mapping):
@@ -149,7 +151,7 @@ class Contrasts:
     @property
     def is_default(self) -> bool:
         """R's defaults everywhere (treatment for factors, polynomial for ordered ones)."""
-        return not self.by_variable and self.default == ("contr.treatment", "contr.poly")
+        return not self.by_variable and self.default == DEFAULT_CONTRASTS
 
     def __hash__(self) -> int:
         return hash((tuple(sorted(self.by_variable.items())), self.unordered, self.ordered))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from interlace.design.contrasts import CONTRASTS
+from interlace.design.contrasts import CONTRASTS, DEFAULT_CONTRASTS
 from interlace.design.evaluate import Factor, Logical, Value
 from interlace.errors import DataError
 from interlace.formula.ast import Node, deparse
 from interlace.formula.terms import TermList
 
-__all__ = ["term_codings", "model_matrix", "DEFAULT_CONTRASTS"]
+__all__ = ["term_codings", "model_matrix"]
 
 NUMERIC, CONTRAST, FULL = 0, 1, 2
 _LOGICAL_LEVELS = ("FALSE", "TRUE")
@@ -55,10 +55,6 @@ def term_codings(terms: TermList, values: dict[Node, Value]) -> list[list[int]]:
                 codes[j][first] = FULL
                 break
     return codes
-
-
-#: R's default ``options("contrasts")``: (unordered, ordered)
-DEFAULT_CONTRASTS = ("contr.treatment", "contr.poly")
 
 
 def _factor_block(

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from interlace.design.contrasts import DEFAULT_CONTRASTS
 from interlace.design.evaluate import Evaluator, Factor, Logical, Value
 from interlace.design.grouping import GroupSpec, as_factor, map_group
-from interlace.design.model_matrix import DEFAULT_CONTRASTS, model_matrix
+from interlace.design.model_matrix import model_matrix
 from interlace.errors import DataError
 from interlace.formula.api import Formula
 from interlace.formula.ast import Name, Node, deparse
