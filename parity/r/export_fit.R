@@ -64,7 +64,7 @@ interlace_export <- function(model, dir, name = NULL, diagnostics = FALSE, floor
   on.exit(if (had_seed) assign(".Random.seed", old_seed, envir = globalenv())
           else if (exists(".Random.seed", envir = globalenv(), inherits = FALSE))
             rm(".Random.seed", envir = globalenv()), add = TRUE)
-  .interlace_refuse_call(cl, kind)
+  .interlace_refuse_call(cl)
 
   # ---- the data: the variables the call uses, every row of the user's data frame
   data <- tryCatch(eval(cl$data, env), error = function(e) NULL)
@@ -123,10 +123,6 @@ interlace_export <- function(model, dir, name = NULL, diagnostics = FALSE, floor
     fx$kenward_roger <- .interlace_kenward_roger(model, cl)
     if (isTRUE(floor))
       fx$floor <- lmer_floor(c(req, list(seed = seed, permutations = 8L)), .interlace_r_dir)
-    refit_theta <- vapply(fx$theta, `[[`, 0, "value")
-    refit_obj <- fx$objective$value
-    original_obj <- unname(if (isREML(model)) getME(model, "devcomp")$cmp[["REML"]]
-                           else getME(model, "devcomp")$cmp[["dev"]])
   } else {
     fam <- family(model)
     if (!fam$family %in% names(.interlace_families) ||
@@ -139,10 +135,12 @@ interlace_export <- function(model, dir, name = NULL, diagnostics = FALSE, floor
     fx <- glmer_reference(req, .interlace_r_dir)
     if (isTRUE(floor))
       fx$floor <- glmer_floor(c(req, list(seed = seed, permutations = 16L)), .interlace_r_dir)
-    refit_theta <- vapply(fx$theta, `[[`, 0, "value")
-    refit_obj <- fx$objective$value
-    original_obj <- unname(getME(model, "devcomp")$cmp[["dev"]])
   }
+  # the criterion lme4 optimized (REML for a REML lmer, else the deviance), and the refit's
+  refit_theta <- vapply(fx$theta, `[[`, 0, "value")
+  refit_obj <- fx$objective$value
+  cmp <- getME(model, "devcomp")$cmp
+  original_obj <- unname(if (isREML(model)) cmp[["REML"]] else cmp[["dev"]])
   rel <- function(a, b) max(c(0, abs(a - b) / pmax(abs(b), 1e-300)))
   fx$export <- list(
     kind = kind, case = case, data = meta,
@@ -189,7 +187,7 @@ interlace_export <- function(model, dir, name = NULL, diagnostics = FALSE, floor
 }
 
 # Refuse what the export cannot carry, naming it.
-.interlace_refuse_call <- function(cl, kind) {
+.interlace_refuse_call <- function(cl) {
   known <- c("", "formula", "data", "REML", "family", "weights", "offset", "contrasts",
              "control", "nAGQ", "na.action", "verbose")
   extra <- setdiff(names(cl), known)
