@@ -88,7 +88,7 @@ def refit_check(fx: dict) -> QuantityResult:
         "R's refit from the exported CSV and call reproduces the exported fit's criterion "
         f"(θ to {ref['theta_max_rel_diff']:.1e}, β to {ref['fixef_max_rel_diff']:.1e} "
         "relative); a larger difference means the call used settings the export does not "
-        "carry")
+        "carry", "rtol", err / REFIT_RTOL)
 
 
 KR_COLUMNS = (("se", "Std. Error"), ("df", "df"), ("t_value", "t value"),
@@ -195,10 +195,13 @@ def _floor_note(kind: str, floor: dict | None) -> str:
 def write_reports(entry: dict, env: dict, out: Path) -> list[Path]:
     """``<name>.json``, ``.md`` and ``.html`` of one certified export (R's side of the
     environment: the exporting session's)."""
+    from parity.run import r_version
+
     out.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in env.items() if k != "HLMdiag"}
     session = entry.get("session", {})
-    env.update({k: session[k] for k in ("R", "lme4", "lmerTest", "Matrix") if session.get(k)},
+    env.update({k: r_version(session[k]) if k == "R" else session[k]
+                for k in ("R", "lme4", "lmerTest", "Matrix") if session.get(k)},
                mode_reason="certify: R's side from the exporting session")
     rep, name = CertifyReport(entry, env), entry["case"]
     paths = [out / f"{name}.json", out / f"{name}.md", out / f"{name}.html"]

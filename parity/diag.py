@@ -29,6 +29,7 @@ Modes: HLMdiag is not in Debian, so its numbers always come from the stored fixt
 
 from __future__ import annotations
 
+from parity import progress
 from parity.compare import REFIT, QuantityResult, drift
 from parity.diag_compare import entries, get_entry, model_case, stored
 from parity.diag_fixtures import live_lme4
@@ -111,7 +112,11 @@ def run_diag_entry(entry: dict, mode: str) -> dict:
         qs += refit_quantities(entry)
     live = mode == "live" and "lme4_influence" in src
     if "lme4_influence" in src:
-        fx = live_lme4(entry) if live else stored(eid, "lme4")
+        if live:
+            with progress.side("R", "lme4 influence()"):
+                fx = live_lme4(entry)
+        else:
+            fx = stored(eid, "lme4")
         compare = glmm_influence_quantities if is_glmm_entry(entry) else lme4_quantities
         qs += compare(entry, fx, "live R" if live else f"{eid}.lme4.json")
     if "brute_force" in src:

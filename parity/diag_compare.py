@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from parity.catalog import load_catalog
-from parity.compare import EXACT, OPTIMUM, REFIT, QuantityResult, compare_keyed
+from parity.compare import EXACT, OPTIMUM, REFIT, QuantityResult, compare_keyed, element_points
 from parity.data import ROOT, load_dataset
 from parity.pyside import fit_case
 
 DIAG = ROOT / "fixtures" / "r" / "diag"
-AT_R = 1e-8  #: one-step measures, leverage, residuals and lme4's, at R's θ (issue 4)
+AT_R = 1e-8  #: one-step measures, leverage, residuals and lme4's, at R's θ
 
 
 @dataclass
@@ -34,11 +34,17 @@ class DiagQuantity(QuantityResult):
 
     max_err_to_scale: float = 0.0
     tol_to_scale: float = 0.0
+    #: element pairs for the report's Bland–Altman and Q–Q plots (:func:`element_points`)
+    points: dict | None = None
 
     def as_dict(self) -> dict:
-        """JSON-ready form (the LMM fields plus the two scale-relative ones)."""
-        return {**super().as_dict(), "max_err_to_scale": self.max_err_to_scale,
-                "tol_to_scale": self.tol_to_scale}
+        """JSON-ready form (the LMM fields plus the two scale-relative ones and, when
+        recorded, the element pairs)."""
+        out = {**super().as_dict(), "max_err_to_scale": self.max_err_to_scale,
+               "tol_to_scale": self.tol_to_scale}
+        if self.points is not None:
+            out["points"] = self.points
+        return out
 
 
 # -- catalog, fixtures, fits ---------------------------------------------------------------
@@ -109,7 +115,7 @@ def fit_for(entry: dict, at: str):
     """(result, tol, class, why, name suffix) at R's θ (``at="at_r_theta"``) or ours."""
     if at == "at_r_theta":
         return (at_r_theta(entry["id"]), AT_R, EXACT, f"at lme4's θ̂ ({entry['id']}.hlmdiag."
-                "json): same θ, same formulas; rtol 1e-8 + 1e-8·max|R| (issue 4)", "_at_r_theta")
+                "json): same θ, same formulas; rtol 1e-8 + 1e-8·max|R|", "_at_r_theta")
     tol, why = opt_tol(entry["id"])
     return fit(entry["model"]), tol, OPTIMUM, why, ""
 
@@ -178,7 +184,8 @@ def compare_columns(name: str, columns: list[tuple], rtol: float, atol_rel: floa
             if k in p and scale > 0 and np.isfinite(p[k] - v):
                 scaled = max(scaled, abs(p[k] - v) / scale)
     q = compare_keyed(name, py, r, rtol, atol, cls, why)
-    return DiagQuantity(**vars(q), max_err_to_scale=scaled, tol_to_scale=tol_max)
+    return DiagQuantity(**vars(q), max_err_to_scale=scaled, tol_to_scale=tol_max,
+                        points=element_points(py, r))
 
 
 def one_sided(name: str, excess: pd.Series, scale: pd.Series, atol: float, rtol: float,
@@ -186,10 +193,15 @@ def one_sided(name: str, excess: pd.Series, scale: pd.Series, atol: float, rtol:
     """Ours may be better than R's, never worse by more than atol + rtol·scale per unit
     (``excess`` = ours − R's, e.g. of the deleted fits' criteria)."""
     worse = excess.clip(lower=0.0)
-    ok = bool((excess <= atol + rtol * scale).all()) and extra_ok
+    bound = atol + rtol * scale
+    ok = bool((excess <= bound).all()) and extra_ok
     rel = float((worse / scale).max())
+    used = worse / bound
+    at = used.idxmax()
+    binding = "atol" if atol >= rtol * scale[at] else "rtol"
     return DiagQuantity(name, len(excess), float(worse.max()), rel, atol, rtol, REFIT, ok,
-                        True, str(worse.idxmax()), [], why, rel, rtol)
+                        True, str(worse.idxmax()), [], why, binding, float(used.max()),
+                        max_err_to_scale=rel, tol_to_scale=rtol)
 
 
 def not_compared(name: str, why: str) -> DiagQuantity:

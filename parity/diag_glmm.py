@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from interlace.diagnostics.influence import Influence, influence
-from parity.compare import OPTIMUM, REFIT, compare_keyed
+from parity.compare import OPTIMUM, REFIT, compare_keyed, element_points
 from parity.diag_compare import (
     DiagQuantity,
     by_col,
@@ -187,7 +187,8 @@ def _derived(name: str, py: dict, r: dict, atol: dict, scale: float, why: str) -
     q = compare_keyed(name, py, r, 0.0, atol, REFIT, why)
     worst = max((abs(py[k] - r[k]) / scale for k in r if k in py), default=0.0) if scale else 0.0
     tol_scale = max(atol.values(), default=0.0) / scale if scale else 0.0
-    return DiagQuantity(**vars(q), max_err_to_scale=worst, tol_to_scale=tol_scale)
+    return DiagQuantity(**vars(q), max_err_to_scale=worst, tol_to_scale=tol_scale,
+                        points=element_points(py, r))
 
 
 def _retraced(inf: Influence, fx: dict, conv: set[str]) -> DiagQuantity:

@@ -4,7 +4,7 @@ leverage, residuals and exact refits against HLMdiag 0.5.1.9000 (commit 6f1ee6d)
 References: ``fixtures/r/diag/<id>.hlmdiag.json`` (``parity/r/hlmdiag_reference.R``;
 HLMdiag is not in Debian, so these are always the stored numbers).  Tolerances:
 
-* at lme4's θ̂: rtol = 1e-8 + 1e-8·max|R| per column (issue 4);
+* at lme4's θ̂: rtol = 1e-8 + 1e-8·max|R| per column;
 * at our optimum: max(1e-5, 3·δθ) (:func:`parity.diag_compare.opt_tol`);
 * exact refits (``approx=False``) against HLMdiag's cold-start REML refits: R's own
   reproducibility floor (``<id>.floor.json``), at least the at-optimum tolerance, on the

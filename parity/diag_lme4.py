@@ -6,7 +6,7 @@ lme4 1.1-31 refits keep the model's method and control, warm-started at θ̂; in
 optimum.  References: ``fixtures/r/diag/<id>.lme4.json`` or, in live mode, the same R
 code run now (:func:`parity.diag_fixtures.live_lme4`).  Tolerances:
 
-* at lme4's θ̂ and deleted θ: rtol = 1e-8 + 1e-8·max|R| per column (issue 4);
+* at lme4's θ̂ and deleted θ: rtol = 1e-8 + 1e-8·max|R| per column;
 * optimality: our refits' criterion is never above ours at lme4's deleted θ beyond
   rounding (1e-11 relative);
 * at our optimum: 3 × R's reproducibility floor (``<id>.floor.json``: influence.merMod's
@@ -100,7 +100,7 @@ def lme4_quantities(entry: dict, fx: dict, source: str) -> list[DiagQuantity]:
              {"": r_keyed(fx["cooks_distance"])}),
             ("dfbetas", frame_cols(inf_r.dfbetas()), by_col(fx["dfbetas"]))]
     why = (f"at lme4's θ̂ and deleted θ ({source}): a function of θ only; rtol 1e-8 + "
-           "1e-8·max|R| per column (issue 4)")
+           "1e-8·max|R| per column")
     out = [compare_columns(f"{n}[lme4-influence]_at_r_theta", _pairs(p, r), AT_R, AT_R, EXACT,
                            why) for n, p, r in at_r]
     inf = our_influence(entry["id"])

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 import interlace
+from parity import progress
 from parity.catalog import case_contrasts
 from parity.compare import EXACT, NUMDERIV, OPTIMUM, Rule, _apply, compare_keyed
 from parity.data import DATA_DIR, case_data
@@ -52,7 +53,8 @@ RESID_TYPES = ("deviance", "pearson", "working", "response")
 AT_R_PARAMS = [
     Rule("objective", EXACT, 1e-10, why="lme4's devfun at its (θ̂, β̂), from its lp0"),
     Rule("devfun_at", EXACT, 1e-10, why="lme4's devfun (stage 2's; nAGQ = 0: stage 1's) at "
-                                        "its optimum and other points"),
+                                        "its optimum and other points",
+         name="devfun_at_r_points"),
     Rule("loglik", EXACT, 1e-10), Rule("aic", EXACT, 1e-10), Rule("bic", EXACT, 1e-10),
     Rule("deviance", EXACT, 1e-10, why="Σ deviance residuals (lme4's deviance())"),
     Rule("se_rx", EXACT, 1e-10, why="σ²(RXᵀRX)⁻¹ at the lagged RX"),
@@ -282,7 +284,8 @@ def run_glmm_case(case: dict, mode: str, fixtures_dir) -> dict:
     path = fixtures_dir / f"{case['id']}.json"
     stored = json.loads(path.read_text()) if path.exists() else None
     if mode == "live":
-        fx = live_reference(case)
+        with progress.side("R", "lme4::glmer"):
+            fx = live_reference(case)
     elif stored is None:
         raise FileNotFoundError(f"no stored fixture glmm/{path.name} (run nox -s fixtures)")
     else:

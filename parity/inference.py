@@ -39,6 +39,7 @@ from parity import (
     kr_fixtures,
     lmertest_anova_fixtures,
     ls_means_fixtures,
+    progress,
     ranova_fixtures,
     simulate_fixtures,
 )
@@ -526,9 +527,10 @@ def bootstrap(ref: dict) -> list[QuantityResult]:
         compare_keyed("boot_ci_from_r_replicates", ci_py, ci_r, 1e-12, 1e-14, EXACT,
                       "boot.ci perc/basic/norm on R's own replicates"),
         QuantityResult("boot_replicate_criterion", len(crit), worst, worst, 0.0, 1e-8, REFIT,
-                       worst <= 1e-8, why="(ours − R's) / |R's| ≤ 1e-8: no worse than R's "
-                                          "refit (lme4 1.1-31's criterion with legacy_refit, "
-                                          "correct REML refits otherwise)"),
+                       worst <= 1e-8, tol_used=max(worst, 0.0) / 1e-8,
+                       why="(ours − R's) / |R's| ≤ 1e-8: no worse than R's refit (lme4 "
+                           "1.1-31's criterion with legacy_refit, correct REML refits "
+                           "otherwise)"),
         compare_keyed("boot_replicates", rep_py, rep_r, 0.0, rep_atol, REFIT,
                       "sd/cor/σ/β of each replicate within twice R's own refit floor"),
         compare_keyed("boot_confint", e2e_py, e2e_r, 0.0, e2e_atol, REFIT,
@@ -554,8 +556,9 @@ def bootstrap(ref: dict) -> list[QuantityResult]:
     if gcrit:
         gw = float(np.nanmax(gcrit))
         out += [QuantityResult("boot_glmm_criterion", len(gcrit), gw, gw, 0.0, 1e-8, REFIT,
-                               gw <= 1e-8, why="(ours − R's) / |R's| of −2 log-likelihood: "
-                                               "no worse than R's glmer of each response"),
+                               gw <= 1e-8, tol_used=max(gw, 0.0) / 1e-8,
+                               why="(ours − R's) / |R's| of −2 log-likelihood: no worse "
+                                   "than R's glmer of each response"),
                 compare_keyed("boot_glmm_replicates", g_py, g_r, 0.0, g_atol, REFIT,
                               "GLMM replicates within twice R's own floor")]
     pspec = {p["id"]: p for p in bootstrap_fixtures.PBMODCOMPS}
@@ -616,7 +619,11 @@ def run_inference_entry(entry_id: str, mode: str) -> dict:
     """One family's quantities (live: R re-run now, with its drift from the fixture)."""
     _, name, script, request, compare = next(f for f in FAMILIES if f[0] == entry_id)
     stored = json.loads((FIXTURES / name).read_text())
-    ref = _live(script, request, name) if mode == "live" else stored
+    if mode == "live":
+        with progress.side("R", script):
+            ref = _live(script, request, name)
+    else:
+        ref = stored
     qs = compare(ref)
     entry = {"case": entry_id, "kind": "inference", "mode": mode, "fixture": name,
              "passed": case_passed(qs),

@@ -75,6 +75,8 @@ def versions() -> dict:
     ro = _session()
     code = ('c(R = R.version.string, lme4 = as.character(packageVersion("lme4")), '
             'lmerTest = as.character(packageVersion("lmerTest")), '
-            'Matrix = as.character(packageVersion("Matrix")))')
+            'Matrix = as.character(packageVersion("Matrix")), '
+            'pbkrtest = if (requireNamespace("pbkrtest", quietly = TRUE)) '
+            'as.character(packageVersion("pbkrtest")) else "not installed")')
     vals = ro.r(code)
     return dict(zip(vals.names, list(vals), strict=True))

@@ -73,7 +73,7 @@ def _git(*args: str) -> str:
 def r_versions() -> dict:
     """R's and the R packages' versions: from Rscript when installed, else from the stored
     fixtures' provenance."""
-    from parity.run import stored_hlmdiag
+    from parity.run import r_version, stored_hlmdiag
 
     pkgs = ["lme4", "lmerTest", "pbkrtest", "Matrix", "HLMdiag"]
     if shutil.which("Rscript"):
@@ -83,9 +83,10 @@ def r_versions() -> dict:
         out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True)
         if out.returncode == 0:
             rows = dict(line.split("\t", 1) for line in out.stdout.splitlines() if "\t" in line)
-            return {**rows, "source": "this machine's R (Rscript)"}
+            return {**rows, "R": r_version(rows.get("R")), "source": "this machine's R (Rscript)"}
     fx = json.loads((ROOT / "fixtures" / "r" / "kr.json").read_text())["provenance"]
     out = {k: fx.get(k, "?") for k in ("R", *pkgs)}
+    out["R"] = r_version(out["R"])
     rec = stored_hlmdiag()
     if rec:
         out["HLMdiag"] = rec["HLMdiag"]

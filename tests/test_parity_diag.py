@@ -63,4 +63,4 @@ def test_markdown_has_diagnostics_and_conventions():
                   "cooks_distance[lme4-influence]"):
         assert f"**`{label}`**" in md
     assert "| diag_dyestuff_batch | cooks_distance[lme4-influence] |" in md
-    assert "1 of 1 cases pass" in md
+    assert "1 of 1 diagnostics entries pass" in md
