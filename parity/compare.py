@@ -180,7 +180,7 @@ def compare_keyed(name: str, py: dict, r: dict, rtol: float, atol: float | dict,
                           missing, why, binding, max(used, 0.0))
 
 
-def element_points(py: dict, r: dict, limit: int = 400) -> dict:
+def element_points(py: dict, r: dict, limit: int = 200) -> dict:
     """Element pairs of a comparison for the report's plots (Bland–Altman: ``mean`` and
     ``diff`` = py − r; Q–Q: ``rel`` = |py − r| / |r|, None where r = 0), at 4 significant
     digits.  Keys on both sides with finite values only; beyond ``limit`` elements, the
