@@ -123,9 +123,15 @@ def kenward_roger_checks(case: dict, fx: dict, data, res) -> list[QuantityResult
 def versions_note(fx: dict, certified: dict) -> str:
     """How the exporting session's R and lme4 compare with those interlace is certified
     against (the stored catalog's)."""
+    import re
+
+    def number(text) -> str:  # "R version 4.2.2 Patched (…)" or "4.2.2 Patched (…)"
+        found = re.search(r"\d+\.\d+\.\d+", str(text or ""))
+        return found.group(0) if found else "?"
+
     s = fx["export"]["session"]
-    theirs = f"R {s['R'].split()[2]}, lme4 {s['lme4']}"
-    ours = f"R {certified.get('R', '?').split()[2]}, lme4 {certified.get('lme4', '?')}"
+    theirs = f"R {number(s['R'])}, lme4 {s['lme4']}"
+    ours = f"R {number(certified.get('R'))}, lme4 {certified.get('lme4', '?')}"
     if theirs == ours:
         return f"exported with {theirs}: the versions interlace's catalog is certified against"
     return (f"exported with {theirs}; interlace's catalog is certified against {ours}. The "
@@ -148,6 +154,76 @@ def case_entry(case: dict, fx: dict, data, mode: str, floor: dict | None, res=No
     return lmm_entry(case, fx, data, mode, res, floor=floor)
 
 
+def influence_levels(diagnostics) -> list[str]:
+    """Deletion levels of a ``diagnostics`` argument: False/None → none, True → ["1"]
+    (observations), a grouping factor's name or a list of them (and/or "1") → those."""
+    if diagnostics is None or diagnostics is False:
+        return []
+    if diagnostics is True:
+        return ["1"]
+    levels = ([diagnostics] if isinstance(diagnostics, str) else
+              list(diagnostics) if isinstance(diagnostics, list | tuple) else [])
+    if not levels or not all(isinstance(v, str) and v for v in levels):
+        raise CertifyError(f"diagnostics must be True, False, or grouping factor name(s) "
+                           f"(\"1\": observations), not {diagnostics!r}")
+    return list(dict.fromkeys(levels))
+
+
+def diagnostics_entries(case: dict, fx: dict, data, res, floor: dict | None,
+                        references: dict, source: str) -> list[dict]:
+    """One report entry (kind "diagnostics") per deletion level of ``references`` ({level:
+    lme4 influence reference, influence_reference.R's schema}): our ``influence()`` against
+    lme4's ``influence.merMod`` with the catalog's comparisons (:mod:`parity.diag_lme4`,
+    :mod:`parity.diag_glmm`).  ``res``: our fit of the case."""
+    from interlace.diagnostics.influence import influence
+    from parity.diag import classify as diag_classify
+    from parity.diag_glmm import glmm_influence_quantities
+    from parity.diag_lme4 import lme4_quantities
+    from parity.pyside import fit_case
+
+    glmm = "family" in case
+    out = []
+    for level, ref in references.items():
+        groups = None if str(level) == "1" else str(level)
+        terms = {t.group for t in res._design.re_terms}
+        if groups is not None and groups not in terms:
+            raise CertifyError(f"diagnostics: {groups!r} is not a grouping factor of the "
+                               f"model (its factors: {', '.join(sorted(terms))})")
+        entry = {"id": f"{case['id']}/{level}", "model": case["id"], "level": str(level)}
+        inf = influence(res, groups=groups)
+        if glmm:
+            from parity.glmm_parity import se_tolerances
+            from parity.optimum_floor import glmm_floor_summary
+
+            _, _, tol, why = se_tolerances(fx, None if floor is None else
+                                           glmm_floor_summary(floor))
+            qs = glmm_influence_quantities(entry, ref, source, inf=inf, se_rule=(tol, why))
+        else:
+            def fit_at(theta=None):
+                return res if theta is None else fit_case(case, data, theta=list(theta))
+            qs = lme4_quantities(entry, ref, source, fit_at=fit_at, inf=inf)
+        passed = all(q.passed for q in qs if q.gating)
+        unit = "each observation" if groups is None else f"each {groups}"
+        out.append({"case": f"{case['id']}: influence, deleting {unit}",
+                    "kind": "diagnostics", "model": case["id"],
+                    "model_kind": "glmm" if glmm else "lmm", "level": str(level),
+                    "sources": ["lme4_influence"], "mode": "stored" if "json" in source
+                    else "live", "passed": passed, "classification": diag_classify(qs),
+                    "quantities": [q.as_dict() for q in qs]})
+    return out
+
+
+def _fold_diagnostics(entry: dict) -> None:
+    """Mutates ``entry``: its verdict and classification take in those of its influence
+    entries (a model is certified only when its diagnostics are too)."""
+    bad = [d for d in entry.get("diagnostics", []) if not d["passed"]]
+    if bad:
+        entry["passed"] = False
+        entry["classification"] = "; ".join(
+            [f"influence at level {d['level']}: {d['classification']}" for d in bad]
+            + ([] if entry["classification"] == "agree" else [entry["classification"]]))
+
+
 def certify_one(path: Path, certified: dict) -> dict:
     """The report entry of one export (a failed entry, with the reason, if it cannot run)."""
     from parity.pyside import fit_case
@@ -159,12 +235,19 @@ def certify_one(path: Path, certified: dict) -> dict:
         res = fit_case(case, data) if kind == "lmm" else None
         entry = case_entry(case, fx, data, "stored", floor, res)
         kr = [] if res is None else kenward_roger_checks(case, fx, data, res)
+        if fx.get("influence"):
+            if res is None:
+                from parity.glmm_parity import fit_case as glmm_fit_case
+                res = glmm_fit_case(case, data)
+            entry["diagnostics"] = diagnostics_entries(case, fx, data, res, floor,
+                                                       fx["influence"], path.name)
         entry["floor"] = _floor_note(kind, floor)
         refit = refit_check(fx)
         entry["quantities"] = ([refit.as_dict(), *entry["quantities"]]
                                + [q.as_dict() for q in kr])
         bad = [q for q in (refit, *kr) if not q.passed]
         entry["passed"] = entry["passed"] and not bad
+        _fold_diagnostics(entry)
         if bad:
             what = ("R's refit from the export does not reproduce the exported fit"
                     if not refit.passed else "Kenward-Roger: " + classify(bad))
@@ -228,14 +311,23 @@ class CertifyReport:
     def passed(self) -> bool:
         return bool(self.entry["passed"])
 
+    @property
+    def entries(self) -> list[dict]:
+        """The model's entry, then one per influence deletion level (when certified)."""
+        return [self.entry, *self.entry.get("diagnostics", [])]
+
     def frame(self):
-        """One row per compared quantity: n, worst errors, tolerances, class, verdict."""
+        """One row per compared quantity: n, worst errors, tolerances, the term that bound
+        the comparison, class, verdict; influence quantities are named with their deletion
+        level ("… @ Subject", "… @ 1" for observations)."""
         import pandas as pd
 
-        cols = ["name", "n", "max_abs_err", "max_rel_err", "atol", "rtol", "class", "passed",
-                "gating", "worst_key", "why"]
-        return pd.DataFrame([{k: q.get(k) for k in cols} for q in self.entry["quantities"]],
-                            columns=cols).set_index("name")
+        cols = ["name", "n", "max_abs_err", "max_rel_err", "atol", "rtol", "binding", "class",
+                "passed", "gating", "worst_key", "why"]
+        rows = [{k: q.get(k) for k in cols} for q in self.entry["quantities"]]
+        rows += [{**{k: q.get(k) for k in cols}, "name": f"{q['name']} @ {d['level']}"}
+                 for d in self.entry.get("diagnostics", []) for q in d["quantities"]]
+        return pd.DataFrame(rows, columns=cols).set_index("name")
 
     def intro(self) -> list[tuple[str, str]]:
         """What was certified: the call, versions, floor and export date, where known."""
@@ -245,7 +337,9 @@ class CertifyReport:
 
     def report(self) -> dict:
         """The report (parity's schema) of this one model."""
-        return {"environment": self.env, "cases": [self.entry],
+        cases = [{k: v for k, v in self.entry.items() if k != "diagnostics"},
+                 *self.entry.get("diagnostics", [])]
+        return {"environment": self.env, "cases": cases,
                 "title": f"interlace certification of {self.entry['case']}",
                 "intro": self.intro()}
 
@@ -253,7 +347,7 @@ class CertifyReport:
         from parity.run import markdown
 
         head = [f"{k}: {'`' + v + '`' if k == 'Call (R)' else v}\n" for k, v in self.intro()]
-        return markdown(self.env, [self.entry]).replace(
+        return markdown(self.env, self.entries).replace(
             "# interlace ↔ lme4 parity",
             f"# interlace certification of `{self.entry['case']}`\n\n" + "\n".join(head), 1)
 
@@ -342,7 +436,10 @@ def certify_result(res, diagnostics: bool = False, name: str = "model",
     recorded call, and the catalog's comparisons run (at R's θ̂ and at this fit's optimum;
     a GLMM is refitted as the catalog does).  ``floor``: also measure lme4's own floor
     (refits on seeded row permutations), which sets the at-optimum tolerances as
-    interlace_export's does.  Without R: a CertifyError saying how to install it."""
+    interlace_export's does.  ``diagnostics``: True (observations), a grouping factor's
+    name or a list of them: also our ``influence()`` against lme4's ``influence.merMod`` run
+    now at each of those deletion levels.  Without R: a CertifyError saying how to install
+    it."""
     import tempfile
 
     from parity import live
@@ -350,8 +447,7 @@ def certify_result(res, diagnostics: bool = False, name: str = "model",
     from parity.glmm_parity import live_reference
     from parity.run import environment
 
-    if diagnostics:
-        raise CertifyError("diagnostics=True (lme4's influence()) is not supported yet")
+    levels = influence_levels(diagnostics)
     why = live.unavailable_reason()
     if why:
         raise CertifyError(f"certify needs R with lme4 through rpy2 ({why}): {R_INSTALL}")
@@ -364,6 +460,13 @@ def certify_result(res, diagnostics: bool = False, name: str = "model",
         fx = live_reference(case) if glmm else live.reference(case, res.theta)
         entry = case_entry(case, fx, frame, "live", fl, None if glmm else res)
         entry["floor"] = _floor_note("glmm" if glmm else "lmm", fl)
+        if levels:
+            from parity.diag_fixtures import live_influence
+
+            refs = {lv: live_influence(case, lv) for lv in levels}
+            entry["diagnostics"] = diagnostics_entries(case, fx, frame, res, fl, refs,
+                                                       "lme4 influence() run now")
+            _fold_diagnostics(entry)
     env = environment("live", "certify: lme4 fitted now through rpy2", {"cases": {}})
     entry["call"] = f"{'glmer' if 'family' in case else 'lmer'}: {res.formula}"
     return CertifyReport(entry, env)

@@ -80,6 +80,7 @@ def _session():
     import rpy2.robjects as ro
 
     ro.r["source"](str(R_DIR / "io.R"))
+    ro.r["source"](str(R_DIR / "lmer_reference.R"))
     ro.r["source"](str(R_DIR / "glmer_reference.R"))
     ro.r["source"](str(R_DIR / "influence_reference.R"))
     return ro
@@ -90,6 +91,15 @@ def live_lme4(entry: dict) -> dict:
     ro = _session()
     req = json.dumps(request(entry, _case(entry)))
     return json.loads(ro.r["influence_reference_json"](req, str(R_DIR))[0])
+
+
+def live_influence(case: dict, level: str) -> dict:
+    """lme4's influence reference of any case (a certified model's too) at deletion
+    ``level`` ("1" or a grouping factor), computed in the embedded R."""
+    ro = _session()
+    base = glmer_request(case) if "family" in case else live_request(case)
+    req = {**base, "id": f"{case['id']}/{level}", "model": case["id"], "level": str(level)}
+    return json.loads(ro.r["influence_reference_json"](json.dumps(req), str(R_DIR))[0])
 
 
 # -- manifest ------------------------------------------------------------------------------

@@ -100,13 +100,19 @@ def _restrict(cols: dict, keep: set[str]) -> dict:
     return {c: {u: v for u, v in col.items() if u in keep} for c, col in cols.items()}
 
 
-def glmm_influence_quantities(entry: dict, fx: dict, source: str) -> list[DiagQuantity]:
-    """Our GLMM ``influence`` against lme4's ``influence.merMod`` reference ``fx``."""
-    case = glmm_case(entry["model"])
-    inf = our_glmm_influence(entry["id"])
+def glmm_influence_quantities(entry: dict, fx: dict, source: str,
+                              inf: Influence | None = None,
+                              se_rule: tuple[float, str] | None = None) -> list[DiagQuantity]:
+    """Our GLMM ``influence`` against lme4's ``influence.merMod`` reference ``fx``.
+
+    ``inf`` (our ``influence()`` at the entry's level) and ``se_rule`` (the model's
+    Hessian-SE tolerance and its reason, :func:`parity.glmm_parity.se_tolerances`) serve a
+    model outside the catalog; by default both come from the entry's catalog case.
+    """
+    inf = our_glmm_influence(entry["id"]) if inf is None else inf
     coef = list(inf.fixef.columns)
     conv = {str(u) for u, ok in fx["converged"].items() if ok}
-    se_rtol, se_why = _se_rtol(case)
+    se_rtol, se_why = _se_rtol(glmm_case(entry["model"])) if se_rule is None else se_rule
     tol = PARAM_RTOL
     base = (f"glmer refits from (θ̂, β̂), maxfun 1000 ({source}); n = {len(conv)} of "
             f"{len(fx['converged'])} units where lme4's refit converged")

@@ -75,16 +75,36 @@ def _vcov_cols(labels, vcov: np.ndarray, coef: list[str]) -> dict[str, dict[str,
             for i, a in enumerate(coef) for j, b in enumerate(coef)}
 
 
-def _pairs(ours: dict, ref: dict) -> list[tuple]:
-    """Columns of :func:`~parity.diag_compare.compare_columns` ("" = a single column)."""
-    return [((c,) if c else (), ours.get(c, {}), r) for c, r in ref.items()]
+def _pairs(ours: dict, ref: dict, scales: dict | None = None) -> list[tuple]:
+    """Columns of :func:`~parity.diag_compare.compare_columns` ("" = a single column), with
+    a column's scale from ``scales`` where given (else its max|R|)."""
+    return [((c,) if c else (), ours.get(c, {}), r, (scales or {}).get(c))
+            for c, r in ref.items()]
 
 
-def lme4_quantities(entry: dict, fx: dict, source: str) -> list[DiagQuantity]:
+def _vcov_scales(fx: dict, coef: list[str]) -> dict[str, float]:
+    """The scale of each deleted-vcov column (a, b): max over units of √(V_aa·V_bb), the
+    SEs' scale.  An off-diagonal element can be 0 in exact arithmetic (orthogonal columns,
+    e.g. sum-to-zero contrasts of a balanced design): its own max|R| is then rounding."""
+    return {f"{a},{b}": max(np.sqrt(abs(num(v[a][a]) * num(v[b][b])))
+                            for v in fx["vcov_deleted"].values())
+            for a in coef for b in coef}
+
+
+def lme4_quantities(entry: dict, fx: dict, source: str, fit_at=None,
+                    inf: Influence | None = None) -> list[DiagQuantity]:
     """Our ``influence`` against lme4's ``influence.merMod`` reference ``fx``: at lme4's θ
-    (full and deleted fits), the optimality of our refits, and at our optimum."""
+    (full and deleted fits), the optimality of our refits, and at our optimum.
+
+    ``fit_at(theta=None)`` (our fit, or the model evaluated at ``theta``) and ``inf`` (our
+    ``influence()`` at the entry's level) serve a model outside the catalog (a certified
+    export); by default both come from the entry's catalog case.
+    """
     level, model = str(entry["level"]), entry["model"]
-    res_r = fit(model, tuple(fx["fit"]["theta"].values()))
+    if fit_at is None:
+        def fit_at(theta=None):
+            return fit(model, theta)
+    res_r = fit_at(tuple(fx["fit"]["theta"].values()))
     theta_r = pd.DataFrame(by_col(fx["theta_deleted"]))[res_r.theta_names]
     labels, sets = group_sets(res_r, level, order="appearance") if level != "1" else (None, None)
     inf_r = Influence(res_r, deletions_at(res_r, theta_r, level, labels=labels, sets=sets), level)
@@ -101,10 +121,14 @@ def lme4_quantities(entry: dict, fx: dict, source: str) -> list[DiagQuantity]:
             ("dfbetas", frame_cols(inf_r.dfbetas()), by_col(fx["dfbetas"]))]
     why = (f"at lme4's θ̂ and deleted θ ({source}): a function of θ only; rtol 1e-8 + "
            "1e-8·max|R| per column")
-    out = [compare_columns(f"{n}[lme4-influence]_at_r_theta", _pairs(p, r), AT_R, AT_R, EXACT,
-                           why) for n, p, r in at_r]
-    inf = our_influence(entry["id"])
-    at = deletions_at(fit(model), theta_r, level, labels=inf.labels, sets=inf.deletions.rows)
+    scales = {"vcov_deleted": _vcov_scales(fx, coef)}
+    out = [compare_columns(f"{n}[lme4-influence]_at_r_theta", _pairs(p, r, scales.get(n)),
+                           AT_R, AT_R, EXACT,
+                           why + ("; each element on its SEs' scale √(V_aa·V_bb)"
+                                  if n == "vcov_deleted" else ""))
+           for n, p, r in at_r]
+    inf = our_influence(entry["id"]) if inf is None else inf
+    at = deletions_at(fit_at(), theta_r, level, labels=inf.labels, sets=inf.deletions.rows)
     obj_r = pd.Series(at.objective, index=at.labels.map(str))
     excess = pd.Series(inf.deletions.objective, index=inf.labels.map(str)) - obj_r
     out.append(one_sided("objective_deleted[lme4-influence]", excess, obj_r.abs(), 0.0, 1e-11,

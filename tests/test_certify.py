@@ -21,6 +21,9 @@ from parity.data import ROOT, sha256_file
 EXAMPLES = ROOT / "fixtures" / "certify"
 R_DIR = ROOT / "parity" / "r"
 NAMES = ["cbpp_sum", "ergo_sas_ml", "sleep_lmertest", "ticks_offset"]
+#: the deletion levels of lme4's influence() each example exports
+DIAG = {"cbpp_sum": ["herd"], "ergo_sas_ml": ["Subject"], "sleep_lmertest": ["1", "Subject"],
+        "ticks_offset": []}
 
 
 def _export(name: str) -> dict:
@@ -36,6 +39,10 @@ def test_examples_are_current():
         assert fx["export"]["script_sha256"] == sha256_file(R_DIR / "export_fit.R"), name
         assert fx["floor"]["provenance"]["script_sha256"] == sha256_file(R_DIR / "floors.R")
         assert fx["export"]["data"]["csv_sha256"] == sha256_file(EXAMPLES / f"{name}.csv")
+        assert list(fx.get("influence", {})) == fx["export"]["diagnostics"] == DIAG[name]
+        for ref in fx.get("influence", {}).values():
+            assert ref["provenance"]["script_sha256"] == sha256_file(
+                R_DIR / "influence_reference.R")
 
 
 def test_the_call_is_recorded_as_the_user_wrote_it():
@@ -53,8 +60,16 @@ def test_certify_passes_the_examples(tmp_path):
     assert certify.main([str(EXAMPLES), "--reports", str(tmp_path)]) == 0
     for name in NAMES:
         report = json.loads((tmp_path / f"{name}.json").read_text())
-        (entry,) = report["cases"]
+        entry, *diag = report["cases"]
         assert entry["passed"], (name, entry["classification"])
+        assert [d["level"] for d in diag] == DIAG[name]
+        for d in diag:
+            assert d["kind"] == "diagnostics" and d["passed"], (name, d["classification"])
+            names = {q["name"] for q in d["quantities"]}
+            assert {"cooks_distance[lme4-influence]", "dfbetas[lme4-influence]"} <= names
+            if d["model_kind"] == "lmm":
+                assert "cooks_distance[lme4-influence]_at_r_theta" in names
+                assert "objective_deleted[lme4-influence]" in names
         names = [q["name"] for q in entry["quantities"]]
         assert names[0] == "export_refit_objective"
         assert "objective_at_r_theta" in names and "theta" in names
@@ -100,6 +115,31 @@ def test_an_unreproduced_fit_is_not_certified(tmp_path):
     assert q["name"] == "export_refit_objective" and not q["passed"]
 
 
+def test_a_perturbed_influence_export_fails_naming_the_quantity(tmp_path, capsys):
+    path = _copy("sleep_lmertest", tmp_path)
+    fx = json.loads(path.read_text())
+    row = fx["influence"]["Subject"]["dfbetas"]["308"]
+    row["Days"] *= 1.001  # one DFBETAS of one deleted subject
+    path.write_text(json.dumps(fx))
+    assert certify.main([str(path), "--reports", str(tmp_path / "rep")]) == 1
+    report = json.loads((tmp_path / "rep" / "sleep_lmertest.json").read_text())
+    entry, obs, subject = report["cases"]
+    assert not entry["passed"] and obs["passed"] and not subject["passed"]
+    bad = [q["name"] for q in subject["quantities"] if not q["passed"]]
+    assert "dfbetas[lme4-influence]_at_r_theta" in bad
+    worst = next(q for q in subject["quantities"]
+                 if q["name"] == "dfbetas[lme4-influence]_at_r_theta")["worst_key"]
+    assert worst == "Days / 308"
+    assert "FAIL sleep_lmertest" in capsys.readouterr().out
+
+
+def test_diagnostics_levels_are_checked():
+    assert certify.influence_levels(False) == [] and certify.influence_levels(True) == ["1"]
+    assert certify.influence_levels(["Subject", "1", "Subject"]) == ["Subject", "1"]
+    with pytest.raises(certify.CertifyError, match="grouping factor name"):
+        certify.influence_levels(3)
+
+
 def test_bad_paths_are_named(tmp_path, capsys):
     assert certify.main([str(tmp_path / "nowhere.json")]) == 2
     assert "no such export" in capsys.readouterr().err
@@ -115,6 +155,10 @@ def test_other_versions_are_reported():
     note = certify.versions_note(fx, {"R": "R version 4.2.2 Patched", "lme4": "1.1.31"})
     assert "exported with R 4.4.1, lme4 1.1.35.5" in note
     assert "certified against R 4.2.2, lme4 1.1.31" in note
+    same = certify.versions_note(_export("sleep_lmertest"),
+                                 {"R": "4.2.2 Patched (2022-11-10 r83330)", "lme4": "1.1.31"})
+    assert same == ("exported with R 4.2.2, lme4 1.1.31: the versions interlace's catalog is "
+                    "certified against")
 
 
 REFUSALS = {
@@ -128,15 +172,18 @@ REFUSALS = {
     "na_exclude": ('lmer(Reaction ~ Days + (1 | Subject), sleepstudy, na.action = na.exclude)',
                    "na.action = na.exclude is not supported"),
     "not_a_model": ("lm(Reaction ~ Days, sleepstudy)", "must be a fitted lmer() or glmer()"),
+    "diag_level": ("lmer(Reaction ~ Days + (1 | Subject), sleepstudy)",
+                   "diagnostics names no grouping factor of the model: Days", "Days"),
 }
 
 
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R (Rscript)")
 def test_export_refuses_what_it_cannot_carry(tmp_path):
     cases = ",\n".join(
-        f'  {k} = tryCatch({{ m <- {expr}; interlace_export(m, "{tmp_path}", "{k}"); '
+        f'  {k} = tryCatch({{ m <- {expr}; interlace_export(m, "{tmp_path}", "{k}", '
+        f'diagnostics = {json.dumps(diag[0]) if diag else "FALSE"}, floor = FALSE); '
         f'"no error" }}, error = function(e) conditionMessage(e))'
-        for k, (expr, _) in REFUSALS.items())
+        for k, (expr, _, *diag) in REFUSALS.items())
     script = tmp_path / "refusals.R"
     script.write_text(f'source("{R_DIR / "export_fit.R"}")\n'
                       "suppressPackageStartupMessages(library(lme4))\n"
@@ -145,7 +192,7 @@ def test_export_refuses_what_it_cannot_carry(tmp_path):
                       f'"{tmp_path}/out.json")\n')
     subprocess.run(["Rscript", str(script)], check=True, capture_output=True)
     got = json.loads((tmp_path / "out.json").read_text())
-    for k, (_, message) in REFUSALS.items():
+    for k, (_, message, *_) in REFUSALS.items():
         assert message in got[k], (k, got[k])
 
 
@@ -205,8 +252,11 @@ def test_python_first_certify_runs_lme4_now(tmp_path):
                             weights=1.0 + np.arange(len(m)) % 3)
         g = interlace.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
                             dataset("cbpp"), family="binomial")
-    rep = certify.certify_result(res, name="machines")
+    rep = certify.certify_result(res, name="machines", diagnostics="Worker")
     assert rep.passed, rep.entry["classification"]
+    (diag,) = rep.entry["diagnostics"]
+    assert diag["passed"] and diag["level"] == "Worker" and diag["mode"] == "live"
+    assert "cooks_distance[lme4-influence]_at_r_theta @ Worker" in rep.frame().index
     frame = rep.frame()
     assert frame.loc["objective_at_r_theta", "passed"] and "fixef" in frame.index
     assert rep.to_markdown().count("machines") > 3

@@ -6,24 +6,26 @@ source(file.path(dirname(self), "export_fit.R"))
 suppressPackageStartupMessages(library(lmerTest))
 out <- commandArgs(TRUE)[1]
 
-# lmerTest's lmer, REML, a correlated random slope
+# lmerTest's lmer, REML, a correlated random slope; lme4's influence() deleting each
+# observation and each subject
 sleep_lmertest <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy)
-interlace_export(sleep_lmertest, out)
+interlace_export(sleep_lmertest, out, diagnostics = c("1", "Subject"))
 
 # lme4's glmer: cbind binomial with sum-to-zero contrasts
 cbpp_sum <- lme4::glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp,
                         family = binomial, contrasts = list(period = "contr.sum"))
-interlace_export(cbpp_sum, out)
+interlace_export(cbpp_sum, out, diagnostics = "herd")
 
 # ML with weights given as an expression, missing responses and SAS coding for every factor
-# through options(contrasts = ), a factor in the random-effects term too
+# through options(contrasts = ), a factor in the random-effects term too; influence() by
+# subject (its refits under the same options)
 ergo <- as.data.frame(nlme::ergoStool)
 ergo$effort[c(3, 17)] <- NA
 ergo$Subject <- factor(as.character(ergo$Subject))
 op <- options(contrasts = c("contr.SAS", "contr.poly"))
 ergo_sas_ml <- lme4::lmer(effort ~ Type + (1 | Subject), ergo, REML = FALSE,
                           weights = 1 + as.integer(Type) / 4)
-interlace_export(ergo_sas_ml, out)
+interlace_export(ergo_sas_ml, out, diagnostics = "Subject")
 options(op)
 
 # Poisson with an offset argument and an ordered factor left to contr.poly

@@ -18,6 +18,10 @@
 #                      also lme4's own floor: the model refitted on 8 (GLMM: 16) seeded row
 #                      permutations of the data, how far lme4's optimum moves when only
 #                      the rounding changes, which sets the at-optimum tolerances.
+# diagnostics = TRUE adds lme4's influence(model) (every observation deleted and the model
+# refitted), diagnostics = "Subject" (or several names, "1" for observations) influence(model,
+# groups = "Subject"): interlace's influence() is then compared with it at lme4's deleted
+# θ (exact arithmetic) and from its own refits.
 # It needs lme4 and jsonlite (lmerTest's Satterthwaite df when lmerTest is installed, and
 # Kenward-Roger's SEs and df of a REML fit without weights when pbkrtest is too). What
 # interlace cannot reproduce is refused with an error naming it: subset=, other na.action
@@ -29,7 +33,8 @@
 local({
   here <- if (!is.null(sys.frame(1)$ofile)) dirname(normalizePath(sys.frame(1)$ofile)) else
     getOption("interlace.r_dir", ".")
-  for (f in c("io.R", "lmer_reference.R", "glmer_reference.R", "floors.R"))
+  for (f in c("io.R", "lmer_reference.R", "glmer_reference.R", "floors.R",
+              "influence_reference.R"))
     sys.source(file.path(here, f), envir = globalenv())
   assign(".interlace_r_dir", here, envir = globalenv())
 })
@@ -51,13 +56,12 @@ interlace_export <- function(model, dir, name = NULL, diagnostics = FALSE, floor
   if (!grepl("^[A-Za-z0-9._-]+$", name))
     stop("interlace_export: name must be letters, digits, '.', '_' or '-' (got '", name,
          "'); give name = \"...\"")
-  if (isTRUE(diagnostics))
-    stop("interlace_export: diagnostics = TRUE (lme4's influence()) is not supported yet")
   kind <- if (inherits(model, "glmerMod")) "glmm" else if (inherits(model, "lmerMod")) "lmm"
           else stop("interlace_export: model must be a fitted lmer() or glmer() model ",
                     "(class lmerMod, lmerModLmerTest or glmerMod), not ", class(model)[1])
   cl <- model@call
   env <- environment(formula(model))
+  levels <- .interlace_diag_levels(diagnostics, model)
   # the floors draw seeded permutations: leave the session's random numbers as they were
   had_seed <- exists(".Random.seed", envir = globalenv(), inherits = FALSE)
   if (had_seed) old_seed <- get(".Random.seed", envir = globalenv())
@@ -136,6 +140,11 @@ interlace_export <- function(model, dir, name = NULL, diagnostics = FALSE, floor
     if (isTRUE(floor))
       fx$floor <- glmer_floor(c(req, list(seed = seed, permutations = 16L)), .interlace_r_dir)
   }
+  # lme4's influence() at each deletion level, on the model refitted from the exported data
+  if (length(levels))
+    fx$influence <- sapply(levels, function(lev)
+      influence_reference(c(req, list(id = paste0(name, "/", lev), model = name, level = lev)),
+                          .interlace_r_dir), simplify = FALSE)
   # the criterion lme4 optimized (REML for a REML lmer, else the deviance), and the refit's
   refit_theta <- vapply(fx$theta, `[[`, 0, "value")
   refit_obj <- fx$objective$value
@@ -144,7 +153,7 @@ interlace_export <- function(model, dir, name = NULL, diagnostics = FALSE, floor
   rel <- function(a, b) max(c(0, abs(a - b) / pmax(abs(b), 1e-300)))
   fx$export <- list(
     kind = kind, case = case, data = meta,
-    call = deparse1(cl, collapse = " "), diagnostics = diagnostics,
+    call = deparse1(cl, collapse = " "), diagnostics = I(levels),
     script_sha256 = sha256_file(file.path(.interlace_r_dir, "export_fit.R")),
     session = list(R = R.version.string, platform = R.version$platform,
                    lme4 = as.character(packageVersion("lme4")),
@@ -167,6 +176,22 @@ interlace_export <- function(model, dir, name = NULL, diagnostics = FALSE, floor
             "(criterion differs by ", signif(fx$export$refit$objective_rel_diff, 3),
             " relative): the call may use settings the export does not carry (control=?)")
   invisible(out)
+}
+
+# The deletion levels of `diagnostics`: FALSE -> none, TRUE -> "1" (observations), else
+# grouping factor names of the model (and/or "1").
+.interlace_diag_levels <- function(diagnostics, model) {
+  if (isFALSE(diagnostics) || is.null(diagnostics)) return(character())
+  if (isTRUE(diagnostics)) return("1")
+  if (!is.character(diagnostics) || !length(diagnostics) || anyNA(diagnostics))
+    stop("interlace_export: diagnostics must be TRUE, FALSE or grouping factor name(s) ",
+         "(\"1\" for observations)")
+  bad <- setdiff(diagnostics, c("1", names(model@flist)))
+  if (length(bad))
+    stop("interlace_export: diagnostics names no grouping factor of the model: ",
+         paste(bad, collapse = ", "), " (its factors: ",
+         paste(names(model@flist), collapse = ", "), ")")
+  unique(diagnostics)
 }
 
 # lmerTest's summary(m, ddf = "Kenward-Roger") coefficients (pbkrtest's vcovAdj and Lb_ddf)

@@ -6,6 +6,7 @@
 self <- normalizePath(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
 r_dir <- dirname(self)
 source(file.path(r_dir, "io.R"))
+source(file.path(r_dir, "lmer_reference.R"))
 source(file.path(r_dir, "glmer_reference.R"))
 source(file.path(r_dir, "influence_reference.R"))
 

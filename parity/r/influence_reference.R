@@ -1,6 +1,8 @@
 # lme4's influence.merMod for one [[diagnostics]] entry, and R's reproducibility floor for
 # case-deletion refits. Sourced (after io.R) by influence.R (Rscript, stored fixtures) and
-# by parity/diag_fixtures.py through rpy2 (live), so both modes run the same code.
+# by parity/diag_fixtures.py through rpy2 (live), so both modes run the same code, and by
+# export_fit.R's interlace_export(diagnostics = ...). Needs io.R, lmer_reference.R and
+# glmer_reference.R sourced first (the call builders lmer_call and glmer_call).
 #
 # req: {id, model, dataset, formula, REML, weights|null, level ("1" or a factor name),
 #       data_csv, data_json}. The model is fitted from our CSV + JSON sidecar exactly as
@@ -36,24 +38,23 @@ suppressPackageStartupMessages(library(lme4))
   list(value = value, warnings = I(w))
 }
 
-# Fit the entry's model as lmer_reference.R does; returns list(m, dat, data_sha).
+# Fit the entry's model as lmer_reference.R (glmer_reference.R) does, with the same call
+# builder (weights, offset and contrasts included; the caller sets the request's
+# options(contrasts) for the fit and the refits); returns list(m, dat, data_sha, ...).
 .infl_fit <- function(req) {
-  meta <- jsonlite::fromJSON(req$data_json, simplifyVector = FALSE)
-  data_sha <- sha256_file(req$data_csv)
-  if (!identical(data_sha, meta$csv_sha256)) stop("data CSV sha256 does not match its sidecar")
-  dat <- read_dataset(req$data_csv, meta)
+  ds <- request_dataset(req)
+  dat <- ds$data
   if (!is.null(req$family)) {
     cl <- glmer_call(req, quote(dat))
     cl$family <- do.call(req$family, list(link = req$link))
   } else {
-    ctrl <- lmerControl()
-    cl <- call("lmer", formula = str2lang(req$formula), data = quote(dat),
-               REML = isTRUE(req$REML), control = quote(ctrl))
-    if (!is.null(req$weights)) cl$weights <- as.name(req$weights)
+    ctrl <- if (is.null(req$r_optimizer)) lmerControl()
+            else lmerControl(optimizer = req$r_optimizer)
+    cl <- lmer_call(req, quote(dat), isTRUE(req$REML))
   }
   fit <- .infl_capture(eval(cl))
-  list(m = fit$value, dat = dat, data_sha = data_sha, fit_warnings = fit$warnings,
-       meta = meta)
+  list(m = fit$value, dat = dat, data_sha = ds$sha256, fit_warnings = fit$warnings,
+       meta = ds$meta)
 }
 
 # Lower Cholesky factor of a symmetric PSD matrix, zero columns where the pivot is zero.
@@ -100,6 +101,8 @@ suppressPackageStartupMessages(library(lme4))
 }
 
 influence_reference <- function(req, r_dir) {
+  op <- request_contrast_options(req)
+  on.exit(options(op), add = TRUE)
   f <- .infl_fit(req)
   m <- f$m; dat <- f$dat
   level <- as.character(req$level)
@@ -200,6 +203,8 @@ influence_reference <- function(req, r_dir) {
 # lme4 influence convention (model's method): D = influence.merMod (nloptwrap from theta-hat),
 # E = minqa::bobyqa from theta-hat.
 influence_floor <- function(req, r_dir) {
+  op <- request_contrast_options(req)
+  on.exit(options(op), add = TRUE)
   f <- .infl_fit(req)
   m <- f$m
   level <- as.character(req$level)
