@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from interlace.errors import InterlaceError
 from parity.compare import EXACT, QuantityResult, classify
 from parity.data import ROOT, read_frame
 
@@ -29,7 +30,7 @@ REPORTS = ROOT / "reports" / "certify"
 REFIT_RTOL = 1e-8
 
 
-class CertifyError(Exception):
+class CertifyError(InterlaceError):
     """An export interlace cannot certify (named in the message)."""
 
 
@@ -467,7 +468,8 @@ def certify_result(res, diagnostics: bool = False, name: str = "model",
             entry["diagnostics"] = diagnostics_entries(case, fx, frame, res, fl, refs,
                                                        "lme4 influence() run now")
             _fold_diagnostics(entry)
-    env = environment("live", "certify: lme4 fitted now through rpy2", {"cases": {}})
+    env = {k: v for k, v in environment("live", "certify: lme4 fitted now through rpy2",
+                                        {"cases": {}}).items() if k != "HLMdiag"}
     entry["call"] = f"{'glmer' if 'family' in case else 'lmer'}: {res.formula}"
     return CertifyReport(entry, env)
 

@@ -114,7 +114,7 @@ def environment(mode: str, why: str, manifest: dict) -> dict:
            "numpy": np.__version__, "scipy": scipy.__version__, "blas": blas,
            "interlace": interlace.__version__, **r_side,
            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    if mode == "live":
+    if mode == "live" and stored:
         env["stored_fixtures"] = ", ".join(
             f"{k} {r_version(stored.get(k)) if k == 'R' else stored.get(k)}"
             for k in ("R", "lme4", "lmerTest", "Matrix"))

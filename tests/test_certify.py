@@ -225,6 +225,18 @@ def test_python_first_certify_says_how_to_install_r(monkeypatch):
     monkeypatch.setattr(live, "unavailable_reason", lambda: "rpy2 cannot start R (test)")
     with pytest.raises(certify.CertifyError, match="apt-get install r-base-core"):
         certify.certify_result(res)
+    # the package's entry point reaches the harness's certifier, and its error
+    with pytest.raises(interlace.InterlaceError, match="rpy2 cannot start R .test.*apt-get"):
+        interlace.certify(res, diagnostics="Subject")
+
+
+def test_interlace_certify_without_the_harness_says_how_to_get_it(monkeypatch):
+    import interlace
+    from interlace import certification
+
+    monkeypatch.setattr(certification, "entry_points", lambda group: [])
+    with pytest.raises(interlace.InterlaceError, match=r"pip install -e '\.\[r\]'"):
+        interlace.certify(object())
 
 
 def _live_ok() -> bool:
@@ -252,7 +264,8 @@ def test_python_first_certify_runs_lme4_now(tmp_path):
                             weights=1.0 + np.arange(len(m)) % 3)
         g = interlace.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
                             dataset("cbpp"), family="binomial")
-    rep = certify.certify_result(res, name="machines", diagnostics="Worker")
+    rep = interlace.certify(res, name="machines", diagnostics="Worker")
+    assert isinstance(rep, certify.CertifyReport)
     assert rep.passed, rep.entry["classification"]
     (diag,) = rep.entry["diagnostics"]
     assert diag["passed"] and diag["level"] == "Worker" and diag["mode"] == "live"
@@ -262,5 +275,5 @@ def test_python_first_certify_runs_lme4_now(tmp_path):
     assert rep.to_markdown().count("machines") > 3
     assert rep.to_html(tmp_path / "m.html").read_text().startswith("<!DOCTYPE html>")
     assert rep.entry["floor"].startswith("lme4's own floor: 8 refits")
-    glmm = certify.certify_result(g, name="cbpp")
+    glmm = interlace.certify(g, name="cbpp")
     assert glmm.passed and glmm.entry["floor"].startswith("lme4's own floor: 16 refits")

@@ -7,6 +7,7 @@ and keyed as lme4 names them.
 """
 
 from interlace.api import evaluate_at, evaluate_glmm_at, fit, glmer
+from interlace.certification import certify
 from interlace.design.contrasts import Contrasts
 from interlace.diagnostics import (
     cooks_distance,
@@ -50,6 +51,7 @@ def isSingular(result: CrossedLMEResult, tol: float = 1e-4) -> bool:  # noqa: N8
 
 __all__ = [
     "Contrasts",
+    "certify",
     "ConvergenceError",
     "ConvergenceWarning",
     "CrossedLMEResult",
