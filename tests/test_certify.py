@@ -115,6 +115,53 @@ def test_an_unreproduced_fit_is_not_certified(tmp_path):
     assert q["name"] == "export_refit_objective" and not q["passed"]
 
 
+def test_a_changed_fixed_effect_fails_naming_it(tmp_path, capsys):
+    path = _copy("sleep_lmertest", tmp_path)
+    fx = json.loads(path.read_text())
+    fx["fixef"]["Days"] *= 1 + 1e-6  # one fixed effect of R's, changed in the JSON
+    path.write_text(json.dumps(fx))
+    assert certify.main([str(path), "--reports", str(tmp_path / "rep")]) == 1
+    entry = json.loads((tmp_path / "rep" / "sleep_lmertest.json").read_text())["cases"][0]
+    bad = {q["name"]: q for q in entry["quantities"] if not q["passed"]}
+    assert set(bad) == {"fixef_at_r_theta"} and bad["fixef_at_r_theta"]["worst_key"] == "Days"
+    assert entry["classification"].startswith("formula problem")
+    assert "FAIL sleep_lmertest" in capsys.readouterr().out
+
+
+LIVE_EXPORT = """
+source("{r_dir}/export_fit.R")
+suppressPackageStartupMessages(library(lmerTest))
+ov <- as.data.frame(nlme::Ovary)
+ov$Mare <- factor(as.character(ov$Mare))
+ov$s <- sin(2 * pi * ov$Time); ov$c <- cos(2 * pi * ov$Time)
+ovary <- lmer(follicles ~ s + c + (1 + s | Mare), ov)
+interlace_export(ovary, "{out}", floor = FALSE, diagnostics = "Mare")
+ome <- MASS::OME
+ome$ID <- factor(ome$ID)
+ome_glmm <- lme4::glmer(cbind(Correct, Trials - Correct) ~ Loud + Noise + (1 | ID), ome,
+                        family = binomial)
+interlace_export(ome_glmm, "{out}")  # with lme4's own floor
+"""
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R (Rscript)")
+def test_r_export_then_certify_on_data_outside_the_catalog(tmp_path):
+    """End to end, R run now: lmerTest's lmer on nlme's Ovary (with lme4's influence() by
+    mare) and a binomial glmer on MASS's OME, neither data set in the catalog, exported
+    and certified."""
+    script = tmp_path / "export.R"
+    script.write_text(LIVE_EXPORT.format(r_dir=R_DIR, out=tmp_path / "exports"))
+    run = subprocess.run(["Rscript", str(script)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert certify.main([str(tmp_path / "exports"), "--reports", str(tmp_path / "rep")]) == 0
+    ovary = json.loads((tmp_path / "rep" / "ovary.json").read_text())["cases"]
+    assert [c["kind"] for c in ovary] == ["lmm", "diagnostics"]
+    assert all(c["passed"] for c in ovary)
+    assert ovary[0]["kenward_roger"] == "compared"
+    ome = json.loads((tmp_path / "rep" / "ome_glmm.json").read_text())["cases"]
+    assert [c["kind"] for c in ome] == ["glmm"] and ome[0]["passed"]
+
+
 def test_a_perturbed_influence_export_fails_naming_the_quantity(tmp_path, capsys):
     path = _copy("sleep_lmertest", tmp_path)
     fx = json.loads(path.read_text())
