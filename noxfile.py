@@ -12,7 +12,13 @@ import nox
 
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "tests"]
-PY = "3.11"
+# Environments are made by virtualenv. nox probes for uv whatever the backend, and says
+# "uv binary not found" when it is missing: install nox with its uv extra (README).
+nox.options.default_venv_backend = "virtualenv"
+PY = "3.11"  #: the Python the parity and fixture sessions are pinned to (CI's)
+#: the versions the test suite is run on: the oldest supported and the newest the
+#: dependencies (numba, nlopt, scikit-sparse 0.4.16) support
+VERSIONS = ["3.11", "3.13"]
 
 
 def _have_cholmod_headers() -> bool:
@@ -27,9 +33,18 @@ def _install(session: nox.Session, *extras: str) -> None:
     session.install("-e", f".[{','.join(wanted)}]" if wanted else ".")
 
 
-@nox.session(python=PY)
+@nox.session(python=None)
 def tests(session: nox.Session) -> None:
-    """Unit tests and the quick parity cases (stored R fixtures; R not needed)."""
+    """Unit tests and the quick parity cases (stored R fixtures; R not needed), on the
+    Python that runs nox (any supported version: README, "Requirements")."""
+    _install(session, "test")
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session(python=VERSIONS)
+def tests_versions(session: nox.Session) -> None:
+    """The test suite on each Python of :data:`VERSIONS` (``nox -s tests_versions``; one
+    version: ``nox -s tests_versions-3.13``)."""
     _install(session, "test")
     session.run("pytest", "-q", *session.posargs)
 
