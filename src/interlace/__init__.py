@@ -6,8 +6,12 @@ objective (Bates, Mächler, Bolker & Walker 2015, JSS 67(1)) and returns a
 and keyed as lme4 names them.
 """
 
+# interlace.influence: lme4's influence(), and the reference documents' import path
+# (``from interlace.influence import hlm_influence, ...``): one callable module
+from interlace import influence
 from interlace.api import evaluate_at, evaluate_glmm_at, fit, glmer
 from interlace.certification import certify
+from interlace.crossval import CrossValResult, cross_val
 from interlace.design.contrasts import Contrasts
 from interlace.diagnostics import (
     cooks_distance,
@@ -16,10 +20,10 @@ from interlace.diagnostics import (
     hlm_augment,
     hlm_influence,
     hlm_resid,
-    influence,
     leverage,
     lmer_influence_measures,
     mdffits,
+    n_influential,
     ols_dfbetas_qr,
     rvc,
 )
@@ -50,6 +54,8 @@ def isSingular(result: CrossedLMEResult, tol: float = 1e-4) -> bool:  # noqa: N8
 
 
 __all__ = [
+    "CrossValResult",
+    "cross_val",
     "Contrasts",
     "certify",
     "ConvergenceError",
@@ -89,5 +95,6 @@ __all__ = [
     "ranova",
     "sat_modcomp",
     "rvc",
+    "n_influential",
 ]
 __version__ = "0.1.0"

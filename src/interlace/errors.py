@@ -67,8 +67,12 @@ class ConvergenceWarning(InterlaceWarning):
     """The optimizer stopped without meeting lme4's convergence checks."""
 
 
-class SingularFitWarning(InterlaceWarning):
-    """boundary (singular) fit: a variance component is (near) zero."""
+class SingularFitWarning(ConvergenceWarning):
+    """boundary (singular) fit: a variance component is (near) zero.
+
+    A :class:`ConvergenceWarning`, as the reference documents promise, so that filtering
+    either catches it; lme4 says it with a message ("boundary (singular) fit: see
+    help('isSingular')"), not as a convergence failure, and interlace's text is lme4's."""
 
 
 class RankDeficiencyWarning(InterlaceWarning):

@@ -6,10 +6,12 @@
   and :func:`hlm_augment`;
 * lme4 1.1-31's ``influence.merMod``: :func:`influence` (exact refits, warm-started at θ̂);
 * :func:`lmer_influence_measures` (all-in-one) and :func:`ols_dfbetas_qr` (statsmodels OLS);
+* :func:`n_influential`: how many units a measure flags by the guide's rules of thumb;
 * the refit engine itself: :func:`delete_refits` / :class:`Deletions`.
 """
 
 from interlace.diagnostics.deletion import Deletions, delete_refits, deletions_at
+from interlace.diagnostics.flags import n_influential
 from interlace.diagnostics.hlm import (
     cooks_distance,
     covratio,
@@ -40,6 +42,7 @@ __all__ = [
     "leverage",
     "lmer_influence_measures",
     "mdffits",
+    "n_influential",
     "ols_dfbetas_qr",
     "rvc",
 ]

@@ -200,7 +200,7 @@ def _newton_chunk(prob: DeletionProblem, sets: list[np.ndarray], theta0: np.ndar
 
 
 def _bobyqa_task(prob: DeletionProblem, sets: list[np.ndarray], start: np.ndarray,
-                 control: Control):
+                 control: Control, optimizer="bobyqa"):
     out = []
     for rows in sets:
         dev = prob.deviance(rows, prob.blocks([rows]) if prob.batchable else None)
@@ -209,11 +209,11 @@ def _bobyqa_task(prob: DeletionProblem, sets: list[np.ndarray], start: np.ndarra
             _warnings.simplefilter("ignore")
             theta, _, summ, checks = optimize_theta(dev, np.array(start, dtype=float),
                                                     prob.lower, prob.names, method=method,
-                                                    control=control)
+                                                    control=control, optimizer=optimizer)
         s = dev.pls(theta)
         msgs = list(checks.messages)
         if not summ.converged:
-            msgs.insert(0, f"optimizer bobyqa: {summ.message}")
+            msgs.insert(0, f"optimizer {summ.optimizer}: {summ.message}")
         out.append(dict(theta=theta, objective=s.objective, beta=s.beta, RX=s.RX,
                         pwrss=s.pwrss, converged=bool(summ.converged), messages=msgs,
                         n_evals=dev.n_evals))
@@ -243,7 +243,7 @@ def _split(idx: np.ndarray, size: int) -> list[np.ndarray]:
 
 def _refit_sets(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, *, engine: str,
                 newton_start: np.ndarray, start: np.ndarray, control: Control, n_jobs: int,
-                progress) -> dict[int, dict]:
+                progress, optimizer="bobyqa") -> dict[int, dict]:
     """Refit the sets ``idx``; return per set theta, objective, beta, vcov, sigma2, ..."""
     out: dict[int, dict] = {}
     todo = np.asarray(idx, dtype=int)
@@ -276,7 +276,8 @@ def _refit_sets(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, 
         return out
     size = todo.size if n_jobs == 1 else max(1, -(-todo.size // (4 * _n_workers(n_jobs))))
     chunks = _split(todo, 1 if n_jobs == 1 else size)
-    tasks = [(_bobyqa_task, (prob, [sets[u] for u in c], start, control)) for c in chunks]
+    tasks = [(_bobyqa_task, (prob, [sets[u] for u in c], start, control, optimizer))
+             for c in chunks]
     for c, res in zip(chunks, _parallel(tasks, n_jobs, progress, [len(c) for c in chunks]),
                       strict=True):
         for u, r in zip(c, res, strict=True):
@@ -353,11 +354,12 @@ def subset_arguments(res, rows: np.ndarray) -> tuple[pd.DataFrame, dict]:
     return data.iloc[np.flatnonzero(keep)], kw
 
 
-def _subset_refit(res, rows: np.ndarray, method: str, start: np.ndarray | None) -> dict:
+def _subset_refit(res, rows: np.ndarray, method: str, start: np.ndarray | None,
+                  optimizer="bobyqa") -> dict:
     """Refit from the data without ``rows`` with the model's own fitting function
     (:func:`interlace.fit`; rank-deficient X)."""
     data, kw = subset_arguments(res, rows)
-    kw.update(method=method, optimizer="bobyqa",
+    kw.update(method=method, optimizer=optimizer,
               control=Control(start=None if start is None else np.array(start)))
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
@@ -384,7 +386,7 @@ def _quantities(prob: DeletionProblem, r: dict, coef_names: list[str]) -> FitQua
 @with_serial_blas
 def delete_refits(res, level: str | int = "1", *, method: str = "REML", warm_start: bool = True,
                   n_jobs: int = 1, show_progress: bool = False, control=None,
-                  engine: str = "newton") -> Deletions:
+                  engine: str = "newton", optimizer=None) -> Deletions:
     """Refit the model without each observation (``level="1"``) or each level of a factor.
 
     Parameters
@@ -410,6 +412,10 @@ def delete_refits(res, level: str | int = "1", *, method: str = "REML", warm_sta
     engine : {"newton", "bobyqa"}
         See the module docstring: both refit to the same optimum; "newton" does all
         sets at once to about 1e-9 in θ, "bobyqa" follows lme4's optimizer path.
+    optimizer : str or callable, optional
+        Refit every set one at a time with this optimizer (a name of
+        :mod:`interlace.optimize`, a registered one, or a callable of its protocol)
+        instead of the engines' own: implies ``engine="bobyqa"``'s one-at-a-time refits.
 
     Returns
     -------
@@ -422,17 +428,24 @@ def delete_refits(res, level: str | int = "1", *, method: str = "REML", warm_sta
         labels, sets = group_sets(res, lvl, order="levels")
     return delete_sets(res, labels, sets, level=lvl, method=method, warm_start=warm_start,
                        n_jobs=n_jobs, show_progress=show_progress, control=control,
-                       engine=engine)
+                       engine=engine, optimizer=optimizer)
 
 
 def delete_sets(res, labels: pd.Index, sets: list[np.ndarray], *, level: str = "1",
                 method: str = "REML", warm_start: bool = True, n_jobs: int = 1,
-                show_progress: bool = False, control=None, engine: str = "newton") -> Deletions:
+                show_progress: bool = False, control=None, engine: str = "newton",
+                optimizer=None) -> Deletions:
     """:func:`delete_refits` for arbitrary deletion sets (positions of the model's rows)."""
     if method not in ("REML", "model"):
         raise InterlaceError(f"method must be 'REML' or 'model', not {method!r}")
     if engine not in ("newton", "bobyqa"):
         raise InterlaceError(f"engine must be 'newton' or 'bobyqa', not {engine!r}")
+    if optimizer is not None:
+        from interlace.optimize.backends import resolve
+
+        resolve(optimizer)  # an unknown name or a non-callable is an error naming it
+        engine = "bobyqa"
+    opt = "bobyqa" if optimizer is None else optimizer
     crit = "REML" if method == "REML" else res.method
     prob = DeletionProblem(res, crit == "REML")
     ctl = Control.from_user(control)
@@ -447,7 +460,7 @@ def delete_sets(res, labels: pd.Index, sets: list[np.ndarray], *, level: str = "
         start0 = res.theta if warm_start else res._layout.start()
         r0 = _refit_sets(prob, [np.zeros(0, dtype=int)], np.array([0]), engine=engine,
                          newton_start=res.theta, start=start0, control=ctl, n_jobs=1,
-                         progress=None)[0]
+                         progress=None, optimizer=opt)[0]
         original = _quantities(prob, r0, coef)
     theta_hat = original.theta.to_numpy()
     start = theta_hat if warm_start else res._layout.start()
@@ -466,9 +479,9 @@ def delete_sets(res, labels: pd.Index, sets: list[np.ndarray], *, level: str = "
     try:
         results.update(_refit_sets(prob, sets, regular, engine=engine, newton_start=theta_hat,
                                    start=start, control=ctl, n_jobs=n_jobs,
-                                   progress=progress))
+                                   progress=progress, optimizer=opt))
         for u in deficient:
-            results[int(u)] = _subset_refit(res, sets[u], crit, start)
+            results[int(u)] = _subset_refit(res, sets[u], crit, start, opt)
             if progress is not None:
                 progress.update(1)
         if progress is not None:

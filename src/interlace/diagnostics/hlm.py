@@ -51,7 +51,7 @@ from interlace.diagnostics.leverage import leverage as _leverage
 from interlace.diagnostics.matrices import units
 from interlace.diagnostics.onestep import onestep
 from interlace.diagnostics.residuals import hlm_resid
-from interlace.errors import DataError, InterlaceError
+from interlace.errors import DataError, InterlaceError, InterlaceWarning, warn
 from interlace.linalg.threads import with_serial_blas
 
 __all__ = ["cooks_distance", "covratio", "covtrace", "exact_measures", "hlm_augment",
@@ -78,7 +78,8 @@ def exact_measures(res, level=1, *, n_jobs: int = 1, show_progress: bool = False
     method : {"REML", "model"}
         Refit criterion (see the module docstring).
     **refit_kwargs
-        Further arguments of ``delete_refits`` (``warm_start``, ``control``, ``engine``).
+        Further arguments of ``delete_refits`` (``warm_start``, ``control``, ``engine``,
+        ``optimizer``).
 
     Returns
     -------
@@ -141,7 +142,9 @@ def hlm_influence(res, level=1, approx: bool = True,
         Leverage columns to add (``leverage.<type>``); also given for crossed models
         (HLMdiag has none there; see :mod:`interlace.diagnostics.leverage`).
     n_jobs, show_progress, method, **refit_kwargs
-        Refits only (``approx=False``): see :func:`exact_measures`.
+        Refits only (``approx=False``): see :func:`exact_measures` (``optimizer=``: the
+        refits' optimizer, a name or a callable; with ``approx=True`` it has no effect and
+        says so).
 
     Returns
     -------
@@ -154,6 +157,10 @@ def hlm_influence(res, level=1, approx: bool = True,
     if bad:
         raise InterlaceError(f"leverage types must be among {LEVERAGE_COLUMNS}, not {bad}")
     if approx:
+        if refit_kwargs.get("optimizer") is not None:
+            warn("hlm_influence: optimizer= has no effect with approx=True (the one-step "
+                 "measures refit nothing); pass approx=False for refits with it",
+                 InterlaceWarning)
         meas, _ = onestep(res, level)
     else:
         meas, _ = exact_measures(res, level, n_jobs=n_jobs, show_progress=show_progress,

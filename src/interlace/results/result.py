@@ -210,11 +210,16 @@ class CrossedLMEResult(MixedResult):
         return Summary(self, correlation=correlation, ddf=ddf)
 
     def predict(self, newdata=None, include_re: bool = True,
-                allow_new_levels: bool = False) -> np.ndarray:
+                allow_new_levels: bool = False, *,
+                type: str = "link") -> np.ndarray:  # noqa: A002 (lme4's name)
         """Predictions (lme4's ``predict.merMod``); an unseen or missing grouping level is
-        an error unless ``allow_new_levels=True``, which gives it zero random effect."""
+        an error unless ``allow_new_levels=True``, which gives it zero random effect.
+        ``type`` "link" or "response" is accepted as by a GLMM's ``predict``; an LMM's link
+        is the identity, so both give the same numbers (as in lme4)."""
         from interlace.results.predict import predict
 
+        if type not in ("link", "response"):
+            raise InterlaceError(f"type must be 'link' or 'response', not {type!r}")
         return predict(self, newdata, include_re, allow_new_levels)
 
     def simulate(self, nsim: int = 1, seed: int | None = None,
