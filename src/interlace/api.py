@@ -21,6 +21,7 @@ from interlace.covariance import CovarianceLayout
 from interlace.design import build_design
 from interlace.design.checks import InputChecks
 from interlace.design.contrasts import resolve_contrasts
+from interlace.design.frames import accepts_frames
 from interlace.deviance.build import build_deviance, build_glmm_deviance  # noqa: F401
 from interlace.errors import (
     ConvergenceWarning,
@@ -53,6 +54,7 @@ def _method(method: str) -> str:
 
 
 @with_serial_blas
+@accepts_frames
 def fit(
     formula: str,
     data: Any,
@@ -166,6 +168,7 @@ def _prepare(formula, data, groups, random, method, weights, offset, na_action, 
 
 
 @with_serial_blas
+@accepts_frames
 def evaluate_at(
     formula: str,
     data: Any,
@@ -206,6 +209,7 @@ def evaluate_at(
 GLMER_OPTIMIZERS = ("bobyqa", "Nelder_Mead")
 
 
+@accepts_frames
 @with_serial_blas
 def glmer(
     formula: str,
@@ -346,6 +350,7 @@ def _glmer_start(start: Any, ctl: Control, x_names: list[str],
 
 
 @with_serial_blas
+@accepts_frames
 def evaluate_glmm_at(
     formula: str,
     data: Any,

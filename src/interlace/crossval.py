@@ -168,8 +168,12 @@ def cross_val(formula: str, data: pd.DataFrame, groups=None, *, cv: str = "logo"
         ``.scores``, ``.mean``, ``.std``, ``.folds`` (each with its ``model``),
         ``.models``, ``.to_frame()``.
     """
+    from interlace.design.frames import as_pandas
+
+    data = as_pandas(data)
     if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        raise DataError(f"data must be a pandas or polars DataFrame, got "
+                        f"{type(data).__name__}")
     if callable(scoring):
         score, name = scoring, getattr(scoring, "__name__", "score")
     elif scoring in SCORES:

@@ -151,6 +151,12 @@ def column_value(series: pd.Series) -> Value:
     if pd.api.types.is_datetime64_any_dtype(dtype):
         raise DataError(f"column '{series.name}' has a date/time type; convert it first")
     values = series.to_numpy(dtype=object)
+    inferred = pd.api.types.infer_dtype(values, skipna=True)  # C speed: no loop for labels
+    nested = None if inferred not in ("mixed", "mixed-integer", "unknown-array") else next(
+        (v for v in values if isinstance(v, list | tuple | dict | set | np.ndarray)), None)
+    if nested is not None:
+        raise DataError(f"column '{series.name}' holds {type(nested).__name__} values, not "
+                        "numbers or labels: interlace cannot use it in a model")
     na = pd.isna(values)
     if not na.any():
         fac = _factor_from_values(values.astype(str))

@@ -10,6 +10,7 @@
 * the refit engine itself: :func:`delete_refits` / :class:`Deletions`.
 """
 
+from interlace.design.frames import native_output
 from interlace.diagnostics.deletion import Deletions, delete_refits, deletions_at
 from interlace.diagnostics.flags import n_influential
 from interlace.diagnostics.hlm import (
@@ -26,6 +27,11 @@ from interlace.diagnostics.leverage import leverage
 from interlace.diagnostics.measures import lmer_influence_measures
 from interlace.diagnostics.ols import ols_dfbetas_qr
 from interlace.diagnostics.residuals import hlm_resid
+
+# the public diagnostic frames come back in the kind of frame the fit was made from
+# (pandas or polars: interlace.design.frames); the modules' own functions stay pandas
+hlm_influence, hlm_augment, hlm_resid, leverage = (
+    native_output(f) for f in (hlm_influence, hlm_augment, hlm_resid, leverage))
 
 __all__ = [
     "Deletions",

@@ -29,6 +29,9 @@ from interlace.results.result import re_contribution
 
 
 def _as_frame(newdata) -> pd.DataFrame:
+    from interlace.design.frames import as_pandas
+
+    newdata = as_pandas(newdata)
     if isinstance(newdata, pd.DataFrame):
         return newdata
     if isinstance(newdata, Mapping):
