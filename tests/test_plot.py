@@ -68,7 +68,14 @@ def test_influence_index_labels_the_flagged_units(res):
     assert "cut-off 0.0222" in ax.get_title()
     table = interlace.hlm_influence(res, level="Subject")
     png(plot.influence_index(table, "mdffits", p=2))
-    png(plot.influence_index(table, "leverage.overall"))
+    fig = plot.influence_index(obs, "leverage.overall")  # HLMdiag's internal cut-off
+    png(fig)
+    lev = obs["leverage.overall"].to_numpy()
+    q1, q3 = np.percentile(lev, [25, 75])
+    assert f"cut-off {q3 + 3 * (q3 - q1):.3g}" in fig.axes[0].get_title()
+    fig = plot.influence_index(obs, "cooksd", threshold="internal")
+    q1, q3 = np.percentile(obs["cooksd"], [25, 75])
+    assert f"cut-off {q3 + 3 * (q3 - q1):.3g}" in fig.axes[0].get_title()
     exact = interlace.hlm_influence(res, level="Subject", approx=False)
     png(plot.influence_index(exact, "rvc.sigma2"))
     with pytest.raises(interlace.InterlaceError, match="needs p"):

@@ -112,19 +112,31 @@ def caterpillar(res, group: str | None = None, level: float = 0.95, fig=None):
     return fig
 
 
+def internal_cutoff(values: np.ndarray) -> float:
+    """HLMdiag's ``internal_cutoff``: Q3 + 3·IQR of the values (R's default quantiles)."""
+    q1, q3 = np.nanpercentile(values, [25, 75])
+    return float(q3 + 3 * (q3 - q1))
+
+
 def influence_index(table: pd.DataFrame, measure: str = "cooksd", p: int | None = None,
-                    threshold: float | None = None, fig=None):
+                    threshold: float | str | None = None, fig=None):
     """An influence measure per unit (a column of :func:`interlace.hlm_influence`, e.g.
     ``cooksd``, ``mdffits``, ``leverage.overall``, ``rvc.sigma2``) against the unit's index,
-    with the guide's cut-off (Cook's D 4/n, MDFFITS 2√(p/n) — give ``p``, the number of
-    fixed effects —, leverage 2·mean, |RVC| 0.5; or ``threshold``) and the units above it
-    labelled."""
+    with a cut-off and the units above it labelled.  The cut-off is the diagnostics
+    guide's (Cook's D 4/n, MDFFITS 2√(p/n) — give ``p``, the number of fixed effects —,
+    |COVTRACE| p, |RVC| 0.5), ``threshold`` when given, or HLMdiag's ``dotplot_diag(cutoff
+    = "internal")`` one, Q3 + 3·IQR, with ``threshold="internal"`` and for leverage, for
+    which the guide gives none."""
     if measure not in table.columns:
         raise InterlaceError(f"the influence table has no column {measure!r} (columns: "
                              f"{list(table.columns)})")
     v = table[measure].to_numpy(dtype=float)
     n = len(v)
-    if threshold is None:
+    if threshold == "internal" or (threshold is None and measure.startswith("leverage.")):
+        threshold = internal_cutoff(np.abs(v) if measure.startswith("rvc.") else v)
+    elif isinstance(threshold, str):
+        raise InterlaceError(f"threshold must be a number or 'internal', not {threshold!r}")
+    elif threshold is None:
         if measure in ("cooksd", "mdffits", "covtrace"):
             if measure != "cooksd" and p is None:
                 raise InterlaceError(f"{measure}'s cut-off needs p, the number of fixed "
@@ -132,8 +144,6 @@ def influence_index(table: pd.DataFrame, measure: str = "cooksd", p: int | None 
             threshold = cutoff(measure, n, p or 1)
         elif measure.startswith("rvc."):
             threshold = cutoff("rvc", n, 1)
-        elif measure.startswith("leverage."):
-            threshold = 2.0 * float(np.nanmean(v))  # HLMdiag's dotplot_diag default
     fig, (ax,) = _figure(fig, size=(6.0, 3.4))
     x = np.arange(1, n + 1)
     shown = np.abs(v) if measure.startswith("rvc.") else v
