@@ -151,8 +151,9 @@ def bench_sleepstudy(reps: int = 3, n_jobs: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         req = Path(tmp) / "req.json"
         req.write_text(json.dumps(request(entry, case)), encoding="utf-8")
-        code = (f'source("{R_DIR / "io.R"}"); source("{R_DIR / "influence_reference.R"}"); '
-                f'req <- jsonlite::fromJSON("{req}"); f <- .infl_fit(req); m <- f$m; '
+        code = ("".join(f'source("{R_DIR / f}"); ' for f in (
+                    "io.R", "lmer_reference.R", "glmer_reference.R", "influence_reference.R"))
+                + f'req <- jsonlite::fromJSON("{req}"); f <- .infl_fit(req); m <- f$m; '
                 f'dat <- f$dat; invisible(influence(m)); '
                 f't <- replicate({reps}, system.time(influence(m))[["elapsed"]]); cat(t)')
         proc = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True,
