@@ -86,20 +86,19 @@ def _session():
     return ro
 
 
-def live_lme4(entry: dict) -> dict:
-    """lme4's influence reference of ``entry`` computed in the embedded R (fixture schema)."""
+def live_lme4(entry: dict, case: dict | None = None) -> dict:
+    """lme4's influence reference of ``entry`` computed in the embedded R (fixture schema);
+    ``case``: the entry's model when it is not a catalog case (a certified model)."""
     ro = _session()
-    req = json.dumps(request(entry, _case(entry)))
+    req = json.dumps(request(entry, _case(entry) if case is None else case))
     return json.loads(ro.r["influence_reference_json"](req, str(R_DIR))[0])
 
 
 def live_influence(case: dict, level: str) -> dict:
     """lme4's influence reference of any case (a certified model's too) at deletion
     ``level`` ("1" or a grouping factor), computed in the embedded R."""
-    ro = _session()
-    base = glmer_request(case) if "family" in case else live_request(case)
-    req = {**base, "id": f"{case['id']}/{level}", "model": case["id"], "level": str(level)}
-    return json.loads(ro.r["influence_reference_json"](json.dumps(req), str(R_DIR))[0])
+    entry = {"id": f"{case['id']}/{level}", "model": case["id"], "level": level}
+    return live_lme4(entry, case)
 
 
 # -- manifest ------------------------------------------------------------------------------
