@@ -248,3 +248,27 @@ def test_nonfinite_hessian_raises():
 
     with pytest.raises(FloatingPointError, match="not finite"):
         satterthwaite_fit(NanEvaluator(), [0.3], 1.5)
+
+
+@pytest.mark.parametrize("case_id", ["sleepstudy_slopes_reml", "penicillin_crossed",
+                                     "orthodont_rankdef"])
+def test_batched_derivatives_equal_point_by_point(case_id):
+    """A deviance with a batched form evaluates all of numDeriv's points in one pass
+    (LmmDeviance.pls_many); the df equal those of pls() point by point to 1e-8.  The two
+    evaluate the same deviance in different operation orders (~1e-15 relative), which the
+    Hessian's second differences amplify: a θ near 0 takes numDeriv's absolute step 1e-4
+    (then 1e-4/8), so ~1e-15 · |f| / h² ≈ 1e-7 relative on that row."""
+    from conftest import fitted
+    from interlace.inference.satterthwaite import satterthwaite_fit
+
+    res = fitted(case_id)
+    dev = res._dev
+    assert dev.pls_many(np.array([res.theta])) is not None
+    batched = satterthwaite_fit(dev, res.theta, res.sigma)
+    one = SimpleNamespace(n=dev.n, p=dev.p, reml=dev.reml, pls=dev.pls)
+    serial = satterthwaite_fit(one, res.theta, res.sigma)
+    res._restore()
+    np.testing.assert_allclose(batched.df(), serial.df(), rtol=1e-8)
+    # an element that is 0 exactly (crossed terms) is rounding on both sides
+    np.testing.assert_allclose(batched.hessian, serial.hessian, rtol=1e-6,
+                               atol=1e-11 * np.abs(serial.hessian).max())

@@ -144,6 +144,24 @@ class LmmDeviance:
                                  "effects")
         return vals
 
+    def pls_many(self, thetas: np.ndarray) -> dict | None:
+        """ldL2, ldRX2, pwrss and RX (upper) at every θ of ``thetas`` (..., k) in one
+        batched pass (arrays of shape ``thetas.shape[:-1]``, RX with (p, p) more), or None
+        when the model has no batched form or a factorization fails at some θ (the caller
+        then evaluates :meth:`pls` point by point)."""
+        if self._batch is None:
+            return None
+        thetas = np.asarray(thetas, dtype=float)
+        lead, k = thetas.shape[:-1], thetas.shape[-1]
+        out = batched.evaluate(*self._batch, thetas.reshape(1, -1, k), full=True)
+        L, ld = out["L"][0], out["ldL2"][0]
+        parts = batched.pls_parts(L, ld, self.p)
+        if not (np.all(np.isfinite(ld)) and np.all(np.isfinite(L))
+                and np.all(parts["pwrss"] > 0)):
+            return None
+        self.n_evals += int(np.prod(lead, dtype=int))
+        return {key: v.reshape(lead + v.shape[1:]) for key, v in parts.items()}
+
     def _schur(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Update the factor in place at θ; return ldL2 and the upper Cholesky of S."""
         self.n_evals += 1

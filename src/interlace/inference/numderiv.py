@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ZERO_TOL", "GenD", "genD", "grad", "hessian", "jacobian"]
+__all__ = ["ZERO_TOL", "GenD", "genD", "genD_many", "grad", "hessian", "hessian_many",
+           "jacobian", "jacobian_many"]
 
 #: numDeriv's default ``zero.tol``: ``sqrt(.Machine$double.eps / 7e-7)``.
 ZERO_TOL: float = float(np.sqrt(np.finfo(float).eps / 7e-7))
@@ -312,3 +313,117 @@ def hessian(
     H = H + H.T
     H[np.diag_indices(n)] /= 2.0
     return H
+
+
+# -- many problems, every point at once ------------------------------------------------
+# The same algorithms for B problems at points x_b (rows of X), in two phases: every point
+# the scalar algorithm would visit is listed first (each row's steps are the scalar
+# functions' arithmetic), the function is called once on all of them, and the differences
+# and Richardson tables are formed from the values in the scalar functions' order.  func(Z)
+# takes Z of shape (B, P, n) — row b holds problem b's P points — and returns (B, P, ...).
+def _call(func, points: list[np.ndarray]) -> np.ndarray:
+    Z = np.stack(points, axis=1)  # (B, P, n)
+    F = np.asarray(func(Z), dtype=float)
+    return F.reshape(Z.shape[0], Z.shape[1], -1)
+
+
+def genD_many(func: Callable[[np.ndarray], np.ndarray], X, *, eps: float = 1e-4,
+              d: float = 1e-4, zero_tol: float = ZERO_TOL, r: int = 4) -> np.ndarray:
+    """:func:`genD` at every row of ``X`` (B, n): D of shape (B, m, n (n + 3) / 2)."""
+    v = 2.0
+    X = np.atleast_2d(np.asarray(X, dtype=float))
+    B, n = X.shape
+    h0 = _initial_step(X, d, eps, zero_tol)
+    points, diag, off = [X], {}, {}
+    for i in range(n):
+        h = h0.copy()
+        for k in range(r):
+            step = np.zeros((B, n))
+            step[:, i] = h[:, i]
+            diag[i, k] = (len(points), h[:, i, None])
+            points += [X + step, X - step]
+            h = h / v
+    for i in range(n):
+        for j in range(i):
+            h = h0.copy()
+            for k in range(r):
+                step = np.zeros((B, n))
+                step[:, i] = h[:, i]
+                step[:, j] += h[:, j]
+                off[i, j, k] = (len(points), h[:, i, None], h[:, j, None])
+                points += [X + step, X - step]
+                h = h / v
+    F = _call(func, points)
+    f0, m = F[:, 0], F.shape[2]
+    D = np.zeros((B, m, n * (n + 3) // 2))
+    Hdiag = np.zeros((B, m, n))
+    for i in range(n):
+        daprox, haprox = np.empty((r, B, m)), np.empty((r, B, m))
+        for k in range(r):
+            at, hi = diag[i, k]
+            f1, f2 = F[:, at], F[:, at + 1]
+            daprox[k] = (f1 - f2) / (2.0 * hi)
+            haprox[k] = (f1 - 2.0 * f0 + f2) / hi**2
+        D[:, :, i] = _richardson(daprox)
+        Hdiag[:, :, i] = _richardson(haprox)
+    u = n
+    for i in range(n):
+        for j in range(i + 1):
+            if i == j:
+                D[:, :, u] = Hdiag[:, :, i]
+            else:
+                daprox = np.empty((r, B, m))
+                for k in range(r):
+                    at, hi, hj = off[i, j, k]
+                    f1, f2 = F[:, at], F[:, at + 1]
+                    daprox[k] = (f1 - 2.0 * f0 + f2 - Hdiag[:, :, i] * hi**2
+                                 - Hdiag[:, :, j] * hj**2) / (2.0 * hi * hj)
+                D[:, :, u] = _richardson(daprox)
+            u += 1
+    return D
+
+
+def hessian_many(func: Callable[[np.ndarray], np.ndarray], X, *, eps: float = 1e-4,
+                 d: float = 0.1, zero_tol: float = ZERO_TOL, r: int = 4) -> np.ndarray:
+    """:func:`hessian` of a scalar function at every row of ``X``: (B, n, n)."""
+    X = np.atleast_2d(np.asarray(X, dtype=float))
+    B, n = X.shape
+    D = genD_many(func, X, eps=eps, d=d, zero_tol=zero_tol, r=r)
+    if D.shape[1] != 1:
+        raise ValueError("Richardson method for hessian assumes a scalar valued function.")
+    H = np.zeros((B, n, n))
+    u = n
+    for i in range(n):
+        for j in range(i + 1):
+            H[:, i, j] = D[:, 0, u]
+            u += 1
+    H = H + np.swapaxes(H, 1, 2)
+    H[:, np.arange(n), np.arange(n)] /= 2.0
+    return H
+
+
+def jacobian_many(func: Callable[[np.ndarray], np.ndarray], X, *, eps: float = 1e-4,
+                  d: float = 1e-4, zero_tol: float = ZERO_TOL, r: int = 4,
+                  v: float = 2.0) -> np.ndarray:
+    """:func:`jacobian` at every row of ``X`` (B, n): shape (B, *func's value shape, n)."""
+    X = np.atleast_2d(np.asarray(X, dtype=float))
+    B, n = X.shape
+    h = _initial_step(X, d, eps, zero_tol)
+    points, at = [X], {}
+    for k in range(r):
+        for i in range(n):
+            step = np.zeros((B, n))
+            step[:, i] = h[:, i]
+            at[k, i] = (len(points), h[:, i, None])
+            points += [X + step, X - step]
+        h = h / v
+    Z = np.stack(points, axis=1)
+    F = np.asarray(func(Z), dtype=float)
+    shape = F.shape[2:]
+    F = F.reshape(B, len(points), -1)
+    a = np.empty((r, B, F.shape[2], n))
+    for k in range(r):
+        for i in range(n):
+            j, hi = at[k, i]
+            a[k, :, :, i] = (F[:, j] - F[:, j + 1]) / (2.0 * hi)
+    return _richardson(a).reshape((B, *shape, n))

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import linalg, stats
 
 from interlace.errors import ConvergenceWarning, InterlaceError, warn
-from interlace.inference.numderiv import hessian, jacobian
+from interlace.inference.numderiv import hessian, hessian_many, jacobian, jacobian_many
 
 __all__ = [
     "PLSEvaluator",
@@ -267,6 +267,16 @@ def satterthwaite_fit(
         ``"Model may not have converged with k eigenvalue(s) close to zero: ..."``,
         worded as lmerTest's warnings.
     """
+    many = getattr(evaluator, "pls_many", None)
+    if many is not None:  # every point of both derivatives in one batched pass each
+        varpar = np.append(np.asarray(theta, dtype=float).ravel(), float(sigma))
+        got = _derivatives_many(many, varpar[None], evaluator.n, evaluator.p, evaluator.reml)
+        if got is not None:
+            H, J, V = got
+            A, evals = _vcov_from_hessian(H[0], tol)
+            return SatterthwaiteFit(varpar=varpar, hessian=H[0], eigenvalues=evals,
+                                    vcov_varpar=A, vcov_beta=V[0],
+                                    jac=np.moveaxis(J[0], -1, 0))
     varpar, H = _varpar_hessian(evaluator, theta, sigma)
     A, evals = _vcov_from_hessian(H, tol)
     J = jacobian(lambda vp: covbeta(evaluator, vp), varpar)  # (p, p, k)
@@ -278,6 +288,100 @@ def satterthwaite_fit(
         vcov_beta=covbeta(evaluator, varpar),
         jac=np.moveaxis(J, -1, 0),
     )
+
+
+def _eigen_messages(evals: np.ndarray, tol: float) -> list[str]:
+    """:func:`_eigen_warnings`' messages, as text."""
+    import warnings as _w
+
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        _eigen_warnings(evals, tol)
+    return [str(w.message) for w in caught]
+
+
+def _derivatives_many(pls_many, varpar: np.ndarray, n: int, p: int, reml: bool):
+    """lmerTest's Hessian of the deviance in (θ, σ) and Jacobian of vcov(β̂) for B fits at
+    ``varpar`` (B, k + 1), and vcov(β̂) there: (H (B, k+1, k+1), J (B, p, p, k+1),
+    V (B, p, p)), or None when ``pls_many`` cannot evaluate them.
+
+    ``pls_many(thetas)`` (B, P, k) returns ldL2, ldRX2, pwrss (B, P) and RX (B, P, p, p),
+    or None (:meth:`interlace.deviance.lmm.LmmDeviance.pls_many`,
+    :func:`interlace.linalg.batched.pls_parts`).  The derivatives are numDeriv's
+    Richardson method, each in one call at all its points
+    (:func:`~interlace.inference.numderiv.hessian_many`)."""
+    log2pi = np.log(2.0 * np.pi)
+
+    def parts(Z):
+        q = pls_many(Z[..., :-1])
+        if q is None:
+            raise _NoBatch
+        return q, Z[..., -1] * Z[..., -1]
+
+    def dev(Z):
+        q, s2 = parts(Z)
+        lg = log2pi + np.log(s2)
+        out = q["ldL2"] + q["pwrss"] / s2 + n * lg
+        return out + q["ldRX2"] - p * lg if reml else out
+
+    def cov(Z):
+        q, s2 = parts(Z)
+        RXi = np.linalg.inv(q["RX"])
+        return s2[..., None, None] * (RXi @ np.swapaxes(RXi, -1, -2))
+
+    try:
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            H = hessian_many(dev, varpar)
+            J = jacobian_many(cov, varpar)
+            V = cov(varpar[:, None, :])[:, 0]
+    except (_NoBatch, np.linalg.LinAlgError):
+        return None
+    return H, J, V
+
+
+class _NoBatch(Exception):
+    """pls_many could not evaluate some point (the caller goes point by point)."""
+
+
+def satterthwaite_many(pls_many, theta: np.ndarray, sigma: np.ndarray, n: int, p: int,
+                       reml: bool, tol: float = EIGEN_TOL):
+    """Satterthwaite df of every coefficient of B fits of one design at once.
+
+    ``pls_many`` as :func:`_derivatives_many`'s; the derivatives are those of
+    :func:`satterthwaite_fit`, problem by problem.  Returns (df (B, p), vcov(β̂)
+    (B, p, p), messages per fit: lmerTest's eigenvalue warnings, or why df is NaN).
+    """
+    theta = np.atleast_2d(np.asarray(theta, dtype=float))
+    sigma = np.asarray(sigma, dtype=float).ravel()
+    varpar = np.column_stack([theta, sigma])
+    B = varpar.shape[0]
+    df = np.full((B, p), np.nan)
+    got = _derivatives_many(pls_many, varpar, n, p, reml)
+    if got is None:
+        return df, np.full((B, p, p), np.nan), [["Satterthwaite df not computed: the "
+                                                  "deviance could not be evaluated near the "
+                                                  "optimum"]] * B
+    H, J, V = got
+    messages: list[list[str]] = [[] for _ in range(B)]
+    finite = np.all(np.isfinite(H), axis=(1, 2))
+    for b in np.flatnonzero(~finite):
+        messages[b].append("Satterthwaite df not computed: the Hessian of the deviance in "
+                           "(theta, sigma) is not finite")
+    if finite.any():
+        idx = np.flatnonzero(finite)
+        evals, evecs = np.linalg.eigh(H[idx])
+        evals, evecs = evals[:, ::-1], evecs[:, :, ::-1]  # R's eigen(): decreasing
+        pos = evals > tol
+        inv = np.where(pos, 1.0 / np.where(pos, evals, 1.0), 0.0)
+        A = 2.0 * np.einsum("bik,bk,bjk->bij", evecs, inv, evecs)
+        g = np.einsum("bjjk->bjk", J[idx])  # d vcov(β̂)_jj / d varpar_k
+        var = np.einsum("bjj->bj", V[idx])
+        denom = np.einsum("bjk,bkl,bjl->bj", g, A, g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df[idx] = 2.0 * var**2 / denom
+        for j, b in enumerate(idx):
+            messages[b] += _eigen_messages(evals[j], tol)
+    return df, V, messages
 
 
 def satterthwaite_df(

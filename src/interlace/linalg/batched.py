@@ -355,6 +355,16 @@ def evaluate(st: Structure, bd: BlockData, theta: np.ndarray, *, full: bool = Fa
     return obj
 
 
+def pls_parts(L: np.ndarray, ldL2: np.ndarray, p: int) -> dict:
+    """ldL2, ldRX2, pwrss and RX (upper) from :func:`evaluate`'s ``full`` output (any
+    leading shape): the ingredients of lmerTest's deviance in (θ, σ) and of vcov(β)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diag = np.diagonal(L, axis1=-2, axis2=-1)
+        ldRX2 = 2.0 * np.sum(np.log(np.abs(diag[..., :p])), axis=-1)
+    return {"ldL2": ldL2, "ldRX2": ldRX2, "pwrss": L[..., p, p] ** 2,
+            "RX": np.swapaxes(L[..., :p, :p], -1, -2).copy()}
+
+
 def pls(st: Structure, bd: BlockData, theta: np.ndarray) -> dict:
     """β̂, σ², vcov(β̂) and the objective of each set at its θ (``theta`` is (U, k)).
 
