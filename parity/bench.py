@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import interlace
-from parity import bench_inference
+from parity import bench_inference, bench_many
 from parity.catalog import load_catalog
 from parity.data import DATA_DIR, load_dataset
 from parity.diag_fixtures import bench_sleepstudy
@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--case", action="append", help="case id (repeatable)")
     ap.add_argument("--reps", type=int, help="override repetitions")
+    ap.add_argument("--many", type=int, default=bench_many.N,
+                    help="responses of the fit_many timing (0: skip it)")
     ap.add_argument("--no-load", action="store_true",
                     help="skip the runs beside a competing CPU-bound process")
     args = ap.parse_args(argv)
@@ -151,13 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.case or "inference" in args.case:
         with tempfile.TemporaryDirectory() as tmp:
             inference = bench_inference.run(tmp)
+    many = None
+    if args.many and (not args.case or "fit_many" in args.case):
+        with tempfile.TemporaryDirectory() as tmp:
+            many = bench_many.run(tmp, args.many)
     env = dict(python=platform.python_version(), numpy=np.__version__,
                interlace=interlace.__version__, R=r["R"], lme4=r["lme4"],
                machine=platform.machine(), cpus=os.cpu_count() or 0)
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(dict(environment=env, cases=rows,
                                                         under_load=loaded, deletion=deletion,
-                                                        inference=inference),
+                                                        inference=inference, fit_many=many),
                                                    indent=1))
     lines = ["| case | reps | interlace median (ms) | lme4 median (ms) | lme4 / interlace |",
              "|---|---:|---:|---:|---:|"]
@@ -184,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {row['task']} | {1e3 * row['python_median_s']:.1f} | "
                          f"{row['r_task']} | {1e3 * row['r_median_s']:.0f} | "
                          f"{row['ratio_r_over_ours']:.0f}× |")
+    if many:
+        lines += bench_many.lines(many)
     text = "\n".join(lines)
     (REPORTS / "bench.md").write_text(f"# interlace vs lme4\n\n{json.dumps(env)}\n\n{text}\n")
     print(text)

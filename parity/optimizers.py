@@ -31,8 +31,8 @@ import interlace
 from interlace.optimize import available_optimizers, libnlopt, register
 from parity.catalog import load_catalog
 from parity.data import load_dataset
+from parity.run import add_parallel_arguments, parallel_from, select
 from parity.run import environment as parity_environment
-from parity.run import select
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "r"
@@ -134,25 +134,42 @@ def fit_one(case: dict, data, optimizer: str, r_obj: float) -> dict:
     return row
 
 
+_load = functools.cache(load_dataset)
+
+
+def fit_pair(item: tuple[dict, str, float]) -> dict:
+    """:func:`fit_one` of one (case, optimizer, R's objective): a task of :func:`run`."""
+    case, name, r_obj = item
+    for part in name.split("+"):  # a user's module:function, registered in this process too
+        if ":" in part:
+            load_optimizer(part)
+    return fit_one(case, _load(case["dataset"]), name, r_obj)
+
+
 def run(cases: list[dict], names: list[str], glmm: list[dict] = (),
-        glmm_pairs: list[tuple[str, str]] = GLMM_OPTIMIZERS) -> list[dict]:
+        glmm_pairs: list[tuple[str, str]] = GLMM_OPTIMIZERS, n_jobs: int = 1) -> list[dict]:
     """All (case, optimizer) pairs, with a progress bar and one line per result; then every
-    [[glmm]] case with every pair of ``glmm_pairs`` (default :data:`GLMM_OPTIMIZERS`)."""
-    out, load = [], functools.cache(load_dataset)
+    [[glmm]] case with every pair of ``glmm_pairs`` (default :data:`GLMM_OPTIMIZERS`).
+    ``n_jobs`` and a Dask backend as :func:`parity.run.run` (the fits' timings are then
+    the workers')."""
+    from interlace.parallel import imap
+
     pairs = [glmm_name(p) for p in glmm_pairs]
     plan = ([(c, FIXTURES / f"{c['id']}.json", names) for c in cases]
             + [(g, FIXTURES / "glmm" / f"{g['id']}.json", pairs) for g in glmm])
-    with tqdm(total=sum(len(p[2]) for p in plan), unit="fit") as bar:
-        for case, path, case_names in plan:
-            fx = json.loads(path.read_text())
-            for name in case_names:
-                bar.set_postfix_str(f"{case['id']} / {name}")
-                row = fit_one(case, load(case["dataset"]), name, fx["objective"]["value"])
-                out.append(row)
-                bar.update()
-                what = row["error"] or f"rel gap {row['rel_gap']:+.2e}, {row['evaluations']} evals"
-                tqdm.write(f"{'PASS' if row['passed'] else 'FAIL'} {case['id']:<26} {name:<12} "
-                           f"{row['seconds']:7.2f}s  {what}")
+    items = []
+    for case, path, case_names in plan:
+        r_obj = json.loads(path.read_text())["objective"]["value"]
+        items += [(case, name, r_obj) for name in case_names]
+    out = []
+    with tqdm(total=len(items), unit="fit") as bar:
+        for row in imap(fit_pair, items, n_jobs=n_jobs, chunks_per_worker=8):
+            out.append(row)
+            bar.update()
+            bar.set_postfix_str(f"{row['case']} / {row['optimizer']}")
+            what = row["error"] or f"rel gap {row['rel_gap']:+.2e}, {row['evaluations']} evals"
+            tqdm.write(f"{'PASS' if row['passed'] else 'FAIL'} {row['case']:<26} "
+                       f"{row['optimizer']:<12} {row['seconds']:7.2f}s  {what}")
     return out
 
 
@@ -240,7 +257,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="a built-in optimizer, or module:function following interlace."
                          "optimize.register's protocol, run beside the built-in ones "
                          "(repeatable; default: every built-in)")
+    add_parallel_arguments(ap)
     args = ap.parse_args(argv)
+    with parallel_from(args):
+        return _main(args)
+
+
+def _main(args) -> int:
     given = args.optimizer or []
     bad = [o for o in given if ":" not in o and o not in BUILTIN_LMM]
     if bad:
@@ -259,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"optimizer {o['name']} unavailable: {o['reason']}", flush=True)
     env = environment()
     results = run(cases, [o["name"] for o in opts if o["available"]], glmm,
-                  [*GLMM_OPTIMIZERS, *((u, u) for u in user)])
+                  [*GLMM_OPTIMIZERS, *((u, u) for u in user)], n_jobs=args.jobs)
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "optimizers.json").write_text(json.dumps(
         {"environment": env, "optimizers": opts, "summary": summary(opts, results),

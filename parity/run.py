@@ -30,6 +30,7 @@ case fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import sys
@@ -176,33 +177,61 @@ def run_one(case: dict, mode: str) -> dict:
     return entry
 
 
+def _glmm_runner(case: dict, mode: str) -> dict:
+    return run_glmm_case(case, mode, case_fixtures_dir(case) / "glmm")
+
+
+def _inference_runner(case: dict, mode: str) -> dict:
+    return inference.run_inference_entry(case["id"], mode)
+
+
+RUNNERS = {"lmm": run_one, "diagnostics": run_diag_entry, "glmm": _glmm_runner,
+           "inference": _inference_runner}
+
+
+def run_job(mode: str, announce: bool, job: tuple[str, dict]) -> dict:
+    """One catalog entry (``(kind, case)``), timed, a failure to run reported as a
+    failure: the unit of work of :func:`run`, in this process or on a worker."""
+    kind, case = job
+    t0 = time.perf_counter()
+    with progress.case(case["id"], announce=announce) as sides:
+        try:
+            entry = RUNNERS[kind](case, mode)
+        except Exception as exc:  # a case that cannot run is a failure, reported as such
+            entry = {"case": case["id"], "kind": kind, "passed": False, "mode": mode,
+                     "classification": f"error: {type(exc).__name__}: {exc}",
+                     "quantities": []}
+    entry["seconds"] = time.perf_counter() - t0
+    if "R" in sides:
+        entry["seconds_r"] = sides["R"]
+    return entry
+
+
 def run(cases: list[dict], mode: str, diagnostics: list[dict] = (),
-        glmm: list[dict] = (), inference_ids: list[str] = ()) -> list[dict]:
+        glmm: list[dict] = (), inference_ids: list[str] = (), n_jobs: int = 1) -> list[dict]:
     """Every LMM case, then every GLMM case, then every diagnostics entry, then every
-    inference entry, with a progress bar (on a terminal) and one line per case."""
-    out = []
+    inference entry, with a progress bar (on a terminal) and one line per case.
+
+    ``n_jobs`` > 1 runs the entries on joblib workers, and inside
+    ``joblib.parallel_config(backend="dask")`` on a Dask cluster
+    (:func:`interlace.parallel.imap`; live mode needs R, lme4 and rpy2 on every worker);
+    the entries' results do not depend on where they ran, and the lines come in order."""
+    from interlace.parallel import imap, in_process
+
     jobs = ([("lmm", c) for c in cases] + [("glmm", c) for c in glmm]
             + [("diagnostics", e) for e in diagnostics]
             + [("inference", {"id": i}) for i in inference_ids])
-    runners = {"lmm": run_one, "diagnostics": run_diag_entry,
-               "glmm": lambda c, m: run_glmm_case(c, m, case_fixtures_dir(c) / "glmm"),
-               "inference": lambda c, m: inference.run_inference_entry(c["id"], m)}
-    bar = tqdm(jobs, desc="parity", unit="case", file=sys.stderr, disable=None)
-    for i, (kind, case) in enumerate(bar, 1):
-        bar.set_postfix_str(case["id"])
-        t0 = time.perf_counter()
-        with progress.case(case["id"], announce=mode == "live") as sides:
-            try:
-                entry = runners[kind](case, mode)
-            except Exception as exc:  # a case that cannot run is a failure, reported as such
-                entry = {"case": case["id"], "kind": kind, "passed": False, "mode": mode,
-                         "classification": f"error: {type(exc).__name__}: {exc}",
-                         "quantities": []}
-        entry["seconds"] = time.perf_counter() - t0
-        if "R" in sides:
-            entry["seconds_r"] = sides["R"]
+    here = in_process(n_jobs)
+    bar = tqdm(total=len(jobs), desc="parity", unit="case", file=sys.stderr, disable=None)
+    out = []
+    # one entry per task: entries differ in cost by 1000x, so chunks would balance badly
+    for i, entry in enumerate(imap(run_job, jobs, shared=(mode, here and mode == "live"),
+                                   n_jobs=n_jobs, chunks_per_worker=len(jobs)), 1):
         out.append(entry)
+        bar.update()
+        bar.set_postfix_str(entry["case"])
         tqdm.write(f"[{i:>2}/{len(jobs)}] {case_line(entry)}")
+    bar.close()
     return out
 
 
@@ -366,7 +395,7 @@ def _main_user(args) -> int:
     env = dict(environment(mode, why, manifest), catalog=str(catalog["path"]))
     print(f"parity --catalog {catalog['path']}: {len(cases)} LMM cases, {len(glmm)} GLMM "
           f"cases, mode: {mode} ({why})", flush=True)
-    results = run(cases, mode, (), glmm, ())
+    results = run(cases, mode, (), glmm, (), n_jobs=args.jobs)
     report = {"environment": env, "cases": results,
               "title": f"interlace ↔ lme4 parity: {catalog['path'].name}"}
     return write_reports(report, args.reports, mode)
@@ -387,7 +416,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--catalog", type=Path,
                     help="a user's catalog (TOML, data files next to it): its [[case]] and "
                          "[[glmm]] tables only (parity/user_catalog.py)")
+    add_parallel_arguments(ap)
     args = ap.parse_args(argv)
+    with parallel_from(args):
+        return _main(args)
+
+
+def add_parallel_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--jobs N`` and ``--dask ADDRESS``, shared by the harness's campaigns."""
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="run the entries on N joblib workers (-1: all CPUs)")
+    ap.add_argument("--dask", metavar="ADDRESS",
+                    help="run the entries on the Dask cluster whose scheduler is at ADDRESS "
+                         "(e.g. tcp://10.0.0.5:8786); its workers need interlace and, live, "
+                         "R with lme4 and rpy2")
+
+
+@contextlib.contextmanager
+def parallel_from(args):
+    """Connect to ``--dask``'s cluster and route interlace.parallel's tasks to it."""
+    if not getattr(args, "dask", None):
+        yield
+        return
+    import joblib
+    from dask.distributed import Client
+
+    with Client(args.dask) as client, joblib.parallel_config(backend="dask"):
+        print(f"parity: running on the Dask cluster at {args.dask} "
+              f"({len(client.scheduler_info()['workers'])} workers)", flush=True)
+        yield
+
+
+def _main(args) -> int:
     if args.catalog is not None:
         return _main_user(args)
     catalog = load_catalog()
@@ -405,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"parity: {len(cases)} LMM cases, {len(glmm)} GLMM cases, {len(diagnostics)} "
           f"diagnostics entries and {len(inference_ids)} inference entries, mode: "
           f"{mode} ({why}); R {env['R']}, lme4 {env['lme4']}", flush=True)
-    results = run(cases, mode, diagnostics, glmm, inference_ids)
+    results = run(cases, mode, diagnostics, glmm, inference_ids, n_jobs=args.jobs)
     report = {"environment": env, "cases": results}
     if not (args.no_robustness or args.case or args.tag):
         report["robustness"] = run_robustness(mode)

@@ -44,6 +44,7 @@ from interlace.inference.lrt import anova, ranova
 from interlace.inference.ls_means import difflsmeans, ls_means
 from interlace.inference.modcomp import kr_modcomp, sat_modcomp
 from interlace.inference.pbmodcomp import pb_modcomp
+from interlace.many import fit_many
 from interlace.results.glmm import GlmmResult
 from interlace.results.result import CrossedLMEResult
 
@@ -56,6 +57,7 @@ def isSingular(result: CrossedLMEResult, tol: float = 1e-4) -> bool:  # noqa: N8
 __all__ = [
     "CrossValResult",
     "cross_val",
+    "fit_many",
     "Contrasts",
     "certify",
     "ConvergenceError",

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from interlace.errors import DataError, InterlaceError
+from interlace.parallel import run
 
 SCORES = {
     "rmse": lambda y, p: float(np.sqrt(np.mean((y - p) ** 2))),
@@ -159,8 +160,9 @@ def cross_val(formula: str, data: pd.DataFrame, groups=None, *, cv: str = "logo"
         The grouping factor to split on; by default ``groups`` when it names one factor,
         or the model's only grouping factor.
     n_jobs : int
-        Folds fitted in parallel with joblib (-1: all CPUs); the results equal the serial
-        ones.
+        Folds fitted in parallel with joblib (-1: all CPUs), or on a Dask cluster inside
+        ``joblib.parallel_config(backend="dask")`` (:mod:`interlace.parallel`); the
+        results equal the serial ones.
 
     Returns
     -------
@@ -187,13 +189,12 @@ def cross_val(formula: str, data: pd.DataFrame, groups=None, *, cv: str = "logo"
     labels = data[factor]
     parts = _folds(labels, cv, n_splits, seed)
     fit_kwargs = dict(fit_kwargs, groups=groups)
-    if n_jobs == 1:
-        folds = [_fold(i, formula, data, labels, g, score, fit_kwargs)
-                 for i, g in enumerate(parts)]
-    else:
-        from joblib import Parallel, delayed
-
-        folds = Parallel(n_jobs=n_jobs)(delayed(_fold)(i, formula, data, labels, g, score,
-                                                       fit_kwargs)
-                                        for i, g in enumerate(parts))
+    # the data travel once per worker (once per cluster on Dask), a fold's groups each
+    folds = run(_fold_task, list(enumerate(parts)),
+                shared=(formula, data, labels, score, fit_kwargs), n_jobs=n_jobs)
     return CrossValResult(folds, name, cv, factor)
+
+
+def _fold_task(formula, data, labels, score, fit_kwargs, item):
+    i, groups = item
+    return _fold(i, formula, data, labels, groups, score, fit_kwargs)

@@ -55,6 +55,7 @@ from interlace.linalg import batched
 from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import Control, optimize_theta
 from interlace.optimize.checks import conv_messages_many
+from interlace.parallel import imap, n_workers
 
 __all__ = ["Deletions", "FitQuantities", "delete_refits", "delete_sets", "deletions_at",
            "group_sets", "observation_sets", "row_positions", "varcomp", "varcomp_table"]
@@ -194,9 +195,14 @@ def _newton_task(st: batched.Structure, bd: batched.BlockData, theta0: np.ndarra
     return nr, ok, q
 
 
-def _newton_chunk(prob: DeletionProblem, sets: list[np.ndarray], theta0: np.ndarray):
+def _newton_chunk(prob: DeletionProblem, theta0: np.ndarray, sets: list[np.ndarray]):
     """:func:`_newton_task` on the cross-products of ``sets`` (formed here, chunk by chunk)."""
     return _newton_task(prob.struct, prob.blocks(sets), theta0, prob.lower)
+
+
+def _bobyqa_unit(prob: DeletionProblem, start: np.ndarray, control: Control, optimizer,
+                 rows: np.ndarray) -> dict:
+    return _bobyqa_task(prob, [rows], start, control, optimizer)[0]
 
 
 def _bobyqa_task(prob: DeletionProblem, sets: list[np.ndarray], start: np.ndarray,
@@ -220,23 +226,6 @@ def _bobyqa_task(prob: DeletionProblem, sets: list[np.ndarray], start: np.ndarra
     return out
 
 
-def _parallel(tasks, n_jobs: int, progress, weights):
-    """Run zero-argument task tuples (fn, args); yield results in order, ticking progress."""
-    if n_jobs == 1 or len(tasks) < 2:
-        for (fn, args), w in zip(tasks, weights, strict=True):
-            yield fn(*args)
-            if progress is not None:
-                progress.update(w)
-        return
-    from joblib import Parallel, delayed
-
-    gen = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(fn)(*a) for fn, a in tasks)
-    for r, w in zip(gen, weights, strict=True):
-        yield r
-        if progress is not None:
-            progress.update(w)
-
-
 def _split(idx: np.ndarray, size: int) -> list[np.ndarray]:
     return [idx[i:i + size] for i in range(0, len(idx), max(1, size))]
 
@@ -248,16 +237,18 @@ def _refit_sets(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, 
     out: dict[int, dict] = {}
     todo = np.asarray(idx, dtype=int)
     p, reml = prob.p, prob.reml
+    workers = n_workers(n_jobs)
     if engine == "newton" and prob.batchable and todo.size:
         P = len(batched.stencil(len(prob.names)))
         size = max(1, BATCH_FLOATS // (P * prob.per_set_floats()))
-        if n_jobs != 1:
-            size = min(size, -(-todo.size // _n_workers(n_jobs)))
+        if workers > 1:
+            size = min(size, -(-todo.size // workers))
         chunks = _split(todo, size)
-        tasks = [(_newton_chunk, (prob, [sets[i] for i in c], newton_start)) for c in chunks]
+        # the problem (design, cross-products) is sent once per worker, a chunk's sets each
+        results = imap(_newton_chunk, [[sets[i] for i in c] for c in chunks],
+                       shared=(prob, newton_start), n_jobs=n_jobs)
         rest = []
-        for c, (nr, ok, q) in zip(chunks, _parallel(tasks, n_jobs, None, [0] * len(chunks)),
-                                  strict=True):
+        for c, (nr, ok, q) in zip(chunks, results, strict=True):
             for j, u in enumerate(c):
                 if nr.status[j] != 0:
                     rest.append(u)
@@ -274,20 +265,17 @@ def _refit_sets(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, 
         todo = np.array(rest, dtype=int)
     if not todo.size:
         return out
-    size = todo.size if n_jobs == 1 else max(1, -(-todo.size // (4 * _n_workers(n_jobs))))
-    chunks = _split(todo, 1 if n_jobs == 1 else size)
-    tasks = [(_bobyqa_task, (prob, [sets[u] for u in c], start, control, optimizer))
-             for c in chunks]
-    for c, res in zip(chunks, _parallel(tasks, n_jobs, progress, [len(c) for c in chunks]),
-                      strict=True):
-        for u, r in zip(c, res, strict=True):
-            n_u = prob.n - len(sets[u])
-            sigma2 = r["pwrss"] / (n_u - p if reml else n_u)
-            RXi = np.linalg.inv(r["RX"])
-            out[int(u)] = dict(theta=r["theta"], objective=r["objective"], beta=r["beta"],
-                               vcov=sigma2 * (RXi @ RXi.T), sigma2=sigma2,
-                               converged=r["converged"], messages=r["messages"],
-                               engine="bobyqa", n_evals=r["n_evals"])
+    results = imap(_bobyqa_unit, [sets[u] for u in todo],
+                   shared=(prob, start, control, optimizer), n_jobs=n_jobs,
+                   chunks_per_worker=4, progress=progress)
+    for u, r in zip(todo, results, strict=True):
+        n_u = prob.n - len(sets[u])
+        sigma2 = r["pwrss"] / (n_u - p if reml else n_u)
+        RXi = np.linalg.inv(r["RX"])
+        out[int(u)] = dict(theta=r["theta"], objective=r["objective"], beta=r["beta"],
+                           vcov=sigma2 * (RXi @ RXi.T), sigma2=sigma2,
+                           converged=r["converged"], messages=r["messages"],
+                           engine="bobyqa", n_evals=r["n_evals"])
     if engine == "newton" and prob.batchable:
         _polish(prob, sets, todo, out)
     return out
@@ -330,14 +318,6 @@ def _polish(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, out:
         out[u] = dict(out[u], theta=r["theta"], objective=r["objective"], beta=r["beta"],
                       vcov=sigma2 * (RXi @ RXi.T), sigma2=sigma2, engine="bobyqa+tight",
                       n_evals=out[u]["n_evals"] + r["n_evals"])
-
-
-def _n_workers(n_jobs: int) -> int:
-    if n_jobs > 0:
-        return n_jobs
-    import os
-
-    return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
 
 
 def subset_arguments(res, rows: np.ndarray) -> tuple[pd.DataFrame, dict]:

@@ -72,6 +72,10 @@ def _refit(res, rows: np.ndarray, start: dict, control: dict) -> dict:
                 templates=r._layout.templates(r.theta))
 
 
+def _refit_unit(res, start: dict, control, rows: np.ndarray) -> dict:
+    return _refit(res, rows, start, control)
+
+
 def glmm_deletions(res, labels: pd.Index, sets: list[np.ndarray], level: str = "1",
                    n_jobs: int = 1, show_progress: bool = False) -> Deletions:
     """influence.merMod's deletion refits of a GLMM result, one per set of model rows.
@@ -94,21 +98,23 @@ def glmm_deletions(res, labels: pd.Index, sets: list[np.ndarray], level: str = "
         ``engine`` is ``"refit"`` for every unit (``"failed"`` where glmer raised, with
         its message in ``warnings``).
     """
-    from joblib import Parallel, delayed
+    from interlace.parallel import imap
 
     start = {"theta": np.array(res.theta)}
     if res.nAGQ > 0:
         start["fixef"] = res.fe_params.to_numpy()
     control = _influence_control(res)
-    it = sets
+    progress = None
     if show_progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(sets, desc="glmer deletion refits")
-    if n_jobs == 1:
-        out = [_refit(res, rows, start, control) for rows in it]
-    else:
-        out = Parallel(n_jobs=n_jobs)(delayed(_refit)(res, rows, start, control) for rows in it)
+        progress = tqdm(total=len(sets), desc="glmer deletion refits")
+    try:  # the fit travels once per chunk of units (once per cluster on Dask)
+        out = list(imap(_refit_unit, sets, shared=(res, start, control), n_jobs=n_jobs,
+                        chunks_per_worker=4, progress=progress))
+    finally:
+        if progress is not None:
+            progress.close()
     U, p, k = len(sets), len(res.fe_params), len(res.theta)
     names = list(res.fe_params.index)
     fixef, theta = np.full((U, p), np.nan), np.full((U, k), np.nan)

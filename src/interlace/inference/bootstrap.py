@@ -350,23 +350,30 @@ def _newton_sets(res, ys: np.ndarray, fun) -> dict[int, tuple]:
 
 def _refit_columns(res, ys: np.ndarray, fun, n_jobs: int, show_progress: bool,
                    legacy_refit: bool, desc: str) -> list:
-    k = ys.shape[1]
-    if n_jobs == 1:
-        progress = None
-        if show_progress:
-            from tqdm.auto import tqdm
+    from interlace.parallel import imap, in_process, n_workers
 
-            progress = tqdm(total=k, desc=desc)
-        out = _run(res, ys, fun, progress, legacy_refit)
+    k = ys.shape[1]
+    progress = None
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=k, desc=desc)
+    try:
+        if in_process(n_jobs):
+            return _run(res, ys, fun, progress, legacy_refit)
+        # one chunk of columns per worker: the model travels once per worker (once per
+        # cluster on Dask), each chunk refitted by the serial loop
+        chunks = [c for c in np.array_split(np.arange(k), n_workers(n_jobs)) if c.size]
+        parts = imap(_run_columns, [ys[:, c] for c in chunks], shared=(res, fun, legacy_refit),
+                     n_jobs=n_jobs, progress=progress, weight=lambda y: y.shape[1])
+        return [o for part in parts for o in part]
+    finally:
         if progress is not None:
             progress.close()
-        return out
-    from joblib import Parallel, delayed
 
-    chunks = [c for c in np.array_split(np.arange(k), max(1, int(n_jobs))) if c.size]
-    parts = Parallel(n_jobs=n_jobs)(delayed(_run)(res, ys[:, c], fun, None, legacy_refit)
-                                    for c in chunks)
-    return [o for part in parts for o in part]
+
+def _run_columns(res, fun, legacy_refit: bool, ys: np.ndarray) -> list:
+    return _run(res, ys, fun, None, legacy_refit)
 
 
 def bootstrap(res, nsim: int = 1, seed=None, fun=None, use_u: bool = False,

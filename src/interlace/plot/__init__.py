@@ -157,6 +157,9 @@ def influence_index(table: pd.DataFrame, measure: str = "cooksd", p: int | None 
     for xi, vi, label in zip(x[over], v[over], table.index[over], strict=True):
         ax.annotate(str(label), (xi, vi), textcoords="offset points", xytext=(3, 3),
                     fontsize=7)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # units are counted, not measured
     ax.set(xlabel="unit (index)", ylabel=measure,
            title=f"{measure}" + ("" if threshold is None else f" — cut-off {threshold:.3g}"))
     return fig
