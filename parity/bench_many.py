@@ -60,7 +60,8 @@ def time_python(data: pd.DataFrame, Y: pd.DataFrame, workers: int = 2) -> dict:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                           dashboard_address=None, silence_logs=40) as cluster, \
                 Client(cluster), joblib.parallel_config(backend="dask"):
-            interlace.fit_many(RHS, data, Y.iloc[:, :8])  # workers warm (imports)
+            for engine in ("exact", "newton"):  # workers warm (imports, compiled kernels)
+                interlace.fit_many(RHS, data, Y.iloc[:, :8], engine=engine)
             out["exact_cluster"], ec = _seconds(lambda: interlace.fit_many(RHS, data, Y))
             out["newton_cluster"], nc = _seconds(
                 lambda: interlace.fit_many(RHS, data, Y, engine="newton"))

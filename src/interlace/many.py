@@ -28,6 +28,7 @@ sent to each worker once.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -94,22 +95,24 @@ def _responses(data: pd.DataFrame, responses) -> tuple[list[str], np.ndarray]:
             raise DataError("the response frame's index differs from data's: its rows must "
                             "be data's rows (reindex it, e.g. frame.loc[data.index])")
         names = [str(c) for c in frame.columns]
-        cols = [frame.iloc[:, j] for j in range(frame.shape[1])] if frame.shape[1] else []
+        block = frame
     else:
         names = [str(c) for c in responses]
         missing = [c for c in names if c not in data.columns]
         if missing:
             raise DataError(f"response column(s) {missing} not found in data")
-        cols = [data[c] for c in names]
+        block = None
     if not names:
         raise DataError("fit_many needs at least one response")
-    dup = sorted({c for c in names if names.count(c) > 1})
+    dup = sorted(c for c, k in Counter(names).items() if k > 1)
     if dup:
         raise DataError(f"response names must be unique; repeated: {dup}")
-    for nm, col in zip(names, cols, strict=True):
-        if col.dtype == bool or not (pd.api.types.is_numeric_dtype(col) or col.isna().all()):
-            raise DataError(f"response '{nm}' must be numeric (dtype {col.dtype})")
-    block = pd.concat(cols, axis=1, ignore_index=True) if len(cols) > 1 else cols[0].to_frame()
+    if block is None:
+        block = data[names]
+    for j, (nm, dt) in enumerate(zip(names, block.dtypes, strict=True)):
+        if pd.api.types.is_bool_dtype(dt) or not (pd.api.types.is_numeric_dtype(dt)
+                                                  or block.iloc[:, j].isna().all()):
+            raise DataError(f"response '{nm}' must be numeric (dtype {dt})")
     return names, block.to_numpy(dtype=float, na_value=np.nan)
 
 

@@ -140,21 +140,30 @@ def imap(fn: Callable, items: Iterable, *, shared: tuple = (), n_jobs: int | Non
             if progress is not None:
                 progress.update(tick(it))
         return
+    import contextlib
+
+    import joblib
     from joblib import Parallel, delayed
 
+    box = _Shared(shared)
+    config = contextlib.nullcontext()
     if configured_backend() == "dask":
         _register_sizeof()
-    box = _Shared(shared)
+        # broadcast the shared arguments to every worker before the tasks start (joblib's
+        # ``scatter``): scattered on the fly they would sit on one worker, and the
+        # scheduler would send every task there
+        config = joblib.parallel_config(backend="dask", scatter=[box])
     workers = n_workers(n_jobs)
     k = max(1, min(len(items), workers * max(1, int(chunks_per_worker))))
     bounds = [len(items) * i // k for i in range(k + 1)]
     parts = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    gen = Parallel(n_jobs=jobs, return_as="generator")(
-        delayed(_chunk)(fn, box, part) for part in parts)
-    for part, out in zip(parts, gen, strict=True):
-        yield from out
-        if progress is not None:
-            progress.update(sum(tick(it) for it in part))
+    with config:
+        gen = Parallel(n_jobs=jobs, return_as="generator")(
+            delayed(_chunk)(fn, box, part) for part in parts)
+        for part, out in zip(parts, gen, strict=True):
+            yield from out
+            if progress is not None:
+                progress.update(sum(tick(it) for it in part))
 
 
 def run(fn: Callable, items: Iterable, **kwargs: Any) -> list:
