@@ -34,15 +34,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from interlace.api import _method, _prepare, _start
 from interlace.deviance.build import check_residual_variation, layout_and_terms
 from interlace.deviance.lmm import LmmDeviance
+from interlace.deviance.refit import ResponseRefit
 from interlace.errors import DataError, InterlaceError, warn
+from interlace.inference.satterthwaite import satterthwaite_many
+from interlace.linalg import batched
 from interlace.linalg.crossprod import CrossProducts
 from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import optimize_theta, report_checks, split_control
-from interlace.parallel import imap, n_workers
+from interlace.optimize.checks import conv_messages_many
+from interlace.parallel import imap, n_workers, progress_bar
 from interlace.results.result import CrossedLMEResult
 
 __all__ = ["fit_many"]
@@ -53,21 +58,36 @@ RESPONSE = "interlace_fit_many_response__"
 
 @dataclass
 class _Pattern:
-    """What every response with one pattern of missing rows shares."""
+    """What every response with one pattern of missing rows shares (or, with ``error``,
+    why none of them can be fitted)."""
 
     text: str
     design: Any
     layout: Any
-    dev: LmmDeviance
+    dev: LmmDeviance | None
     terms: list
     x0: np.ndarray
     ctl: Any
     method: str
     optimizer: Any
-    data: pd.DataFrame
+    data: pd.DataFrame | None
     fit_kwargs: dict
     messages: list[str]
     error: str | None = None
+
+    @classmethod
+    def failed(cls, error: str, messages: list[str]) -> _Pattern:
+        return cls("", None, None, None, [], np.zeros(0), None, "", None, None, {},
+                   messages, error)
+
+
+#: what a response's fit may raise, reported in its row instead of stopping the others
+_FIT_ERRORS = (InterlaceError, np.linalg.LinAlgError, ValueError, FloatingPointError)
+
+
+def _clean(message: str) -> str:
+    """A fit's message about the working response column, about "the response"."""
+    return message.replace(RESPONSE, "the response")
 
 
 def _rhs(formula: str) -> str:
@@ -119,7 +139,7 @@ def _responses(data: pd.DataFrame, responses) -> tuple[list[str], np.ndarray]:
 def _pattern(text_rhs, data, y, args) -> _Pattern:
     """Build the design and deviance of the responses with ``y``'s missing rows."""
     work = data.assign(**{RESPONSE: y})
-    caught_msgs: list[str] = []
+    error = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -130,10 +150,10 @@ def _pattern(text_rhs, data, y, args) -> _Pattern:
                 args["backend"], input_checks, args["contrasts"])
             x0 = _start(ctl, layout)
         except InterlaceError as e:
-            caught_msgs = [str(w.message) for w in caught]
-            return _Pattern("", None, None, None, [], np.zeros(0), None, "", None, work, {},
-                            caught_msgs, error=f"{type(e).__name__}: {e}")
-    caught_msgs = [str(w.message).replace(RESPONSE, "the response") for w in caught]
+            error = _clean(f"{type(e).__name__}: {e}")
+    messages = [_clean(str(w.message)) for w in caught]
+    if error is not None:
+        return _Pattern.failed(error, messages)
     terms = layout_and_terms(design)[1]
     fit_kwargs = dict(groups=None, random=None, method=args["method"],
                       optimizer=args["optimizer"], weights=args["weights"],
@@ -141,17 +161,17 @@ def _pattern(text_rhs, data, y, args) -> _Pattern:
                       control=args["control"], backend=args["backend"],
                       contrasts=args["contrasts"])
     return _Pattern(text, design, layout, dev, terms, x0, ctl, args["method"],
-                    args["optimizer"], work, fit_kwargs, caught_msgs)
+                    args["optimizer"], work, fit_kwargs, messages)
 
 
 def _fit_response(pat: _Pattern, y: np.ndarray) -> CrossedLMEResult:
     """``fit`` of this pattern's model to response ``y`` (the design's rows)."""
     d = pat.design
     design = replace(d, y=y)
-    cp = CrossProducts.build(d.X, y, pat.terms, d.weights, d.offset)
-    dev = LmmDeviance.from_parts(cp, pat.layout, pat.dev.ldW, pat.dev.reml,
-                                 pat.dev.factor.with_cross_products(cp))
-    dev._batch = dev._batched_form()
+    # fit's own cross-products code (not ResponseRefit's update of them), so that the
+    # objective is fit's to the last bit
+    dev = pat.dev.with_cross_products(CrossProducts.build(d.X, y, pat.terms, d.weights,
+                                                          d.offset))
     check_residual_variation(design, dev)
     theta, _, summary, checks = optimize_theta(
         dev, pat.x0.copy(), pat.layout.lower(), pat.layout.names(), optimizer=pat.optimizer,
@@ -163,20 +183,28 @@ def _fit_response(pat: _Pattern, y: np.ndarray) -> CrossedLMEResult:
                             fit_kwargs=pat.fit_kwargs, refit=None)
 
 
+def _cells(names, estimate, se, df, t, p, varcorr: list[dict]) -> dict[str, Any]:
+    """A row's coefficient cells (``estimate[β]`` … ``p[β]``) and its variance components
+    (``sd[group:term]``, ``cor[group:term:term]``, ``sigma``) from the layout's
+    ``varcorr`` rows."""
+    row: dict[str, Any] = {}
+    for stat, vals in (("estimate", estimate), ("se", se), ("df", df), ("t", t), ("p", p)):
+        row.update({f"{stat}[{nm}]": float(v) for nm, v in zip(names, vals, strict=True)})
+    for r in varcorr:
+        if r["grp"] == "Residual":
+            row["sigma"] = float(r["sdcor"])
+        elif r["var2"] is None:
+            row[f"sd[{r['grp']}:{r['var1']}]"] = float(r["sdcor"])
+        else:
+            row[f"cor[{r['grp']}:{r['var1']}:{r['var2']}]"] = float(r["sdcor"])
+    return row
+
+
 def _row(res: CrossedLMEResult) -> dict:
     ct = res.coef_table()
-    row: dict[str, Any] = {}
-    for stat, col in (("estimate", "Estimate"), ("se", "Std. Error"), ("df", "df"),
-                      ("t", "t value"), ("p", "Pr(>|t|)")):
-        for nm, v in ct[col].items():
-            row[f"{stat}[{nm}]"] = float(v)
-    for r in res.varcorr.itertuples():
-        if r.grp == "Residual":
-            row["sigma"] = float(r.sdcor)
-        elif pd.isna(r.var2):
-            row[f"sd[{r.grp}:{r.var1}]"] = float(r.sdcor)
-        else:
-            row[f"cor[{r.grp}:{r.var1}:{r.var2}]"] = float(r.sdcor)
+    row = _cells(ct.index, *(ct[c] for c in ("Estimate", "Std. Error", "df", "t value",
+                                             "Pr(>|t|)")),
+                 res._layout.varcorr(res.theta, res.sigma))
     row["logLik"] = float(res.llf)
     row["AIC"], row["BIC"] = float(res.aic), float(res.bic)
     row["REMLcrit" if res.method == "REML" else "deviance"] = float(res.objective)
@@ -197,24 +225,14 @@ def _task(patterns: list[_Pattern], item) -> tuple[dict | None, str | None, list
         warnings.simplefilter("always")
         try:
             row, err = _row(_fit_response(pat, y[pat.design.row_positions])), None
-        except (InterlaceError, np.linalg.LinAlgError, ValueError, FloatingPointError) as e:
-            row, err = None, f"{type(e).__name__}: {e}"
+        except _FIT_ERRORS as e:
+            row, err = None, _clean(f"{type(e).__name__}: {e}")
     msgs = list(pat.messages)
     for w in caught:
-        m = str(w.message).replace(RESPONSE, "the response")
+        m = _clean(str(w.message))
         if m not in msgs:
             msgs.append(m)
     return row, err, msgs
-
-
-#: budget of floats per batched array of the Newton engine (sets × points × per-set size)
-BATCH_FLOATS = 8_000_000
-
-
-def _set_floats(st, p: int) -> int:
-    m = p + 1
-    return int(8 * st.l0 * st.p0 * (st.p0 + m) + 5 * st.qR * (st.qR + st.l0 * st.p0 + m)
-               + 4 * m * m + 16)
 
 
 def _newton_start(pat: _Pattern, y0: np.ndarray) -> np.ndarray:
@@ -224,7 +242,7 @@ def _newton_start(pat: _Pattern, y0: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             th = np.asarray(_fit_response(pat, y0).theta, dtype=float)
-    except (InterlaceError, np.linalg.LinAlgError, ValueError, FloatingPointError):
+    except _FIT_ERRORS:
         return pat.layout.start()
     lower = pat.layout.lower()
     near = np.isfinite(lower) & (th < lower + 1e-2)
@@ -235,13 +253,6 @@ def _newton_task(pat: _Pattern, item) -> list:
     """The Newton engine on one chunk of a pattern's responses (columns of Y, the
     design's rows): per response a row, or None where Newton did not settle (near a bound,
     an indefinite Hessian, no descent): those go to the exact engine."""
-    from scipy import stats
-
-    from interlace.deviance.refit import ResponseRefit
-    from interlace.inference.satterthwaite import satterthwaite_many
-    from interlace.linalg import batched
-    from interlace.optimize.checks import conv_messages_many
-
     theta0, Y = item
     B = Y.shape[1]
     got = ResponseRefit(pat.design, pat.dev).blocks(Y)
@@ -278,18 +289,8 @@ def _newton_task(pat: _Pattern, item) -> list:
     diag = layout.diagonal_mask()
     crit = "REMLcrit" if pat.method == "REML" else "deviance"
     for j, u in enumerate(ok):
-        row: dict[str, Any] = {}
-        for stat, vals in (("estimate", q["beta"][j]), ("se", se[j]), ("df", df[j]),
-                           ("t", t[j]), ("p", pval[j])):
-            row.update({f"{stat}[{nm}]": float(v) for nm, v in zip(d.x_names, vals,
-                                                                    strict=True)})
-        for r in layout.varcorr(nr.theta[u], float(sigma[j])):
-            if r["grp"] == "Residual":
-                row["sigma"] = float(r["sdcor"])
-            elif r["var2"] is None:
-                row[f"sd[{r['grp']}:{r['var1']}]"] = float(r["sdcor"])
-            else:
-                row[f"cor[{r['grp']}:{r['var1']}:{r['var2']}]"] = float(r["sdcor"])
+        row = _cells(d.x_names, q["beta"][j], se[j], df[j], t[j], pval[j],
+                     layout.varcorr(nr.theta[u], float(sigma[j])))
         obj = float(q["objective"][j])
         row.update(logLik=-0.5 * obj, AIC=obj + 2.0 * npar, BIC=obj + npar * np.log(d.n))
         row[crit] = obj
@@ -311,8 +312,6 @@ NEWTON_MIN = 4
 
 def _newton_rows(patterns: list[_Pattern], items: list, n_jobs) -> dict[int, tuple]:
     """Rows of the responses the Newton engine settles: {item index: (row, None, msgs)}."""
-    from interlace.linalg import batched
-
     members: dict[int, list[int]] = {}
     for i, (k, _) in enumerate(items):
         if patterns[k].error is None:
@@ -320,15 +319,13 @@ def _newton_rows(patterns: list[_Pattern], items: list, n_jobs) -> dict[int, tup
     out: dict[int, tuple] = {}
     for k, idx in members.items():
         pat = patterns[k]
-        form = pat.dev._batched_form() if pat.dev.factor.name == "blocked" else None
-        if form is None or len(idx) < NEWTON_MIN:
+        st = ResponseRefit(pat.design, pat.dev).structure()
+        if st is None or len(idx) < NEWTON_MIN:
             continue
         rows = pat.design.row_positions
         Y = np.column_stack([items[i][1][rows] for i in idx])
         theta0 = _newton_start(pat, Y[:, 0])
-        P = len(batched.stencil(pat.layout.n_theta))
-        size = max(1, BATCH_FLOATS // (P * _set_floats(form[0], len(pat.design.x_names))))
-        size = min(size, -(-len(idx) // n_workers(n_jobs)))
+        size = min(st.sets_per_pass(), -(-len(idx) // n_workers(n_jobs)))
         starts = range(0, len(idx), size)
         chunks = [(theta0, Y[:, a:a + size]) for a in starts]
         for a, got in zip(starts, imap(_newton_task, chunks, shared=(pat,), n_jobs=n_jobs),
@@ -392,6 +389,8 @@ def fit_many(formula: str, data: Any, responses=None, *, groups=None, random=Non
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas or polars DataFrame, got {type(data).__name__}")
     method = _method(method)
+    if engine not in ("exact", "newton"):
+        raise InterlaceError(f"engine must be 'exact' or 'newton', not {engine!r}")
     rhs = _rhs(formula)
     names, Y = _responses(data, responses)
     args = dict(groups=groups, random=random, method=method, optimizer=optimizer,
@@ -404,9 +403,8 @@ def fit_many(formula: str, data: Any, responses=None, *, groups=None, random=Non
         y = Y[:, j]
         if np.isinf(y).any():
             rows = data.index[np.isinf(y)][:5].tolist()
-            patterns.append(_Pattern("", None, None, None, [], np.zeros(0), None, "", None,
-                                     data, {}, [], error=f"DataError: response '{nm}' has "
-                                     f"infinite values (rows {rows})"))
+            patterns.append(_Pattern.failed(f"DataError: response '{nm}' has infinite "
+                                            f"values (rows {rows})", []))
             items.append((len(patterns) - 1, y))
             continue
         key = np.isnan(y).tobytes()
@@ -414,14 +412,7 @@ def fit_many(formula: str, data: Any, responses=None, *, groups=None, random=Non
             keys[key] = len(patterns)
             patterns.append(_pattern(rhs, data, y, args))
         items.append((keys[key], y))
-    if engine not in ("exact", "newton"):
-        raise InterlaceError(f"engine must be 'exact' or 'newton', not {engine!r}")
-    progress = None
-    if show_progress:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=len(names), desc="fit_many")
-    try:
+    with progress_bar(show_progress, len(names), "fit_many") as progress:
         done = _newton_rows(patterns, items, n_jobs) if engine == "newton" else {}
         if progress is not None:
             progress.update(len(done))
@@ -430,9 +421,6 @@ def fit_many(formula: str, data: Any, responses=None, *, groups=None, random=Non
                      progress=progress, chunks_per_worker=4)
         done.update(zip(rest, exact, strict=True))
         out = [done[i] for i in range(len(items))]
-    finally:
-        if progress is not None:
-            progress.close()
     frame = _frame(names, out, method)
     failed = frame["error"].notna()
     if failed.any():
@@ -455,16 +443,15 @@ def _frame(names: list[str], out: list, method: str) -> pd.DataFrame:
     head = [c for stat in order for c in cols if c.startswith(stat + "[")]
     columns = head + [c for c in tail if c in cols or c in ("nobs", "converged")]
     recs = []
-    for row, err, msgs in out:
+    for row, _, msgs in out:
         rec = {c: np.nan for c in columns}
         if row is None:
             rec.update(nobs=0, converged=False)
         else:
             rec.update(row)
         rec["messages"] = "; ".join(msgs)
-        rec["error"] = err
         recs.append(rec)
-    frame = pd.DataFrame.from_records(recs, columns=[*columns, "messages", "error"])
+    frame = pd.DataFrame.from_records(recs, columns=[*columns, "messages"])
     frame.index = pd.Index(names, name="response")
     frame["error"] = pd.Series([err for _, err, _ in out], index=frame.index, dtype=object)
     frame["nobs"] = frame["nobs"].astype(int)

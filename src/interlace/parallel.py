@@ -18,19 +18,19 @@ Inside such a block the tasks go to the configured backend even with ``n_jobs=1`
 
 The items are cut into contiguous chunks, a few per worker, and each chunk is one task,
 so the objects every task needs (``shared``: the design, its cross-products, the factor's
-plan) travel once per chunk instead of once per item; on Dask, joblib scatters an argument
-that is the same object in every task to the cluster once (its ``scatter`` of large
-arguments), so they travel once per cluster.  Results come back in the items' order and
-are the serial results: each task computes what the serial loop computes for its items,
-with one BLAS thread.
+plan) travel once per chunk instead of once per item; on Dask they are broadcast to every
+worker once, before the tasks start (joblib's ``scatter``).  Results come back in the
+items' order and are the serial results: each task computes what the serial loop computes
+for its items, with one BLAS thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["configured_backend", "imap", "in_process", "n_workers", "run"]
+__all__ = ["configured_backend", "imap", "in_process", "n_workers", "progress_bar", "run"]
 
 
 def configured_backend() -> str | None:
@@ -82,23 +82,39 @@ def n_workers(n_jobs: int | None = 1) -> int:
 
 
 class _Shared:
-    """The arguments every task shares, as one object: joblib's Dask backend scatters an
-    argument that is the same (weak-referenceable) object in every task and larger than
-    1 kB to the cluster once, and hands each worker's tasks that one copy."""
+    """The arguments every task shares, as one object, which joblib's Dask backend
+    broadcasts to every worker before the tasks start (its ``scatter``): each worker's
+    tasks then use that one copy."""
 
     def __init__(self, args: tuple):
         self.args = tuple(args)
 
 
 def _register_sizeof() -> None:
-    """Tell Dask how large a :class:`_Shared` is (its arguments' sizes), so that joblib
-    scatters it instead of sending it with every task."""
+    """Tell Dask how large a :class:`_Shared` is (its arguments' sizes; by default it would
+    count the small wrapper alone), for the scheduler's decisions about moving it."""
     try:
         from dask.sizeof import sizeof
     except ImportError:  # pragma: no cover - dask configured but not importable
         return
     if _Shared not in getattr(sizeof, "_lookup", {}):
         sizeof.register(_Shared)(lambda s: 1024 + sum(int(sizeof(a)) for a in s.args))
+
+
+@contextlib.contextmanager
+def progress_bar(show: bool, total: int, desc: str, **kwargs: Any) -> Iterator:
+    """A tqdm bar over ``total`` units when ``show`` (else None), closed on exit: the
+    ``progress`` of :func:`imap` and of the serial loops."""
+    if not show:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, **kwargs)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _chunk(fn: Callable, shared: _Shared, items: Sequence) -> list:
@@ -140,8 +156,6 @@ def imap(fn: Callable, items: Iterable, *, shared: tuple = (), n_jobs: int | Non
             if progress is not None:
                 progress.update(tick(it))
         return
-    import contextlib
-
     import joblib
     from joblib import Parallel, delayed
 

@@ -112,6 +112,16 @@ class LmmDeviance:
         self._batch = None
         return self
 
+    def with_cross_products(self, cp: CrossProducts, reml: bool | None = None) -> LmmDeviance:
+        """This deviance on new cross-products of the same design (a new response, lme4's
+        ``refit(m, newresp)``): the same layout, prior weights and factor plan; REML or ML
+        as this one unless ``reml`` is given."""
+        out = LmmDeviance.from_parts(cp, self.layout, self.ldW,
+                                     self.reml if reml is None else reml,
+                                     self.factor.with_cross_products(cp))
+        out._batch = out._batched_form()  # the convergence checks' stencil in one pass
+        return out
+
     def _batched_form(self):
         """Structure and data for :func:`interlace.linalg.batched.evaluate`, when it applies.
 

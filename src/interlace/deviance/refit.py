@@ -66,16 +66,21 @@ class ResponseRefit:
         n − 1 where it should use n − p (the optimum moves; σ̂ is still pwrss/(n − p)).
         lme4 fixed this in April 2023 (commit 58b0f45, "fixed ancient REML-setting bug in
         refit"); it is kept here only to reproduce bootstraps run with lme4 < 1.1-33."""
-        cp = self.cross_products(y)
-        dev = self.dev
-        out = LmmDeviance.from_parts(cp, dev.layout, dev.ldW,
-                                     dev.reml if reml is None else reml,
-                                     dev.factor.with_cross_products(cp))
+        out = self.dev.with_cross_products(self.cross_products(y), reml)
         if legacy and out.reml:
-            out.reml_p = 1
-        else:
-            out._batch = out._batched_form()  # the convergence checks' stencil in one pass
+            out.reml_p, out._batch = 1, None  # the batched form has lme4's current criterion
         return out
+
+    def _form(self):
+        if self.dev.factor.name != "blocked" or self.dev.reml_p is not None:
+            return None
+        return self.dev._batched_form()
+
+    def structure(self):
+        """The batched form's :class:`~interlace.linalg.batched.Structure`, or None when
+        the model has none (:meth:`blocks` then gives None)."""
+        form = self._form()
+        return None if form is None else form[0]
 
     def blocks(self, Y: np.ndarray):
         """The cross-products of responses ``Y`` (n × B) in the batched layout
@@ -84,8 +89,8 @@ class ResponseRefit:
         shift for all, :attr:`BlockData.beta0`), so each β̂ comes back unshifted."""
         from interlace.linalg import batched
 
-        form = self.dev._batched_form() if self.dev.factor.name == "blocked" else None
-        if form is None or self.dev.reml_p is not None:
+        form = self._form()
+        if form is None:
             return None
         st, bd = form
         d, cp0, f = self.design, self.dev.cp, self.dev.factor

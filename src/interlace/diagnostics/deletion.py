@@ -55,14 +55,10 @@ from interlace.linalg import batched
 from interlace.linalg.threads import with_serial_blas
 from interlace.optimize import Control, optimize_theta
 from interlace.optimize.checks import conv_messages_many
-from interlace.parallel import imap, n_workers
+from interlace.parallel import imap, n_workers, progress_bar
 
 __all__ = ["Deletions", "FitQuantities", "delete_refits", "delete_sets", "deletions_at",
            "group_sets", "observation_sets", "row_positions", "varcomp", "varcomp_table"]
-
-#: budget of floats per batched array (sets × stencil points × per-set size)
-BATCH_FLOATS = 8_000_000
-
 
 @dataclass(frozen=True)
 class FitQuantities:
@@ -239,8 +235,7 @@ def _refit_sets(prob: DeletionProblem, sets: list[np.ndarray], idx: np.ndarray, 
     p, reml = prob.p, prob.reml
     workers = n_workers(n_jobs)
     if engine == "newton" and prob.batchable and todo.size:
-        P = len(batched.stencil(len(prob.names)))
-        size = max(1, BATCH_FLOATS // (P * prob.per_set_floats()))
+        size = prob.struct.sets_per_pass()
         if workers > 1:
             size = min(size, -(-todo.size // workers))
         chunks = _split(todo, size)
@@ -451,12 +446,7 @@ def delete_sets(res, labels: pd.Index, sets: list[np.ndarray], *, level: str = "
     ok = np.array([u for u in range(U) if u not in refusals], dtype=int)
     deficient = ok[loses_rank(prob, [sets[u] for u in ok])] if ok.size else ok
     regular = np.setdiff1d(ok, deficient)
-    progress = None
-    if show_progress:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=U, desc=f"deletion refits ({level})", unit="fit")
-    try:
+    with progress_bar(show_progress, U, f"deletion refits ({level})", unit="fit") as progress:
         results.update(_refit_sets(prob, sets, regular, engine=engine, newton_start=theta_hat,
                                    start=start, control=ctl, n_jobs=n_jobs,
                                    progress=progress, optimizer=opt))
@@ -466,9 +456,6 @@ def delete_sets(res, labels: pd.Index, sets: list[np.ndarray], *, level: str = "
                 progress.update(1)
         if progress is not None:
             progress.update(len(refusals))
-    finally:
-        if progress is not None:
-            progress.close()
 
     p, k = len(coef), len(prob.names)
     fixef = np.full((U, p), np.nan)

@@ -134,15 +134,6 @@ class DeletionProblem:
         ldW = float(self.logw.sum() - self.logw[rows].sum())
         return LmmDeviance.from_parts(cp, self.layout, ldW, self.reml, factor)
 
-    def per_set_floats(self) -> int:
-        """Floats held per set and stencil point by the batched objective (temporaries)."""
-        f = self.base
-        m = self.p + 1
-        if not f.qR:
-            return int(8 * f.l0 * f.p0 * f.p0 + 4 * m * m + 16)
-        return int(6 * f.l0 * f.p0 * (f.p0 + m) + 4 * f.qR * len(f.idx0)
-                   + 5 * f.qR * f.qR + 3 * f.qR * m + 3 * m * m + 16)
-
 
 # ---------------------------------------------------------------------------------------
 def refusal(prob: DeletionProblem, rows: np.ndarray) -> str | None:

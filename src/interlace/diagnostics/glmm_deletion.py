@@ -98,23 +98,16 @@ def glmm_deletions(res, labels: pd.Index, sets: list[np.ndarray], level: str = "
         ``engine`` is ``"refit"`` for every unit (``"failed"`` where glmer raised, with
         its message in ``warnings``).
     """
-    from interlace.parallel import imap
+    from interlace.parallel import imap, progress_bar
 
     start = {"theta": np.array(res.theta)}
     if res.nAGQ > 0:
         start["fixef"] = res.fe_params.to_numpy()
     control = _influence_control(res)
-    progress = None
-    if show_progress:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=len(sets), desc="glmer deletion refits")
-    try:  # the fit travels once per chunk of units (once per cluster on Dask)
+    # the fit travels once per chunk of units (once per worker on Dask)
+    with progress_bar(show_progress, len(sets), "glmer deletion refits") as progress:
         out = list(imap(_refit_unit, sets, shared=(res, start, control), n_jobs=n_jobs,
                         chunks_per_worker=4, progress=progress))
-    finally:
-        if progress is not None:
-            progress.close()
     U, p, k = len(sets), len(res.fe_params), len(res.theta)
     names = list(res.fe_params.index)
     fixef, theta = np.full((U, p), np.nan), np.full((U, k), np.nan)

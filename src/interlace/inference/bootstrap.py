@@ -350,15 +350,10 @@ def _newton_sets(res, ys: np.ndarray, fun) -> dict[int, tuple]:
 
 def _refit_columns(res, ys: np.ndarray, fun, n_jobs: int, show_progress: bool,
                    legacy_refit: bool, desc: str) -> list:
-    from interlace.parallel import imap, in_process, n_workers
+    from interlace.parallel import imap, in_process, n_workers, progress_bar
 
     k = ys.shape[1]
-    progress = None
-    if show_progress:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=k, desc=desc)
-    try:
+    with progress_bar(show_progress, k, desc) as progress:
         if in_process(n_jobs):
             return _run(res, ys, fun, progress, legacy_refit)
         # one chunk of columns per worker: the model travels once per worker (once per
@@ -367,9 +362,6 @@ def _refit_columns(res, ys: np.ndarray, fun, n_jobs: int, show_progress: bool,
         parts = imap(_run_columns, [ys[:, c] for c in chunks], shared=(res, fun, legacy_refit),
                      n_jobs=n_jobs, progress=progress, weight=lambda y: y.shape[1])
         return [o for part in parts for o in part]
-    finally:
-        if progress is not None:
-            progress.close()
 
 
 def _run_columns(res, fun, legacy_refit: bool, ys: np.ndarray) -> list:

@@ -145,16 +145,33 @@ def _eigen_warnings(evals: np.ndarray, tol: float) -> None:
         )
 
 
+def _pseudo_inverse(H: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """``2 H⁺`` over the eigenvalues > ``tol``, and the eigenvalues in R's ``eigen()``
+    (decreasing) order, of one Hessian (k, k) or of a stack of them (..., k, k)."""
+    evals, evecs = np.linalg.eigh(H)
+    evals, evecs = evals[..., ::-1], evecs[..., ::-1]
+    pos = evals > tol
+    inv = np.where(pos, 1.0 / np.where(pos, evals, 1.0), 0.0)
+    return 2.0 * (evecs * inv[..., None, :]) @ np.swapaxes(evecs, -1, -2), evals
+
+
 def _vcov_from_hessian(H: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     if not np.all(np.isfinite(H)):  # R's eigen() stops: "infinite or missing values in 'x'"
         raise FloatingPointError("Hessian of the deviance in (theta, sigma) is not finite")
-    evals, evecs = np.linalg.eigh(H)
-    order = np.argsort(evals)[::-1]  # R's eigen(): decreasing
-    evals, evecs = evals[order], evecs[:, order]
+    A, evals = _pseudo_inverse(H, tol)
     _eigen_warnings(evals, tol)
-    pos = evals > tol
-    V = evecs[:, pos]
-    return 2.0 * (V / evals[pos]) @ V.T, evals
+    return A, evals
+
+
+def _df(L: np.ndarray, vcov_beta: np.ndarray, jac: np.ndarray,
+        vcov_varpar: np.ndarray) -> np.ndarray:
+    """``2 (l C l')² / (g A g')`` with ``g_k = l J_k l'`` for each row l of L (m, p), for
+    one fit or a stack (leading axes of C (..., p, p), J (..., k, p, p), A (..., k, k))."""
+    var_con = np.einsum("mi,...ij,mj->...m", L, vcov_beta, L)
+    g = np.einsum("mi,...kij,mj->...mk", L, jac, L)
+    denom = np.einsum("...mk,...kl,...ml->...m", g, vcov_varpar, g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 2.0 * var_con**2 / denom
 
 
 @dataclass(frozen=True)
@@ -205,11 +222,7 @@ class SatterthwaiteFit:
             raise InterlaceError(
                 f"contrast has {L.shape[1]} columns but the model has {p} coefficients"
             )
-        var_con = np.einsum("mi,ij,mj->m", L, self.vcov_beta, L)
-        g = np.einsum("mi,kij,mj->mk", L, self.jac, L)
-        denom = np.einsum("mk,kl,ml->m", g, self.vcov_varpar, g)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return 2.0 * var_con**2 / denom
+        return _df(L, self.vcov_beta, self.jac, self.vcov_varpar)
 
 
 def vcov_varpar(evaluator: PLSEvaluator, theta, sigma: float, tol: float = EIGEN_TOL) -> np.ndarray:
@@ -369,16 +382,8 @@ def satterthwaite_many(pls_many, theta: np.ndarray, sigma: np.ndarray, n: int, p
                            "(theta, sigma) is not finite")
     if finite.any():
         idx = np.flatnonzero(finite)
-        evals, evecs = np.linalg.eigh(H[idx])
-        evals, evecs = evals[:, ::-1], evecs[:, :, ::-1]  # R's eigen(): decreasing
-        pos = evals > tol
-        inv = np.where(pos, 1.0 / np.where(pos, evals, 1.0), 0.0)
-        A = 2.0 * np.einsum("bik,bk,bjk->bij", evecs, inv, evecs)
-        g = np.einsum("bjjk->bjk", J[idx])  # d vcov(β̂)_jj / d varpar_k
-        var = np.einsum("bjj->bj", V[idx])
-        denom = np.einsum("bjk,bkl,bjl->bj", g, A, g)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            df[idx] = 2.0 * var**2 / denom
+        A, evals = _pseudo_inverse(H[idx], tol)
+        df[idx] = _df(np.eye(p), V[idx], np.moveaxis(J[idx], -1, 1), A)
         for j, b in enumerate(idx):
             messages[b] += _eigen_messages(evals[j], tol)
     return df, V, messages

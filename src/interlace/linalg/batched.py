@@ -35,6 +35,8 @@ XTOL = 1e-7
 LOCAL = 1e-3
 #: finite-difference step, lme4's deriv12 default
 STEP = 1e-4
+#: budget of floats per batched array (sets × stencil points × per-set size)
+BATCH_FLOATS = 8_000_000
 
 
 @dataclass
@@ -122,6 +124,24 @@ class Structure:
     def qR(self) -> int:
         """Size of the dense block R."""
         return sum(self.ps[k] * self.ls[k] for k in self.rest)
+
+    @property
+    def n_theta(self) -> int:
+        """Length of θ."""
+        return self.theta_slices[-1][1]
+
+    def floats_per_point(self) -> int:
+        """Floats held per set and point by :func:`evaluate` (its temporaries)."""
+        m, l0, p0, qR = self.p + 1, self.l0, self.p0, self.qR
+        if not qR:
+            return int(8 * l0 * p0 * p0 + 4 * m * m + 16)
+        return int(6 * l0 * p0 * (p0 + m) + 4 * qR * l0 * p0 + 5 * qR * qR + 3 * qR * m
+                   + 3 * m * m + 16)
+
+    def sets_per_pass(self) -> int:
+        """How many sets :func:`newton` takes in one pass within :data:`BATCH_FLOATS`
+        (every set at every point of the stencil)."""
+        return max(1, BATCH_FLOATS // (len(stencil(self.n_theta)) * self.floats_per_point()))
 
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per term, the lower-triangular factors T at every θ in ``theta[..., k]``."""
