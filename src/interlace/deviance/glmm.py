@@ -57,23 +57,31 @@ from scipy.linalg import lapack, solve_triangular
 
 from interlace.covariance import CovarianceLayout
 from interlace.design.zmatrix import build_Z
+from interlace.deviance import agq_kernel as ak
 from interlace.deviance import pirls_kernel as pk
 from interlace.errors import ConvergenceError, NumericalError
 from interlace.family import Family
 from interlace.linalg import make_factor
 from interlace.linalg.blocked import BlockDiagPattern, BlockedFactor
 from interlace.linalg.crossprod import CrossProducts, TermData
+from interlace.linalg.threads import ThreadSplit
 from interlace.linalg.weighted import WeightedBlocks
 
-__all__ = ["GlmmDeviance", "PirlsState", "gauss_hermite"]
+__all__ = ["SPLIT", "GlmmDeviance", "PirlsState", "gauss_hermite"]
 
 #: lme4's glmerControl defaults
 TOL_PWRSS = 1e-7
 MAXIT = 100
 MAX_STEP_HALVINGS = 20
+#: adaptive Gauss–Hermite on threads from this many (rows × nodes) evaluations
+AGQ_THREADS_FROM = 4000
 #: below this density, scalar terms' off-diagonal block is held sparse however small
 #: (PIRLS refactors it every iteration; measured on grouseticks: 3 terms, 1% dense)
 SPARSE_OFFDIAG_DENSITY = 0.1
+
+
+#: one load measurement for every GLMM deviance of the process
+SPLIT = ThreadSplit()
 
 
 @dataclass(frozen=True)
@@ -190,6 +198,8 @@ class GlmmDeviance:
         self._kernel = (self._kernel_arrays() if self._blocks is not None
                         and pk.eligible(family, self.terms) else None)
         self._fast = False
+        #: the threads of independent pieces (AGQ nodes, a Hessian's points)
+        self.split = SPLIT
 
     def _kernel_arrays(self) -> dict | None:
         fam = {"fam": pk.FAMILY_IDS[self.family.name],
@@ -223,7 +233,7 @@ class GlmmDeviance:
         starts from the same η, so its weights are computed once per start."""
         kd = self._kernel
         held = kd.get("first")
-        if held is None or not np.array_equal(held[0], eta0):
+        if held is None or not (held[0] is eta0 or bool((held[0] == eta0).all())):
             c = pk.first_weights(kd["codes"], kd["xv"], kd["k0"], kd["cell"], kd["rest_pos"],
                                  len(kd["cl_r"]), int(kd["nlev"][kd["k0"]]), kd["qR"],
                                  kd["colpat_ptr"], kd["colpat"], self.X, self.y, self.weights,
@@ -259,8 +269,9 @@ class GlmmDeviance:
         new.last_state, new.n_evals = None, 0
         if self._kernel is not None:  # its own work arrays, aic constants and cache
             kd = self._kernel
-            new._kernel = {**kd, "aic": new._kernel_aic(), "first": None,
-                           **{k: kd[k].copy() for k in ("ARR", "LRR") if k in kd}}
+            new._kernel = {k: v for k, v in kd.items() if k != "binary"}
+            new._kernel.update({"aic": new._kernel_aic(), "first": None, "args": None,
+                                **{k: kd[k].copy() for k in ("ARR", "LRR") if k in kd}})
         return new
 
     def detach(self, state: PirlsState) -> PirlsState:
@@ -326,37 +337,45 @@ class GlmmDeviance:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             return self._pirls(np.array(eta0, dtype=float), offset, u_only)
 
+    def _kernel_call(self) -> tuple:
+        """The scalar kernel's arguments that do not change between evaluations, as two
+        tuples around (offset, η₀, u_only): built once (``with_response`` drops them)."""
+        kd = self._kernel
+        args = kd.get("args")
+        if args is None:
+            pre = (kd["codes"], kd["xv"], kd["nlev"], kd["offs"], kd["k0"], kd["rest_pos"],
+                   kd["qR"], kd["cell"], kd["cl_ptr"], kd["cl_r"], kd["rowpat_ptr"],
+                   kd["rowpat"], kd["colpat_ptr"], kd["colpat"], kd["dense_gram"], kd["ARR"],
+                   kd["LRR"], self.X, self.y, self.weights)
+            post = (kd["fam"], kd["link"], MAXIT, TOL_PWRSS, MAX_STEP_HALVINGS, *kd["aic"])
+            args = kd["args"] = (pre, post)
+        return args
+
     def _pirls_kernel(self, eta: np.ndarray, offset: np.ndarray, u_only: bool) -> PirlsState:
         """:meth:`pirls` by the compiled kernel (values only: no factor in the state)."""
         kd = self._kernel
-        lam = self._theta
         offset = np.ascontiguousarray(offset, dtype=float)
         if kd["vector"]:
-            (status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum, aic,
-             L00) = pk.pirls_vector(self.layout.templates(self._theta)[0], kd["codes"],
-                                    kd["xv"], kd["l0"], self.X, self.y, self.weights, offset,
-                                    eta, bool(u_only), kd["fam"], kd["link"], MAXIT,
-                                    TOL_PWRSS, MAX_STEP_HALVINGS, *kd["aic"])
-            return self._kernel_state(status, iterations, u, beta, eta, mu, lin, ldL2, RX,
-                                      drsum, aic, L00)
-        cache = self._first_weights(eta) if u_only else _NO_CACHE
-        (status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum, aic,
-         L00) = pk.pirls_scalar(lam, kd["codes"], kd["xv"], kd["nlev"], kd["offs"], kd["k0"],
-                                kd["rest_pos"], kd["qR"], kd["cell"], kd["cl_ptr"], kd["cl_r"],
-                                kd["rowpat_ptr"], kd["rowpat"], kd["colpat_ptr"],
-                                kd["colpat"], kd["dense_gram"], kd["ARR"], kd["LRR"],
-                                self.X, self.y, self.weights, offset, eta, bool(u_only),
-                                kd["fam"], kd["link"], MAXIT, TOL_PWRSS, MAX_STEP_HALVINGS,
-                                *kd["aic"], *cache)
-        return self._kernel_state(status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum,
-                                  aic, L00)
+            out = pk.pirls_vector(self.layout.templates(self._theta)[0], kd["codes"],
+                                  kd["xv"], kd["l0"], self.X, self.y, self.weights, offset,
+                                  eta, bool(u_only), kd["fam"], kd["link"], MAXIT, TOL_PWRSS,
+                                  MAX_STEP_HALVINGS, *kd["aic"])
+        else:
+            pre, post = self._kernel_call()
+            cache = self._first_weights(eta) if u_only else _NO_CACHE
+            out = pk.pirls_scalar(self._theta, *pre, offset, eta, bool(u_only), *post, *cache)
+        return self._kernel_state(*out, u_only=u_only)
 
     def _kernel_state(self, status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum, aic,
-                      L00) -> PirlsState:
-        """The kernel's result as a (values-only) state, or the NumPy path's error."""
+                      L00, u_only=False) -> PirlsState:
+        """The kernel's result as a (values-only) state, or the NumPy path's error.  In
+        u-only mode RX is not formed (NaN), and neither is ldRX2."""
         if status:
             raise _KERNEL_ERRORS[status](self._theta)
-        ldRX2 = float(2.0 * np.sum(np.log(np.abs(np.diag(RX))))) if self.p else 0.0
+        if u_only or not self.p:
+            ldRX2 = np.nan if self.p else 0.0
+        else:
+            ldRX2 = float(2.0 * np.sum(np.log(np.abs(np.diag(RX)))))
         self.last_state = PirlsState(self._theta, u, beta, eta, mu, lin, float(ldL2), RX,
                                      ldRX2, float(drsum), float(aic), int(iterations),
                                      _KernelFactor(L00))
@@ -441,15 +460,46 @@ class GlmmDeviance:
                                  "random-effects term")
         st = self.stage2(theta, beta, lp0)
         if isinstance(st.factor, _KernelFactor):
-            kd = self._kernel
-            zs, ws = gauss_hermite(nagq)
-            offset = self.offset + self.X @ np.asarray(beta, dtype=float)
-            return float(pk.agq_scalar(st.u, st.mu, st.factor._L00, offset, kd["xv"][0],
-                                       kd["codes"][0], float(self._theta[0]), self.y,
-                                       self.weights, kd["fam"], kd["link"], zs, ws,
-                                       st.ldL2))
+            return self._agq_kernel(st, beta, nagq)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             return self._agq(st, beta, nagq)
+
+    def _agq_kernel(self, st: PirlsState, beta, nagq: int) -> float:
+        """:meth:`agq` by the compiled kernel: the rule's nodes in a few contiguous pieces,
+        on as many threads as :attr:`split` gives (the same bits on any number)."""
+        kd = self._kernel
+        zs, ws = gauss_hermite(nagq)
+        offset = self.offset + self.X @ np.asarray(beta, dtype=float)
+        xi, codes, lam = kd["xv"][0], kd["codes"][0], float(self._theta[0])
+        L00 = st.factor._L00
+        devc0 = ak.agq_centre(st.u, st.mu, codes, self.y, self.weights, kd["fam"])
+        out = np.zeros((len(zs), len(st.u)))
+        binary = self._agq_binary()
+
+        def piece(bounds):
+            if binary is not None and ak.agq_nodes_binary(st.u, L00, offset, lam, *binary,
+                                                           zs, ws, devc0, *bounds, out):
+                return
+            ak.agq_nodes(st.u, L00, offset, xi, codes, lam, self.y, self.weights, kd["fam"],
+                         kd["link"], zs, ws, devc0, bounds[0], bounds[1], out)
+
+        # the row-by-row form on threads when it is long enough to pay for them
+        k = (self.split.threads() if binary is None and self.n * nagq >= AGQ_THREADS_FROM
+             else 1)
+        cuts = np.linspace(0, len(zs), min(k, len(zs)) + 1).round().astype(int)
+        self.split.map(piece, list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True)))
+        return float(ak.agq_combine(devc0, zs, ws, out, st.ldL2))
+
+    def _agq_binary(self):
+        """:func:`~interlace.deviance.agq_kernel.binary_plan` of the model, once (None
+        unless binomial with the logit link)."""
+        kd = self._kernel
+        if "binary" not in kd:
+            kd["binary"] = None
+            if self.family.name == "binomial" and self.family.link.name == "logit":
+                kd["binary"] = ak.binary_plan(self.y, self.weights, kd["xv"][0],
+                                              kd["codes"][0], int(self.terms[0].n_levels))
+        return kd["binary"]
 
     def _agq(self, st: PirlsState, beta, nagq: int) -> float:
         term = self.terms[0]

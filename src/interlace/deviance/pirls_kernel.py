@@ -3,10 +3,10 @@
 The same iteration as :meth:`interlace.deviance.glmm.GlmmDeviance.pirls` — lme4's
 ``pwrssUpdate``: working weights and response, the blocked factor of ΛᵀZᵀWZΛ + I and the
 Schur complement of [X z], the update of u (and β in nAGQ = 0 mode), step-halving, the
-stopping rule and the lagged factor — plus the family's ``aic`` and, for adaptive
-Gauss–Hermite, lme4's per-level quadrature, all in compiled loops: one call per deviance
-evaluation instead of a few dozen NumPy/LAPACK calls per PIRLS iteration, which is what
-bounds the speed of small and medium GLMMs at lme4's evaluation count.
+stopping rule and the lagged factor — plus the family's ``aic``, all in compiled loops:
+one call per deviance evaluation instead of a few dozen NumPy/LAPACK calls per PIRLS
+iteration, which is what bounds the speed of small and medium GLMMs at lme4's evaluation
+count.  Adaptive Gauss–Hermite, after PIRLS, is :mod:`interlace.deviance.agq_kernel`.
 
 Scope (:func:`eligible`, :func:`plan_scalar`): the binomial or Poisson family with the
 logit or log link, and either one vector-valued term (:func:`pirls_vector`: one p₀ × p₀
@@ -40,8 +40,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["LINK_IDS", "MAX_QR", "agq_scalar", "eligible", "first_weights", "pirls_scalar",
-           "plan_scalar"]
+__all__ = ["LINK_IDS", "MAX_QR", "eligible", "first_weights", "pirls_scalar", "plan_scalar"]
 
 #: block R (every term but the one with most levels) up to this many columns (its values
 #: are held in dense qR × qR arrays, on the factor's pattern)
@@ -734,44 +733,3 @@ def pirls_vector(T, codes, xv, l0, X, y, pw, offset, eta0, u_only, fam, link, ma
         oldpdev = pdev
     return _finish(status, it, delu, delb, eta, mu, lin, ldL2, RX, dsum, NO_L00, y, pw, fam,
                    a1, a2, a3, a4)
-
-
-@njit(**_JIT)
-def agq_scalar(u, mu, L00, offset, xi, codes, lam, y, pw, fam, link, zs, ws, ldL2):
-    """lme4's adaptive Gauss–Hermite deviance of one scalar term (as ``GlmmDeviance._agq``,
-    whose arithmetic it follows): ``Σ devc0 + ldL2 − 2 Σ log mult`` with the nodes z and
-    weights w, at PIRLS's final u and μ."""
-    nlev = len(u)
-    n = len(y)
-    devc0 = np.empty(nlev)
-    for j in range(nlev):
-        devc0[j] = u[j] * u[j]
-    sums = np.zeros(nlev)
-    for i in range(n):
-        sums[codes[i]] += _dev_resid(y[i], mu[i], pw[i], fam)
-    for j in range(nlev):
-        devc0[j] += sums[j]
-    mult = np.zeros(nlev)
-    U = np.empty(nlev)
-    for k in range(len(zs)):
-        z = zs[k]
-        if z == 0.0:
-            for j in range(nlev):
-                mult[j] += ws[k]
-            continue
-        for j in range(nlev):
-            U[j] = u[j] + z * (1.0 / L00[j])
-            sums[j] = 0.0
-        for i in range(n):
-            eta = offset[i] + xi[i] * lam * U[codes[i]]
-            sums[codes[i]] += _dev_resid(y[i], _linkinv(eta, link), pw[i], fam)
-        for j in range(nlev):
-            devc = U[j] * U[j] + sums[j]
-            mult[j] += math.exp(-0.5 * (devc - devc0[j]) + 0.5 * (z * z)) * ws[k]
-    total = 0.0
-    for j in range(nlev):
-        total += devc0[j]
-    lm = 0.0
-    for j in range(nlev):
-        lm += math.log(mult[j])
-    return total + ldL2 - 2.0 * lm

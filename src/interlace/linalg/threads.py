@@ -18,20 +18,30 @@ single-threaded BLAS — lme4's — barely notices.  So:
 
 Thread limits go through threadpoolctl; without it (or with a single core) nothing is
 changed.
+
+:class:`ThreadSplit` is the other kind of thread use: independent pieces of one result
+(the nodes of adaptive Gauss–Hermite, the points of a finite-difference Hessian), each
+a compiled call that releases the GIL, run on this thread and worker threads at once
+when cores are free (the same ``/proc/stat`` measure).  Each piece writes its own
+output and the caller combines them in a fixed order, so the result is the same to the
+bit on any number of threads.  ``INTERLACE_NUM_THREADS=1`` keeps everything on one
+thread.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache, wraps
 from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["AdaptiveThreads", "CpuLoad", "serial_blas", "with_serial_blas"]
+__all__ = ["AdaptiveThreads", "CpuLoad", "ThreadSplit", "serial_blas", "with_serial_blas"]
 
 #: operations faster than this run as they are (threads cannot pay for the switch)
 MIN_SECONDS = 2e-3
@@ -195,3 +205,89 @@ class AdaptiveThreads:
         self.calls += 1
         with _limit(self.choice):
             return fn(*args)
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on, at most ``INTERLACE_NUM_THREADS`` when it is set."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    env = os.environ.get("INTERLACE_NUM_THREADS", "").strip()
+    if env:
+        try:
+            cores = min(cores, max(1, int(env)))
+        except ValueError:
+            raise ValueError(f"INTERLACE_NUM_THREADS must be a whole number, got {env!r}") \
+                from None
+    return cores
+
+
+_POOL: dict[int, ThreadPoolExecutor] = {}
+_POOL_LOCK = threading.Lock()
+_IN_PIECE = threading.local()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The process's worker threads (a new pool after a fork: a child has none of its
+    parent's threads)."""
+    key = os.getpid()
+    with _POOL_LOCK:
+        pool = _POOL.get(key)
+        if pool is None or pool._max_workers < workers:
+            pool = _POOL[key] = ThreadPoolExecutor(max_workers=workers,
+                                                    thread_name_prefix="interlace")
+        return pool
+
+
+class ThreadSplit:
+    """Run the independent pieces of one computation on as many threads as there are free
+    cores (see the module doc); the pieces' results come back in their order.
+
+    The free cores are measured every ``WINDOW`` seconds (:class:`CpuLoad`); until the
+    first measurement, where the load cannot be measured, inside another piece (no
+    nesting) or on a single core, the pieces run here, one after another.
+    ``adaptive=False`` always uses ``threads`` (tests).
+    """
+
+    def __init__(self, threads: int | None = None, adaptive: bool = True):
+        self.most = _usable_cores() if threads is None else max(1, int(threads))
+        self.adaptive = adaptive
+        self.choice = 1
+        self._load: CpuLoad | None = None
+        self._since = 0.0
+
+    def threads(self) -> int:
+        """How many threads the next :meth:`map` uses."""
+        if self.most < 2 or getattr(_IN_PIECE, "active", False):
+            return 1
+        if not self.adaptive:
+            return self.most
+        if self._load is None:
+            self._load = CpuLoad()
+            self._since = time.perf_counter()
+            return 1
+        if self._load.available and time.perf_counter() - self._since >= WINDOW:
+            others = self._load.others()
+            self._since = time.perf_counter()
+            if others is not None:
+                free = self._load.ncpu - others
+                self.choice = int(max(1, min(self.most, np.floor(free + 0.25))))
+        return self.choice if self._load.available else 1
+
+    def map(self, fn: Callable[[T], Any], pieces: Sequence[T]) -> list:
+        """``[fn(p) for p in pieces]``, the pieces shared among the threads."""
+        k = min(self.threads(), len(pieces))
+        if k < 2:
+            return [fn(p) for p in pieces]
+
+        def run(piece):
+            _IN_PIECE.active = True
+            try:
+                return fn(piece)
+            finally:
+                _IN_PIECE.active = False
+
+        futures = [_pool(k - 1).submit(run, p) for p in pieces[1:]]
+        first = run(pieces[0])
+        return [first] + [f.result() for f in futures]
