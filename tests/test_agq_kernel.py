@@ -158,3 +158,22 @@ def test_thread_split_after_fork():
     got = os.read(r, 1)
     os.waitpid(pid, 0)
     assert got == b"1"
+
+
+@pytest.mark.parametrize("case_id", ["cbpp_cbind", "contraception_agq9", "grouseticks"])
+def test_hessian_points_on_threads_are_the_one_thread_fit(monkeypatch, case_id):
+    """glmer's finite-difference Hessian evaluates its points on two (and three) threads,
+    each on its own copy of the deviance: the Hessian, the fit and the evaluation count
+    are the one-thread ones to the bit."""
+    fits = []
+    for split in (ThreadSplit(1), ThreadSplit(2, adaptive=False),
+                  ThreadSplit(3, adaptive=False)):
+        monkeypatch.setattr(glmm, "SPLIT", split)
+        fits.append(fit_case(GLMM[case_id]))
+    one = fits[0]
+    for other in fits[1:]:
+        assert np.array_equal(other.hessian, one.hessian)
+        assert np.array_equal(np.asarray(other.theta), np.asarray(one.theta))
+        assert np.array_equal(other.fe_params.to_numpy(), one.fe_params.to_numpy())
+        assert other.llf == one.llf
+        assert other._dev.n_evals == one._dev.n_evals

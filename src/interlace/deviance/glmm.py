@@ -268,11 +268,38 @@ class GlmmDeviance:
                       and np.all((new.y == 0.0) | (new.y == 1.0)) else None)
         new.last_state, new.n_evals = None, 0
         if self._kernel is not None:  # its own work arrays, aic constants and cache
-            kd = self._kernel
-            new._kernel = {k: v for k, v in kd.items() if k != "binary"}
-            new._kernel.update({"aic": new._kernel_aic(), "first": None, "args": None,
-                                **{k: kd[k].copy() for k in ("ARR", "LRR") if k in kd}})
+            new._kernel = self._own_kernel({"aic": new._kernel_aic(), "first": None})
+            new._kernel.pop("binary", None)
         return new
+
+    def _own_kernel(self, changes: dict) -> dict:
+        """A copy of the kernel's arrays with work arrays of its own (and ``changes``)."""
+        kd = self._kernel
+        return {**kd, "args": None, **{k: kd[k].copy() for k in ("ARR", "LRR") if k in kd},
+                **changes}
+
+    def map_points(self, fn, points) -> np.ndarray:
+        """``[fn(self, p) for p in points]`` — independent values-only evaluations (a
+        finite-difference Hessian's points) — in contiguous pieces on :attr:`split`'s
+        threads, each on a copy of this deviance with its own work arrays; the values are
+        the one-thread values to the bit.  Threads only for the compiled kernel inside
+        :meth:`values_only` (the NumPy path shares its factor)."""
+        points = list(points)
+        k = (self.split.threads() if self._fast and self._kernel is not None
+             and len(points) > 1 else 1)
+        if k < 2:
+            return np.array([fn(self, p) for p in points], dtype=float)
+        devs = [self]
+        for _ in range(k - 1):
+            clone = copy.copy(self)
+            clone._kernel = self._own_kernel({})
+            clone.n_evals = 0
+            devs.append(clone)
+        chunks = np.array_split(np.arange(len(points)), k)
+        parts = self.split.map(lambda job: [fn(job[0], points[i]) for i in job[1]],
+                               list(zip(devs, chunks, strict=True)))
+        self.n_evals += sum(d.n_evals for d in devs[1:])
+        return np.array([v for part in parts for v in part], dtype=float)
 
     def detach(self, state: PirlsState) -> PirlsState:
         """``state`` with a factor of its own: the deviance's shared factor is refreshed in

@@ -175,11 +175,17 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
     xst = 0.2 * np.r_[np.full(k, 0.1), np.minimum(np.sqrt(np.diag(unsc)), 10.0)]
     lower2 = np.r_[lower, np.full(p, -np.inf)]
 
-    def f2(par: np.ndarray) -> float:
+    def value(d: GlmmDeviance, par: np.ndarray) -> float:
         th, beta = par[:k], par[k:]
         if nagq == 1:
-            return dev.laplace(th, beta, lp0_2)
-        return dev.agq(th, beta, lp0_2, nagq)
+            return d.laplace(th, beta, lp0_2)
+        return d.agq(th, beta, lp0_2, nagq)
+
+    def f2(par: np.ndarray) -> float:
+        return value(dev, par)
+
+    # deriv12's points are independent: on threads where cores are free
+    f2.many = lambda pts: dev.map_points(value, pts)
 
     path2: list = []
     with dev.values_only():
