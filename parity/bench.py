@@ -108,17 +108,20 @@ def competing_process(active: bool = True) -> Iterator[None]:
 
 
 def time_both(plan: list[tuple[dict, int]], loaded: bool) -> tuple[list[dict], dict]:
-    """interlace then lme4 on ``plan``, with or without a competing process."""
+    """interlace then lme4 on each case of ``plan`` in turn (one Rscript per case, so the
+    two sides of a ratio are timed seconds apart: this machine's speed drifts over
+    minutes), with or without a competing process."""
     rows = []
     with competing_process(loaded):
         for case, reps in plan:
             py = time_python(case, reps)
+            r = time_r([(case, reps)])
+            rc = r["cases"][0]
             rows.append(dict(case=case["id"], reps=reps, load=loaded,
-                             python_median_s=statistics.median(py)))
-        r = time_r(plan)
-    for row, rc in zip(rows, r["cases"], strict=True):
-        row["lme4_median_s"] = rc["median_seconds"]
-        row["ratio_lme4_over_ours"] = rc["median_seconds"] / row["python_median_s"]
+                             python_median_s=statistics.median(py),
+                             lme4_median_s=rc["median_seconds"],
+                             ratio_lme4_over_ours=rc["median_seconds"]
+                             / statistics.median(py)))
     return rows, r
 
 

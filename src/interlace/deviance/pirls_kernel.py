@@ -162,21 +162,34 @@ def _linkinv(eta, link):
 
 
 @njit(**_JIT)
-def _mu_of(eta, link):
-    """μ = g⁻¹(η), element by element (lme4's clamps)."""
-    mu = np.empty(len(eta))
-    for i in range(len(eta)):
-        mu[i] = _linkinv(eta[i], link)
-    return mu
+def _linkinv_e(eta, link):
+    """(μ, exp(−η)) for the logit link (the exponential :func:`_mu_eta` reuses), (μ, 0)
+    for the log link; μ is :func:`_linkinv`'s to the bit."""
+    if link == 0:
+        e = math.exp(-eta)
+        return max(EPS, min(1.0 - EPS, 1.0 / (1.0 + e))), e
+    return max(EPS, math.exp(eta)), 0.0
 
 
 @njit(**_JIT)
-def _mu_eta(eta, link):
+def _mu_of(eta, link):
+    """μ = g⁻¹(η), element by element (lme4's clamps), and exp(−η) (logit)."""
+    mu = np.empty(len(eta))
+    E = np.empty(len(eta))
+    for i in range(len(eta)):
+        mu[i], E[i] = _linkinv_e(eta[i], link)
+    return mu, E
+
+
+@njit(**_JIT)
+def _mu_eta(eta, mu, e_neg, link):
+    """μ'(η) as lme4 (logit: dlogis from exp(−|η|); log: exp(η)), reusing the iterate's
+    exp(−η) (``e_neg``) where η ≥ 0 and its μ for the log link: the same bits."""
     if link == 0:
-        e = math.exp(-abs(eta))
+        e = e_neg if eta >= 0.0 else math.exp(eta)
         f = 1.0 + e
         return max(EPS, e / (f * f))
-    return max(EPS, math.exp(eta))
+    return mu  # max(ε, exp(η)), which μ is
 
 
 @njit(**_JIT)
@@ -274,27 +287,28 @@ def _linear(X, beta, use_beta, codes, xv, lam, offs, T, vector, u, out):
 
 
 @njit(**_JIT)
-def _move(X, delb, u_only, codes, xv, lam, offs, T, vector, delu, lin, offset, eta, mu, y, pw,
-          fam, link):
-    """The iterate at (u, β): lin, η = offset + lin, μ; returns Σ deviance residuals."""
+def _move(X, delb, u_only, codes, xv, lam, offs, T, vector, delu, lin, offset, eta, mu, E, y,
+          pw, fam, link):
+    """The iterate at (u, β): lin, η = offset + lin, μ (and exp(−η) into E); returns Σ
+    deviance residuals."""
     _linear(X, delb, not u_only, codes, xv, lam, offs, T, vector, delu, lin)
     dsum = 0.0
     for i in range(len(y)):
         eta[i] = offset[i] + lin[i]
-        mu[i] = _linkinv(eta[i], link)
+        mu[i], E[i] = _linkinv_e(eta[i], link)
         dsum += _dev_resid(y[i], mu[i], pw[i], fam)
     return dsum
 
 
 @njit(**_JIT)
 def _step(X, delb, olddelb, delu, olddelu, u_only, codes, xv, lam, offs, T, vector, lin,
-          offset, eta, mu, y, pw, fam, link, oldpdev, tol, maxhalf):
+          offset, eta, mu, E, y, pw, fam, link, oldpdev, tol, maxhalf):
     """Move to the new (u, β), then lme4's rule: converged when |Δpdev/pdev| < tol, else a
     larger (or NaN) pdev halves the step towards the previous iterate up to ``maxhalf``
     times.  Returns (code, pdev, Σ devResid, u, β): code 0 go on, 1 converged, 2 NaN, 3
     step-halvings failed (the kernels' statuses 1 and 2)."""
     dsum = _move(X, delb, u_only, codes, xv, lam, offs, T, vector, delu, lin, offset, eta, mu,
-                 y, pw, fam, link)
+                 E, y, pw, fam, link)
     pdev = dsum + np.dot(delu, delu)
     if abs((oldpdev - pdev) / pdev) < tol:
         return 1, pdev, dsum, delu, delb
@@ -306,7 +320,7 @@ def _step(X, delb, olddelb, delu, olddelu, u_only, codes, xv, lam, offs, T, vect
             if not u_only:
                 delb = 0.5 * (olddelb + delb)
             dsum = _move(X, delb, u_only, codes, xv, lam, offs, T, vector, delu, lin, offset,
-                         eta, mu, y, pw, fam, link)
+                         eta, mu, E, y, pw, fam, link)
             pdev = dsum + np.dot(delu, delu)
         if math.isnan(pdev):
             return 2, pdev, dsum, delu, delb
@@ -316,12 +330,12 @@ def _step(X, delb, olddelb, delu, olddelu, u_only, codes, xv, lam, offs, T, vect
 
 
 @njit(**_JIT)
-def _weights(eta, mu, offset, y, pw, X, fam, link, u_only, ME, SW, W, V):
-    """Working weights and response at the iterate: √W[X z] into V (X's columns only when
-    β is updated), μ'(η) into ME, √w and w into SW and W."""
+def _weights(eta, mu, E, offset, y, pw, X, fam, link, u_only, ME, SW, W, V):
+    """Working weights and response at the iterate (E: its exp(−η), logit): √W[X z] into
+    V (X's columns only when β is updated), μ'(η) into ME, √w and w into SW and W."""
     n, p = X.shape
     for i in range(n):
-        me = _mu_eta(eta[i], link)
+        me = _mu_eta(eta[i], mu[i], E[i], link)
         sw = me * math.sqrt(pw[i] / _variance(mu[i], fam))
         ME[i] = me
         SW[i] = sw
@@ -385,10 +399,10 @@ def first_weights(codes, xv, k0, cell, rest_pos, ncell, l0, qR, colpat_ptr, colp
     η): μ, μ'(η), √w, and the W-only blocks A00, A_R0's cells and A_RR — the same
     arithmetic as :func:`pirls_scalar`'s, so reusing them changes no bit."""
     n, p = X.shape
-    mu = _mu_of(eta0, link)
+    mu, E = _mu_of(eta0, link)
     ME, SW, W = np.empty(n), np.empty(n), np.empty(n)
     V = np.zeros((n, p + 1))
-    _weights(eta0, mu, np.zeros(n), y, pw, X, fam, link, True, ME, SW, W, V)
+    _weights(eta0, mu, E, np.zeros(n), y, pw, X, fam, link, True, ME, SW, W, V)
     A00, ar0 = np.zeros(l0), np.zeros(ncell)
     ARR = np.zeros((qR, qR))
     _accumulate(W, SW, V, codes, xv, k0, rest_pos, cell, p + 1, True, A00,
@@ -460,10 +474,10 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
     ncell = len(cl_r)
     cached = cached and u_only
     eta = eta0.copy()
-    if cached:
-        mu = c_mu.copy()
+    if cached:  # exp(−η) is first needed after a move
+        mu, E = c_mu.copy(), np.empty(n)
     else:
-        mu = _mu_of(eta, link)
+        mu, E = _mu_of(eta, link)
     delu = np.zeros(q)
     delb = np.zeros(p)
     lin = np.zeros(n)
@@ -511,7 +525,7 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
             _accumulate(W, SW, V, codes, xv, k0, rest_pos, cell, p, False, A00, A0m, ar0,
                         ARm, ARR)
         else:
-            _weights(eta, mu, offset, y, pw, X, fam, link, u_only, ME, SW, W, V)
+            _weights(eta, mu, E, offset, y, pw, X, fam, link, u_only, ME, SW, W, V)
             A00[:] = 0.0
             ar0[:] = 0.0
             _zero_pattern(ARR, colpat_ptr, colpat)
@@ -628,7 +642,7 @@ def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_
             delu[offs[k0] + l] = rhs0[l] / L00[l]
         code, pdev, dsum, delu, delb = _step(X, delb, olddelb, delu, olddelu, u_only, codes,
                                              xv, lam, offs, NO_T, False, lin, offset, eta,
-                                             mu, y, pw, fam, link, oldpdev, tol, maxhalf)
+                                             mu, E, y, pw, fam, link, oldpdev, tol, maxhalf)
         if code == 1:
             status = 0
             break
@@ -652,7 +666,7 @@ def pirls_vector(T, codes, xv, l0, X, y, pw, offset, eta0, u_only, fam, link, ma
     p0 = T.shape[0]
     q = l0 * p0
     eta = eta0.copy()
-    mu = _mu_of(eta, link)
+    mu, E = _mu_of(eta, link)
     delu = np.zeros(q)
     delb = np.zeros(p)
     lin = np.zeros(n)
@@ -671,7 +685,7 @@ def pirls_vector(T, codes, xv, l0, X, y, pw, offset, eta0, u_only, fam, link, ma
     for it in range(1, maxit + 1):
         olddelu = delu.copy()
         olddelb = delb.copy()
-        _weights(eta, mu, offset, y, pw, X, fam, link, u_only, ME, SW, W, V)
+        _weights(eta, mu, E, offset, y, pw, X, fam, link, u_only, ME, SW, W, V)
         A00 = np.zeros((l0, p0, p0))
         A0m = np.zeros((l0, p0, m))
         for i in range(n):
@@ -724,7 +738,7 @@ def pirls_vector(T, codes, xv, l0, X, y, pw, offset, eta0, u_only, fam, link, ma
                 delu[lv * p0 + a] = t / L[a, a]
         code, pdev, dsum, delu, delb = _step(X, delb, olddelb, delu, olddelu, u_only, codes,
                                              xv, NO_L00, NO_OFFS, T, True, lin, offset, eta,
-                                             mu, y, pw, fam, link, oldpdev, tol, maxhalf)
+                                             mu, E, y, pw, fam, link, oldpdev, tol, maxhalf)
         if code == 1:
             status = 0
             break
