@@ -160,7 +160,8 @@ def test_thread_split_after_fork():
     assert got == b"1"
 
 
-@pytest.mark.parametrize("case_id", ["cbpp_cbind", "contraception_agq9", "grouseticks"])
+@pytest.mark.parametrize("case_id", ["cbpp_cbind", "contraception_agq9", "grouseticks",
+                                     "epil_slope"])
 def test_hessian_points_on_threads_are_the_one_thread_fit(monkeypatch, case_id):
     """glmer's finite-difference Hessian evaluates its points on two (and three) threads,
     each on its own copy of the deviance: the Hessian, the fit and the evaluation count

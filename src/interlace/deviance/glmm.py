@@ -59,6 +59,7 @@ from interlace.covariance import CovarianceLayout
 from interlace.design.zmatrix import build_Z
 from interlace.deviance import agq_kernel as ak
 from interlace.deviance import pirls_kernel as pk
+from interlace.deviance import stage2_kernel as s2k
 from interlace.errors import ConvergenceError, NumericalError
 from interlace.family import Family
 from interlace.linalg import make_factor
@@ -108,10 +109,15 @@ class PirlsState:
     aic: float
     iterations: int
     factor: object
+    #: the Laplace value as the compiled stage 2 forms it (``stage2_kernel.value``), set on
+    #: the scalar-term kernel's stage-2 states so that both give the same bits
+    laplace_value: float | None = None
 
     @property
     def laplace(self) -> float:
         """lme4's ``Laplace()``: ldL2 + ‖u‖² + aic (no ldRX2)."""
+        if self.laplace_value is not None:
+            return self.laplace_value
         return float(self.ldL2 + self.u @ self.u + self.aic)
 
 
@@ -278,6 +284,64 @@ class GlmmDeviance:
         return {**kd, "args": None, **{k: kd[k].copy() for k in ("ARR", "LRR") if k in kd},
                 **changes}
 
+    def stage2_compiled(self, nagq: int) -> bool:
+        """Whether stage 2 evaluates as one compiled function
+        (:mod:`~interlace.deviance.stage2_kernel`): scalar terms the kernel covers, Laplace,
+        or a quadrature in the binary product form or too short for threads."""
+        kd = self._kernel
+        if kd is None or kd["vector"]:
+            return False
+        return (nagq <= 1 or self._agq_binary() is not None
+                or self.n * nagq < AGQ_THREADS_FROM)
+
+    def stage2_args(self, lp0: np.ndarray, nagq: int) -> tuple:
+        """The arguments of :func:`~interlace.deviance.stage2_kernel.value` after the point
+        and θ's length, for stage 2 from ``lp0`` (:meth:`stage2_compiled` models)."""
+        kd = self._kernel
+        eta0 = self.offset + lp0
+        pre, post = self._kernel_call()
+        zs, ws = gauss_hermite(nagq) if nagq > 1 else (np.zeros(1), np.zeros(1))
+        binary = self._agq_binary() if nagq > 1 else None
+        return (self.offset, eta0, self.X, pre, post, self._first_weights(eta0), int(nagq),
+                zs, ws, self.y, self.weights, kd["fam"], kd["link"], binary is not None,
+                binary if binary is not None else s2k.NO_BINARY)
+
+    def stage2_values(self, points, lp0: np.ndarray, nagq: int) -> np.ndarray:
+        """Stage 2's deviance (Laplace or AGQ) at each of ``points`` (θ then β) inside
+        :meth:`values_only`: compiled for :meth:`stage2_compiled` models, in contiguous
+        pieces on :attr:`split`'s threads (each piece's own work arrays); the same bits as
+        :meth:`laplace`/:meth:`agq` one by one."""
+        points = np.ascontiguousarray(points, dtype=float)
+        k = self.layout.n_theta
+        if not (self._fast and self.stage2_compiled(nagq)):
+            def one(d, par):
+                return (d.laplace(par[:k], par[k:], lp0) if nagq <= 1
+                        else d.agq(par[:k], par[k:], lp0, nagq))
+            return self.map_points(one, points)
+        t = self.split.threads() if len(points) > 1 else 1
+        chunks = np.array_split(np.arange(len(points)), max(1, min(t, len(points))))
+        devs = [self] + [self._thread_copy() for _ in chunks[1:]]
+
+        def piece(job):
+            d, idx = job
+            return s2k.values(points[idx], k, *d.stage2_args(lp0, nagq))
+
+        parts = self.split.map(piece, list(zip(devs, chunks, strict=True)))
+        self.n_evals += sum(len(idx) if bad < 0 else bad + 1
+                            for (_, bad, _), idx in zip(parts, chunks, strict=True))
+        for (_, bad, status), idx in zip(parts, chunks, strict=True):
+            if bad >= 0:
+                self._theta = points[idx[bad], :k].copy()
+                raise KERNEL_ERRORS[status](self._theta)
+        return np.concatenate([v for v, _, _ in parts])
+
+    def _thread_copy(self) -> GlmmDeviance:
+        """This deviance with kernel work arrays of its own (for another thread)."""
+        clone = copy.copy(self)
+        clone._kernel = self._own_kernel({})
+        clone.n_evals = 0
+        return clone
+
     def map_points(self, fn, points) -> np.ndarray:
         """``[fn(self, p) for p in points]`` — independent values-only evaluations (a
         finite-difference Hessian's points) — in contiguous pieces on :attr:`split`'s
@@ -289,12 +353,7 @@ class GlmmDeviance:
              and len(points) > 1 else 1)
         if k < 2:
             return np.array([fn(self, p) for p in points], dtype=float)
-        devs = [self]
-        for _ in range(k - 1):
-            clone = copy.copy(self)
-            clone._kernel = self._own_kernel({})
-            clone.n_evals = 0
-            devs.append(clone)
+        devs = [self] + [self._thread_copy() for _ in range(k - 1)]
         chunks = np.array_split(np.arange(len(points)), k)
         parts = self.split.map(lambda job: [fn(job[0], points[i]) for i in job[1]],
                                list(zip(devs, chunks, strict=True)))
@@ -391,21 +450,25 @@ class GlmmDeviance:
             pre, post = self._kernel_call()
             cache = self._first_weights(eta) if u_only else _NO_CACHE
             out = pk.pirls_scalar(self._theta, *pre, offset, eta, bool(u_only), *post, *cache)
+            if u_only:  # stage 2: the compiled stage 2's Laplace value
+                return self._kernel_state(*out, u_only=True, value=True)
         return self._kernel_state(*out, u_only=u_only)
 
     def _kernel_state(self, status, iterations, u, beta, eta, mu, lin, ldL2, RX, drsum, aic,
-                      L00, u_only=False) -> PirlsState:
+                      L00, u_only=False, value=False) -> PirlsState:
         """The kernel's result as a (values-only) state, or the NumPy path's error.  In
-        u-only mode RX is not formed (NaN), and neither is ldRX2."""
+        u-only mode RX is not formed (NaN), and neither is ldRX2; ``value``: the state
+        carries the Laplace value as ``stage2_kernel.value`` forms it."""
         if status:
-            raise _KERNEL_ERRORS[status](self._theta)
+            raise KERNEL_ERRORS[status](self._theta)
         if u_only or not self.p:
             ldRX2 = np.nan if self.p else 0.0
         else:
             ldRX2 = float(2.0 * np.sum(np.log(np.abs(np.diag(RX)))))
+        laplace = float(ldL2 + pk.sqnorm(u) + aic) if value else None
         self.last_state = PirlsState(self._theta, u, beta, eta, mu, lin, float(ldL2), RX,
                                      ldRX2, float(drsum), float(aic), int(iterations),
-                                     _KernelFactor(L00))
+                                     _KernelFactor(L00), laplace)
         return self.last_state
 
     def _pirls(self, eta: np.ndarray, offset: np.ndarray, u_only: bool) -> PirlsState:
@@ -473,7 +536,11 @@ class GlmmDeviance:
     def stage2(self, theta, beta, lp0: np.ndarray) -> PirlsState:
         """Stage 2: u by PIRLS at (θ, β) from η = offset + lp0, with Xβ in the offset."""
         beta = np.asarray(beta, dtype=float)
-        return self.pirls(theta, self.offset + lp0, self.offset + self.X @ beta, u_only=True)
+        if self._fast and not self._kernel["vector"]:  # as the compiled stage 2 forms it
+            offset = pk.plus_xbeta(self.offset, self.X, beta)
+        else:
+            offset = self.offset + self.X @ beta
+        return self.pirls(theta, self.offset + lp0, offset, u_only=True)
 
     def laplace(self, theta, beta, lp0: np.ndarray) -> float:
         """The stage-2 Laplace deviance (lme4's devfun at nAGQ = 1)."""
@@ -496,7 +563,7 @@ class GlmmDeviance:
         on as many threads as :attr:`split` gives (the same bits on any number)."""
         kd = self._kernel
         zs, ws = gauss_hermite(nagq)
-        offset = self.offset + self.X @ np.asarray(beta, dtype=float)
+        offset = pk.plus_xbeta(self.offset, self.X, np.asarray(beta, dtype=float))
         xi, codes, lam = kd["xv"][0], kd["codes"][0], float(self._theta[0])
         L00 = st.factor._L00
         devc0 = ak.agq_centre(st.u, st.mu, codes, self.y, self.weights, kd["fam"])
@@ -583,7 +650,7 @@ def _kernel_error(cls, message: str):
 
 
 #: the kernel's status codes as the NumPy path's errors
-_KERNEL_ERRORS = {
+KERNEL_ERRORS = {
     1: _kernel_error(NumericalError, "PIRLS loop resulted in NaN value"),
     2: _kernel_error(NumericalError, "(maxstephalfit) PIRLS step-halvings failed to reduce "
                      "deviance in pwrssUpdate"),

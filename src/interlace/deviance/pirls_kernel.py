@@ -40,7 +40,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["LINK_IDS", "MAX_QR", "eligible", "first_weights", "pirls_scalar", "plan_scalar"]
+__all__ = ["LINK_IDS", "MAX_QR", "eligible", "first_weights", "pirls_scalar", "plan_scalar",
+           "plus_xbeta", "sqnorm"]
 
 #: block R (every term but the one with most levels) up to this many columns (its values
 #: are held in dense qR × qR arrays, on the factor's pattern)
@@ -151,6 +152,29 @@ def plan_scalar(terms) -> dict | None:
 
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+
+
+@njit(**_JIT)
+def sqnorm(u):
+    """‖u‖², summed in order (the same bits wherever the Laplace value is formed)."""
+    s = 0.0
+    for i in range(len(u)):
+        s += u[i] * u[i]
+    return s
+
+
+@njit(**_JIT)
+def plus_xbeta(offset, X, beta):
+    """offset + Xβ, each row's product summed in column order (stage 2's offset, formed
+    the same way by the Python path and the compiled stage-2 loop)."""
+    n, p = X.shape
+    out = np.empty(n)
+    for i in range(n):
+        s = 0.0
+        for j in range(p):
+            s += X[i, j] * beta[j]
+        out[i] = offset[i] + s
+    return out
 
 
 @njit(**_JIT)

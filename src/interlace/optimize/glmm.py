@@ -36,6 +36,7 @@ from interlace.optimize.checks import (
     deriv12,
 )
 from interlace.optimize.driver import Control, check_boundary
+from interlace.optimize.glmm_loop import covers, stage2_nelder_mead
 from interlace.optimize.nelder_mead import nelder_mead
 from interlace.optimize.summary import OptSummary
 
@@ -47,6 +48,9 @@ GLMER_STAGE_OPTIMIZERS = ("bobyqa", "Nelder_Mead", "nloptwrap", "pybobyqa", "nel
                           "lbfgsb")
 #: lme4's Nelder_Mead default initial step (its ``xst`` when optwrap does not set one)
 NM_DEFAULT_XST = 0.02
+#: stage 2's default Nelder–Mead as one compiled loop where the model allows
+#: (:mod:`interlace.optimize.glmm_loop`; the same points and values as the Python-driven run)
+COMPILED_STAGE2 = True
 
 @dataclass
 class GlmmFit:
@@ -108,15 +112,25 @@ def run_stage(name: str, fun: Callable[[np.ndarray], float], x0: np.ndarray,
     elif name == "Nelder_Mead":
         steps = settings.pop("xst", xst if xst is not None else NM_DEFAULT_XST)
         res = nelder_mead(fun, x0, lower, np.inf, steps, **settings)
-        code = 4 if res.message.startswith("failure to converge") else 0
+        return res, _nm_warning(res)
     else:
         _, backend = resolve("bobyqa" if name == "nloptwrap" else name)
         res = backend(fun, np.asarray(x0, dtype=float), np.asarray(lower, dtype=float), upper,
                       settings)
         code = 0 if res.converged else 1
-    warning = (None if res.converged and not code else
-               f"convergence code {code or 1} from {name}: {res.message}")
-    return res, warning
+    return res, _warning(name, res, code)
+
+
+def _warning(name: str, res, code) -> str | None:
+    """optwrap's convergence warning of a stage, or None."""
+    if res.converged and not code:
+        return None
+    return f"convergence code {code or 1} from {name}: {res.message}"
+
+
+def _nm_warning(res) -> str | None:
+    """:func:`_warning` of lme4's Nelder_Mead (code 4: too many evaluations)."""
+    return _warning("Nelder_Mead", res, 4 if res.message.startswith("failure to converge") else 0)
 
 
 def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
@@ -184,14 +198,19 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
     def f2(par: np.ndarray) -> float:
         return value(dev, par)
 
-    # deriv12's points are independent: on threads where cores are free
-    f2.many = lambda pts: dev.map_points(value, pts)
+    # deriv12's points are independent: compiled, on threads where cores are free
+    f2.many = lambda pts: dev.stage2_values(pts, lp0_2, nagq)
 
     path2: list = []
+    settings2 = dict(ctl.opt_settings.get("stage2", {}))
     with dev.values_only():
-        res2, w2 = run_stage(optimizers[1], _record(f2, path2), np.r_[theta1, start_beta],
-                             lower2, dict(ctl.opt_settings.get("stage2", {})), adjusted=True,
-                             xst=xst)
+        if optimizers[1] == "Nelder_Mead" and COMPILED_STAGE2 and covers(dev, nagq):
+            res2, path2 = stage2_nelder_mead(dev, np.r_[theta1, start_beta], lower2, xst,
+                                             lp0_2, nagq, settings2)
+            w2 = _nm_warning(res2)
+        else:
+            res2, w2 = run_stage(optimizers[1], _record(f2, path2), np.r_[theta1, start_beta],
+                                 lower2, settings2, adjusted=True, xst=xst)
     if w2:
         if optimizers[1] == "Nelder_Mead":  # lme4's Nelder_Mead warns itself, then optwrap
             warn_msgs.append(res2.message)
