@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 from numba import njit
+from scipy import sparse
 
 __all__ = ["LINK_IDS", "MAX_QR", "eligible", "first_weights", "pirls_scalar", "plan_scalar",
            "plus_xbeta", "sqnorm"]
@@ -102,19 +103,19 @@ def plan_scalar(terms) -> dict | None:
         cl_ptr = np.searchsorted(cl_l, np.arange(ls[k0] + 1)).astype(np.int64)
     else:
         cl_r, cl_ptr = np.zeros(0, dtype=np.int64), np.zeros(ls[k0] + 1, dtype=np.int64)
-    # the lower pattern of M_RR: A_RR's pairs and the Gram pairs of each block-0 level
-    below: list[set] = [set() for _ in range(qR)]
+    # the pattern of M_RR: A_RR's pairs (R columns of one row) and the Gram pairs (R
+    # columns that share a block-0 level: B Bᵀ, B the cells' incidence)
+    pattern = np.zeros((qR, qR), dtype=bool)
     for a in range(len(rcols)):
         for b in range(len(rcols)):
-            for i, j in set(zip(rcols[a].tolist(), rcols[b].tolist(), strict=True)):
-                if i > j:
-                    below[j].add(i)
-    for lv in range(ls[k0]):
-        rs = cl_r[cl_ptr[lv]:cl_ptr[lv + 1]].tolist()
-        for i in rs:
-            for j in rs:
-                if i > j:
-                    below[j].add(i)
+            pattern[rcols[a], rcols[b]] = True
+    if qR:
+        B = sparse.csr_matrix((np.ones(len(cl_r)), (cl_r, cl_l)), shape=(qR, ls[k0]))
+        gram = (B @ B.T).tocoo()
+        pattern[gram.row, gram.col] = True
+    below: list[set] = [set() for _ in range(qR)]
+    for i, j in zip(*(ix.tolist() for ix in np.nonzero(np.tril(pattern, -1))), strict=True):
+        below[j].add(i)
     # symbolic factorization: column j's pattern gains its etree children's
     children: list[list[int]] = [[] for _ in range(qR)]
     cols: list[list[int]] = []

@@ -107,25 +107,14 @@ def _pairwise(a):
 
 
 @njit(**_JIT)
-def _argmin(v):
-    """np.argmin: the first lowest, or the first NaN."""
+def _arg_extreme(v, highest):
+    """np.argmin (np.argmax with ``highest``): the first lowest (highest) entry, or the
+    first NaN."""
     k = 0
     for i in range(len(v)):
         if np.isnan(v[i]):
             return i
-        if v[i] < v[k]:
-            k = i
-    return k
-
-
-@njit(**_JIT)
-def _argmax(v):
-    """np.argmax: the first highest, or the first NaN."""
-    k = 0
-    for i in range(len(v)):
-        if np.isnan(v[i]):
-            return i
-        if v[i] > v[k]:
+        if (v[i] > v[k]) if highest else (v[i] < v[k]):
             k = i
     return k
 
@@ -187,8 +176,8 @@ def nm_start(lb, ub, xstep, x, maxfun, minf_max):
 @njit(**_JIT)
 def _restart(lb, ub, xt, pts, vals, xeval, xcur, c, fs, ist):
     n = len(c)
-    il = _argmin(vals)
-    ih = _argmax(vals)
+    il = _arg_extreme(vals, False)
+    ih = _arg_extreme(vals, True)
     ist[I_IL], ist[I_IH] = il, ih
     fs[F_FL], fs[F_FH] = vals[il], vals[ih]
     done = True
