@@ -121,3 +121,4 @@ def test_nan_values_stop_as_numpy_orders_them():
         warnings.simplefilter("ignore")
         res = nelder_mead(f, [0.0, 1.0], [-np.inf, -np.inf], np.inf, [0.4, 0.4], maxfun=2000)
     assert np.isfinite(res.fun) and res.x[0] <= 0.5
+

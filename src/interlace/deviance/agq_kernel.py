@@ -49,7 +49,7 @@ E_ROWWISE = 8.0
 
 
 @njit(**_JIT)
-def agq_centre(u, mu, codes, y, pw, fam):
+def _agq_centre(u, mu, codes, y, pw, fam):
     """``devc0_j = û_j² + Σ devResid`` of level j's rows, at PIRLS's final u and μ."""
     nlev = len(u)
     devc0 = np.empty(nlev)
@@ -114,7 +114,7 @@ def agq_scalar(u, mu, L00, offset, xi, codes, lam, y, pw, fam, link, zs, ws, ldL
     whose arithmetic it follows): ``Σ devc0 + ldL2 − 2 Σ log mult`` with the nodes z and
     weights w, at PIRLS's final u and μ — :func:`agq_centre`, :func:`agq_nodes` over the
     whole rule and :func:`agq_combine` on one thread."""
-    devc0 = agq_centre(u, mu, codes, y, pw, fam)
+    devc0 = _agq_centre(u, mu, codes, y, pw, fam)
     out = np.zeros((len(zs), len(u)))
     agq_nodes(u, L00, offset, xi, codes, lam, y, pw, fam, link, zs, ws, devc0, 0, len(zs),
               out)
@@ -207,3 +207,10 @@ def agq_nodes_binary(u, L00, offset, lam, order, seg, w0, zs, ws, devc0, k0, k1,
             devc = U * U + 2.0 * w0 * s + rowwise
             out[k, j] = math.exp(-0.5 * (devc - devc0[j]) + 0.5 * (z * z)) * ws[k]
     return True
+
+
+@njit(**_JIT)
+def agq_centre(u, mu, codes, y, pw, fam):
+    """:func:`_agq_centre` for Python callers (see ``pirls_kernel``'s note on numba's cache
+    and arrays handed back to Python)."""
+    return _agq_centre(u, mu, codes, y, pw, fam)

@@ -165,7 +165,7 @@ def sqnorm(u):
 
 
 @njit(**_JIT)
-def plus_xbeta(offset, X, beta):
+def _plus_xbeta(offset, X, beta):
     """offset + Xβ, each row's product summed in column order (stage 2's offset, formed
     the same way by the Python path and the compiled stage-2 loop)."""
     n, p = X.shape
@@ -465,7 +465,7 @@ def _finish(status, it, delu, delb, eta, mu, lin, ldL2, RX, dsum, L00, y, pw, fa
 
 
 @njit(**_JIT)
-def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_r,
+def _pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_r,
                  rowpat_ptr, rowpat, colpat_ptr, colpat, dense_gram, ARR, LRR, X, y, pw,
                  offset, eta0, u_only, fam, link, maxit, tol, maxhalf, a1, a2, a3, a4,
                  cached, c_mu, c_me, c_sw, c_A00, c_ar0, c_ARR):
@@ -772,3 +772,28 @@ def pirls_vector(T, codes, xv, l0, X, y, pw, offset, eta0, u_only, fam, link, ma
         oldpdev = pdev
     return _finish(status, it, delu, delb, eta, mu, lin, ldL2, RX, dsum, NO_L00, y, pw, fam,
                    a1, a2, a3, a4)
+
+
+# Python-facing entry points.  numba's on-disk cache keeps, for a function first compiled
+# as another compiled function's callee, no environment to hand a new array back to
+# Python ("NRT_adapt_ndarray_to_python: descr is NULL" on a later process's call), so
+# the functions that both compiled code and Python call are compiled code's (underscore)
+# and these thin wrappers are Python's.
+
+
+@njit(**_JIT)
+def plus_xbeta(offset, X, beta):
+    """offset + Xβ (:func:`_plus_xbeta`), for Python callers."""
+    return _plus_xbeta(offset, X, beta)
+
+
+@njit(**_JIT)
+def pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_r,
+                 rowpat_ptr, rowpat, colpat_ptr, colpat, dense_gram, ARR, LRR, X, y, pw,
+                 offset, eta0, u_only, fam, link, maxit, tol, maxhalf, a1, a2, a3, a4,
+                 cached, c_mu, c_me, c_sw, c_A00, c_ar0, c_ARR):
+    """:func:`_pirls_scalar` (lme4's PIRLS for scalar terms), for Python callers."""
+    return _pirls_scalar(lam, codes, xv, nlev, offs, k0, rest_pos, qR, cell, cl_ptr, cl_r,
+                         rowpat_ptr, rowpat, colpat_ptr, colpat, dense_gram, ARR, LRR, X, y,
+                         pw, offset, eta0, u_only, fam, link, maxit, tol, maxhalf, a1, a2, a3,
+                         a4, cached, c_mu, c_me, c_sw, c_A00, c_ar0, c_ARR)

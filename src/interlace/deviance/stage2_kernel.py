@@ -34,16 +34,16 @@ def value(x, k, base_offset, eta0, X, pre, post, cache, nagq, zs, ws, y, pw, fam
     """The deviance at x = (θ, β) (k = len θ): (value, kernel status); status ≠ 0 is the
     PIRLS failure the Python path raises, and the value is then NaN."""
     theta = x[:k].copy()
-    offset = pk.plus_xbeta(base_offset, X, x[k:])
+    offset = pk._plus_xbeta(base_offset, X, x[k:])
     (status, _it, u, _b, _eta, mu, _lin, ldL2, _RX, _drsum, aic,
-     L00) = pk.pirls_scalar(theta, *pre, offset, eta0, True, *post, *cache)
+     L00) = pk._pirls_scalar(theta, *pre, offset, eta0, True, *post, *cache)
     if status != 0:
         return np.nan, status
     if nagq <= 1:
         return ldL2 + pk.sqnorm(u) + aic, 0
     xi, codes = pre[1][0], pre[0][0]
     lam = theta[0]
-    devc0 = ak.agq_centre(u, mu, codes, y, pw, fam)
+    devc0 = ak._agq_centre(u, mu, codes, y, pw, fam)
     out = np.zeros((len(zs), len(u)))
     done = False
     if has_binary:
