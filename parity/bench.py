@@ -114,14 +114,11 @@ def time_both(plan: list[tuple[dict, int]], loaded: bool) -> tuple[list[dict], d
     rows = []
     with competing_process(loaded):
         for case, reps in plan:
-            py = time_python(case, reps)
+            ours = statistics.median(time_python(case, reps))
             r = time_r([(case, reps)])
-            rc = r["cases"][0]
-            rows.append(dict(case=case["id"], reps=reps, load=loaded,
-                             python_median_s=statistics.median(py),
-                             lme4_median_s=rc["median_seconds"],
-                             ratio_lme4_over_ours=rc["median_seconds"]
-                             / statistics.median(py)))
+            theirs = r["cases"][0]["median_seconds"]
+            rows.append(dict(case=case["id"], reps=reps, load=loaded, python_median_s=ours,
+                             lme4_median_s=theirs, ratio_lme4_over_ours=theirs / ours))
     return rows, r
 
 

@@ -25,7 +25,14 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot im
 
 @pytest.fixture(scope="module")
 def client():
-    with warnings.catch_warnings():
+    # Dask's active memory manager drops a worker's replica of the broadcast ``shared``
+    # once fewer tasks wait for it, and a later chunk on that worker fetches it again: a
+    # second copy that depends on the tasks' timing (it failed CI once, under load).  Off
+    # here, so that the copies counted are those imap itself causes.
+    import dask
+
+    with warnings.catch_warnings(), dask.config.set(
+            {"distributed.scheduler.active-memory-manager.start": False}):
         warnings.simplefilter("ignore")
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                            dashboard_address=None, silence_logs=40)

@@ -20,7 +20,7 @@ from parity.glmm_side import glmm_deviance
 from conftest import ROOT
 from interlace.errors import NumericalError
 from interlace.optimize import glmm as optimize_glmm
-from interlace.optimize.glmm_loop import covers, stage2_nelder_mead
+from interlace.optimize.glmm_loop import stage2_nelder_mead
 from interlace.optimize.nm_kernel import _pairwise
 
 GLMM = {c["id"]: c for c in load_catalog()["glmm"]}
@@ -29,7 +29,7 @@ FIXTURES = ROOT / "fixtures" / "r" / "glmm"
 #: — probit, cloglog, Gamma, inverse Gaussian, sqrt link, a vector-valued term — go
 #: through the Python-driven run)
 TRACED = [c for c in GLMM.values() if c["level"] == "quick" and c["nAGQ"] > 0
-          and covers(glmm_deviance(c)[2], c["nAGQ"])]
+          and glmm_deviance(c)[2].stage2_compiled(c["nAGQ"])]
 
 
 @pytest.mark.parametrize("case", TRACED, ids=[c["id"] for c in TRACED])
@@ -63,7 +63,7 @@ def test_compiled_fit_is_the_python_driven_fit(case_id, monkeypatch):
     """The same θ̂, β̂, logLik, evaluation count, Hessian and path, to the bit."""
     a = _fit(case_id, True, monkeypatch)
     b = _fit(case_id, False, monkeypatch)
-    assert covers(a._dev, GLMM[case_id]["nAGQ"])
+    assert a._dev.stage2_compiled(GLMM[case_id]["nAGQ"])
     assert np.array_equal(np.asarray(a.theta), np.asarray(b.theta))
     assert np.array_equal(a.fe_params.to_numpy(), b.fe_params.to_numpy())
     assert a.llf == b.llf and a._dev.n_evals == b._dev.n_evals

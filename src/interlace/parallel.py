@@ -19,7 +19,9 @@ Inside such a block the tasks go to the configured backend even with ``n_jobs=1`
 The items are cut into contiguous chunks, a few per worker, and each chunk is one task,
 so the objects every task needs (``shared``: the design, its cross-products, the factor's
 plan) travel once per chunk instead of once per item; on Dask they are broadcast to every
-worker once, before the tasks start (joblib's ``scatter``).  Results come back in the
+worker once, before the tasks start (joblib's ``scatter``; Dask's active memory manager
+may later drop a worker's replica once few tasks wait for it, and that worker fetches it
+again if a later chunk needs it).  Results come back in the
 items' order and are the serial results: each task computes what the serial loop computes
 for its items, with one BLAS thread.
 """

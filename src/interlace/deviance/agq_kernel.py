@@ -33,14 +33,16 @@ from numba import njit
 
 from interlace.deviance.pirls_kernel import _JIT, EPS, _dev_resid, _linkinv
 
-__all__ = ["BLOCK", "agq_centre", "agq_combine", "agq_nodes", "agq_nodes_binary",
-           "agq_scalar", "binary_plan"]
+__all__ = ["BLOCK", "NO_BINARY", "agq_centre", "agq_combine", "agq_nodes",
+           "agq_nodes_binary", "agq_range", "binary_plan"]
 
 #: rows per product in :func:`agq_nodes_binary` (16 factors ≤ 1/ε stay below 1e251)
 BLOCK = 16
 #: the clamps of F = 1/μ (or 1/(1 − μ)): lme4's μ ∈ [ε, 1 − ε]
 F_LO = 1.0 / (1.0 - EPS)
 F_HI = 1.0 / EPS
+#: the binary plan's place (:func:`agq_range`) when the model has none
+NO_BINARY = (np.zeros(0, dtype=np.int64), np.zeros((0, 3), dtype=np.int64), 1.0)
 #: |η₀| and |c| below this keep exp(±·) finite and non-zero with room for their product
 EXP_SAFE = 300.0
 #: a 0 with exp(η) above this is summed from μ (:func:`agq_nodes_binary`): below it, lme4's
@@ -106,19 +108,6 @@ def agq_combine(devc0, zs, ws, out, ldL2):
     for j in range(nlev):
         lm += math.log(mult[j])
     return total + ldL2 - 2.0 * lm
-
-
-@njit(**_JIT)
-def agq_scalar(u, mu, L00, offset, xi, codes, lam, y, pw, fam, link, zs, ws, ldL2):
-    """lme4's adaptive Gauss–Hermite deviance of one scalar term (as ``GlmmDeviance._agq``,
-    whose arithmetic it follows): ``Σ devc0 + ldL2 − 2 Σ log mult`` with the nodes z and
-    weights w, at PIRLS's final u and μ — :func:`agq_centre`, :func:`agq_nodes` over the
-    whole rule and :func:`agq_combine` on one thread."""
-    devc0 = _agq_centre(u, mu, codes, y, pw, fam)
-    out = np.zeros((len(zs), len(u)))
-    agq_nodes(u, L00, offset, xi, codes, lam, y, pw, fam, link, zs, ws, devc0, 0, len(zs),
-              out)
-    return agq_combine(devc0, zs, ws, out, ldL2)
 
 
 def binary_plan(y: np.ndarray, pw: np.ndarray, xi: np.ndarray, codes: np.ndarray,
@@ -207,6 +196,17 @@ def agq_nodes_binary(u, L00, offset, lam, order, seg, w0, zs, ws, devc0, k0, k1,
             devc = U * U + 2.0 * w0 * s + rowwise
             out[k, j] = math.exp(-0.5 * (devc - devc0[j]) + 0.5 * (z * z)) * ws[k]
     return True
+
+
+@njit(**_JIT)
+def agq_range(u, L00, offset, xi, codes, lam, y, pw, fam, link, zs, ws, devc0, k0, k1, out,
+              has_binary, binary):
+    """The nodes k0…k1−1 into ``out``: in the binary product form where the model has one
+    (``binary``: :func:`binary_plan`'s triple) and it stays in range, else row by row."""
+    if has_binary and agq_nodes_binary(u, L00, offset, lam, binary[0], binary[1], binary[2],
+                                       zs, ws, devc0, k0, k1, out):
+        return
+    agq_nodes(u, L00, offset, xi, codes, lam, y, pw, fam, link, zs, ws, devc0, k0, k1, out)
 
 
 @njit(**_JIT)

@@ -304,36 +304,38 @@ class GlmmDeviance:
         binary = self._agq_binary() if nagq > 1 else None
         return (self.offset, eta0, self.X, pre, post, self._first_weights(eta0), int(nagq),
                 zs, ws, self.y, self.weights, kd["fam"], kd["link"], binary is not None,
-                binary if binary is not None else s2k.NO_BINARY)
+                binary if binary is not None else ak.NO_BINARY)
 
     def stage2_values(self, points, lp0: np.ndarray, nagq: int) -> np.ndarray:
-        """Stage 2's deviance (Laplace or AGQ) at each of ``points`` (θ then β) inside
-        :meth:`values_only`: compiled for :meth:`stage2_compiled` models, in contiguous
-        pieces on :attr:`split`'s threads (each piece's own work arrays); the same bits as
-        :meth:`laplace`/:meth:`agq` one by one."""
+        """Stage 2's deviance (Laplace or AGQ) at each of ``points`` (θ then β), the same
+        bits as :meth:`laplace`/:meth:`agq` one by one.  Inside :meth:`values_only` the
+        points go in contiguous pieces to :attr:`split`'s threads, each piece on a copy of
+        this deviance with its own work arrays (the NumPy path shares its factor: one
+        thread), and a :meth:`stage2_compiled` model evaluates a piece in one compiled
+        call."""
         points = np.ascontiguousarray(points, dtype=float)
         k = self.layout.n_theta
-        if not (self._fast and self.stage2_compiled(nagq)):
-            def one(d, par):
-                return (d.laplace(par[:k], par[k:], lp0) if nagq <= 1
-                        else d.agq(par[:k], par[k:], lp0, nagq))
-            return self.map_points(one, points)
-        t = self.split.threads() if len(points) > 1 else 1
+        compiled = self._fast and self.stage2_compiled(nagq)
+
+        def run(d: GlmmDeviance, idx: np.ndarray) -> np.ndarray:
+            if not compiled:
+                return np.array([d.laplace(p[:k], p[k:], lp0) if nagq <= 1
+                                 else d.agq(p[:k], p[k:], lp0, nagq) for p in points[idx]])
+            vals, bad, status = s2k.values(points[idx], k, *d.stage2_args(lp0, nagq))
+            d.n_evals += len(idx) if bad < 0 else bad + 1
+            if bad >= 0:
+                raise d.kernel_failure(status, points[idx[bad], :k])
+            return vals
+
+        t = (self.split.threads() if self._fast and self._kernel is not None
+             and len(points) > 1 else 1)
         chunks = np.array_split(np.arange(len(points)), max(1, min(t, len(points))))
         devs = [self] + [self._thread_copy() for _ in chunks[1:]]
-
-        def piece(job):
-            d, idx = job
-            return s2k.values(points[idx], k, *d.stage2_args(lp0, nagq))
-
-        parts = self.split.map(piece, list(zip(devs, chunks, strict=True)))
-        self.n_evals += sum(len(idx) if bad < 0 else bad + 1
-                            for (_, bad, _), idx in zip(parts, chunks, strict=True))
-        for (_, bad, status), idx in zip(parts, chunks, strict=True):
-            if bad >= 0:
-                self._theta = points[idx[bad], :k].copy()
-                raise KERNEL_ERRORS[status](self._theta)
-        return np.concatenate([v for v, _, _ in parts])
+        try:
+            parts = self.split.map(lambda job: run(*job), list(zip(devs, chunks, strict=True)))
+        finally:
+            self.n_evals += sum(d.n_evals for d in devs[1:])
+        return np.concatenate(parts)
 
     def _thread_copy(self) -> GlmmDeviance:
         """This deviance with kernel work arrays of its own (for another thread)."""
@@ -342,23 +344,11 @@ class GlmmDeviance:
         clone.n_evals = 0
         return clone
 
-    def map_points(self, fn, points) -> np.ndarray:
-        """``[fn(self, p) for p in points]`` — independent values-only evaluations (a
-        finite-difference Hessian's points) — in contiguous pieces on :attr:`split`'s
-        threads, each on a copy of this deviance with its own work arrays; the values are
-        the one-thread values to the bit.  Threads only for the compiled kernel inside
-        :meth:`values_only` (the NumPy path shares its factor)."""
-        points = list(points)
-        k = (self.split.threads() if self._fast and self._kernel is not None
-             and len(points) > 1 else 1)
-        if k < 2:
-            return np.array([fn(self, p) for p in points], dtype=float)
-        devs = [self] + [self._thread_copy() for _ in range(k - 1)]
-        chunks = np.array_split(np.arange(len(points)), k)
-        parts = self.split.map(lambda job: [fn(job[0], points[i]) for i in job[1]],
-                               list(zip(devs, chunks, strict=True)))
-        self.n_evals += sum(d.n_evals for d in devs[1:])
-        return np.array([v for part in parts for v in part], dtype=float)
+    def kernel_failure(self, status: int, theta) -> Exception:
+        """The NumPy path's error for the kernel's failure ``status`` at θ (kept as the
+        deviance's θ, as an evaluation there would)."""
+        self._theta = np.array(theta, dtype=float)
+        return _KERNEL_ERRORS[status](self._theta)
 
     def detach(self, state: PirlsState) -> PirlsState:
         """``state`` with a factor of its own: the deviance's shared factor is refreshed in
@@ -460,7 +450,7 @@ class GlmmDeviance:
         u-only mode RX is not formed (NaN), and neither is ldRX2; ``value``: the state
         carries the Laplace value as ``stage2_kernel.value`` forms it."""
         if status:
-            raise KERNEL_ERRORS[status](self._theta)
+            raise self.kernel_failure(status, self._theta)
         if u_only or not self.p:
             ldRX2 = np.nan if self.p else 0.0
         else:
@@ -571,11 +561,9 @@ class GlmmDeviance:
         binary = self._agq_binary()
 
         def piece(bounds):
-            if binary is not None and ak.agq_nodes_binary(st.u, L00, offset, lam, *binary,
-                                                           zs, ws, devc0, *bounds, out):
-                return
-            ak.agq_nodes(st.u, L00, offset, xi, codes, lam, self.y, self.weights, kd["fam"],
-                         kd["link"], zs, ws, devc0, bounds[0], bounds[1], out)
+            ak.agq_range(st.u, L00, offset, xi, codes, lam, self.y, self.weights, kd["fam"],
+                         kd["link"], zs, ws, devc0, bounds[0], bounds[1], out,
+                         binary is not None, binary if binary is not None else ak.NO_BINARY)
 
         # the row-by-row form on threads when it is long enough to pay for them
         k = (self.split.threads() if binary is None and self.n * nagq >= AGQ_THREADS_FROM
@@ -650,7 +638,7 @@ def _kernel_error(cls, message: str):
 
 
 #: the kernel's status codes as the NumPy path's errors
-KERNEL_ERRORS = {
+_KERNEL_ERRORS = {
     1: _kernel_error(NumericalError, "PIRLS loop resulted in NaN value"),
     2: _kernel_error(NumericalError, "(maxstephalfit) PIRLS step-halvings failed to reduce "
                      "deviance in pwrssUpdate"),

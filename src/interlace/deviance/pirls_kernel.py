@@ -179,14 +179,6 @@ def _plus_xbeta(offset, X, beta):
 
 
 @njit(**_JIT)
-def _linkinv(eta, link):
-    if link == 0:  # logit: max(ε, min(1 − ε, plogis η))
-        v = 1.0 / (1.0 + math.exp(-eta))
-        return max(EPS, min(1.0 - EPS, v))
-    return max(EPS, math.exp(eta))  # log
-
-
-@njit(**_JIT)
 def _linkinv_e(eta, link):
     """(μ, exp(−η)) for the logit link (the exponential :func:`_mu_eta` reuses), (μ, 0)
     for the log link; μ is :func:`_linkinv`'s to the bit."""
@@ -194,6 +186,12 @@ def _linkinv_e(eta, link):
         e = math.exp(-eta)
         return max(EPS, min(1.0 - EPS, 1.0 / (1.0 + e))), e
     return max(EPS, math.exp(eta)), 0.0
+
+
+@njit(**_JIT)
+def _linkinv(eta, link):
+    """μ = g⁻¹(η) with lme4's clamps (logit: max(ε, min(1 − ε, plogis η)))."""
+    return _linkinv_e(eta, link)[0]
 
 
 @njit(**_JIT)

@@ -21,11 +21,9 @@ from numba import njit
 from interlace.deviance import agq_kernel as ak
 from interlace.deviance import pirls_kernel as pk
 
-__all__ = ["NO_BINARY", "value", "values"]
+__all__ = ["value", "values"]
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
-#: the binary plan's place when the model has none
-NO_BINARY = (np.zeros(0, dtype=np.int64), np.zeros((0, 3), dtype=np.int64), 1.0)
 
 
 @njit(**_JIT)
@@ -45,13 +43,8 @@ def value(x, k, base_offset, eta0, X, pre, post, cache, nagq, zs, ws, y, pw, fam
     lam = theta[0]
     devc0 = ak._agq_centre(u, mu, codes, y, pw, fam)
     out = np.zeros((len(zs), len(u)))
-    done = False
-    if has_binary:
-        done = ak.agq_nodes_binary(u, L00, offset, lam, binary[0], binary[1], binary[2], zs,
-                                   ws, devc0, 0, len(zs), out)
-    if not done:
-        ak.agq_nodes(u, L00, offset, xi, codes, lam, y, pw, fam, link, zs, ws, devc0, 0,
-                     len(zs), out)
+    ak.agq_range(u, L00, offset, xi, codes, lam, y, pw, fam, link, zs, ws, devc0, 0, len(zs),
+                 out, has_binary, binary)
     return ak.agq_combine(devc0, zs, ws, out, ldL2), 0
 
 

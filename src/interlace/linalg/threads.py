@@ -144,7 +144,36 @@ class CpuLoad:
         return min(float(self.ncpu), max(0.0, ((b1 - b0) / self.hz - (c1 - c0)) / (t1 - t0)))
 
 
-class AdaptiveThreads:
+class _FreeCores:
+    """A thread count that follows the cores other processes leave free: measured
+    (:class:`CpuLoad`) every ``WINDOW`` seconds, at most ``most``, at least one, and one
+    until the first measurement."""
+
+    def __init__(self, most: int):
+        self.most = most
+        self.choice = 1
+        self._load: CpuLoad | None = None
+        self._since = 0.0
+
+    def _measure(self) -> bool:
+        """Measure again if ``WINDOW`` has passed; False where the load cannot be read."""
+        if self._load is None:
+            self._load = CpuLoad()
+            self._since = time.perf_counter()
+            return self._load.available
+        if not self._load.available:
+            return False
+        if time.perf_counter() - self._since < WINDOW:
+            return True
+        others = self._load.others()
+        self._since = time.perf_counter()
+        if others is not None:
+            free = self._load.ncpu - others
+            self.choice = int(max(1, min(self.most, np.floor(free + 0.25))))
+        return True
+
+
+class AdaptiveThreads(_FreeCores):
     """Run a repeated operation under as many BLAS threads as there are free cores.
 
     Every ``WINDOW`` seconds the cores used by other processes are measured
@@ -165,28 +194,13 @@ class AdaptiveThreads:
     """
 
     def __init__(self, threads: int | None = None):
-        self.most = threads if threads is not None else max_threads()
+        super().__init__(threads if threads is not None else max_threads())
         self.enabled = self.most > 1
-        self.choice = 1
         self.calls = 0
-        self._load: CpuLoad | None = None
-        self._since = 0.0
 
     def _update_choice(self) -> None:
-        if self._load is None:
-            self._load = CpuLoad()
-            self._since = time.perf_counter()
-            if not self._load.available:
-                self.enabled = False
-            return
-        if time.perf_counter() - self._since < WINDOW:
-            return
-        others = self._load.others()
-        self._since = time.perf_counter()
-        if others is None:
-            return
-        free = self._load.ncpu - others
-        self.choice = int(max(1, min(self.most, np.floor(free + 0.25))))
+        if not self._measure():
+            self.enabled = False
 
     def __call__(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` under the current thread count."""
@@ -240,7 +254,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
-class ThreadSplit:
+class ThreadSplit(_FreeCores):
     """Run the independent pieces of one computation on as many threads as there are free
     cores (see the module doc); the pieces' results come back in their order.
 
@@ -251,11 +265,8 @@ class ThreadSplit:
     """
 
     def __init__(self, threads: int | None = None, adaptive: bool = True):
-        self.most = _usable_cores() if threads is None else max(1, int(threads))
+        super().__init__(_usable_cores() if threads is None else max(1, int(threads)))
         self.adaptive = adaptive
-        self.choice = 1
-        self._load: CpuLoad | None = None
-        self._since = 0.0
 
     def threads(self) -> int:
         """How many threads the next :meth:`map` uses."""
@@ -263,17 +274,7 @@ class ThreadSplit:
             return 1
         if not self.adaptive:
             return self.most
-        if self._load is None:
-            self._load = CpuLoad()
-            self._since = time.perf_counter()
-            return 1
-        if self._load.available and time.perf_counter() - self._since >= WINDOW:
-            others = self._load.others()
-            self._since = time.perf_counter()
-            if others is not None:
-                free = self._load.ncpu - others
-                self.choice = int(max(1, min(self.most, np.floor(free + 0.25))))
-        return self.choice if self._load.available else 1
+        return self.choice if self._measure() else 1
 
     def map(self, fn: Callable[[T], Any], pieces: Sequence[T]) -> list:
         """``[fn(p) for p in pieces]``, the pieces shared among the threads."""

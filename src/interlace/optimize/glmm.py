@@ -36,7 +36,7 @@ from interlace.optimize.checks import (
     deriv12,
 )
 from interlace.optimize.driver import Control, check_boundary
-from interlace.optimize.glmm_loop import covers, stage2_nelder_mead
+from interlace.optimize.glmm_loop import stage2_nelder_mead
 from interlace.optimize.nelder_mead import nelder_mead
 from interlace.optimize.summary import OptSummary
 
@@ -189,14 +189,11 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
     xst = 0.2 * np.r_[np.full(k, 0.1), np.minimum(np.sqrt(np.diag(unsc)), 10.0)]
     lower2 = np.r_[lower, np.full(p, -np.inf)]
 
-    def value(d: GlmmDeviance, par: np.ndarray) -> float:
+    def f2(par: np.ndarray) -> float:
         th, beta = par[:k], par[k:]
         if nagq == 1:
-            return d.laplace(th, beta, lp0_2)
-        return d.agq(th, beta, lp0_2, nagq)
-
-    def f2(par: np.ndarray) -> float:
-        return value(dev, par)
+            return dev.laplace(th, beta, lp0_2)
+        return dev.agq(th, beta, lp0_2, nagq)
 
     # deriv12's points are independent: compiled, on threads where cores are free
     f2.many = lambda pts: dev.stage2_values(pts, lp0_2, nagq)
@@ -204,7 +201,8 @@ def optimize_glmm(dev: GlmmDeviance, theta0: np.ndarray, lower: np.ndarray,
     path2: list = []
     settings2 = dict(ctl.opt_settings.get("stage2", {}))
     with dev.values_only():
-        if optimizers[1] == "Nelder_Mead" and COMPILED_STAGE2 and covers(dev, nagq):
+        if (optimizers[1] == "Nelder_Mead" and COMPILED_STAGE2
+                and dev.stage2_compiled(nagq)):
             res2, path2 = stage2_nelder_mead(dev, np.r_[theta1, start_beta], lower2, xst,
                                              lp0_2, nagq, settings2)
             w2 = _nm_warning(res2)

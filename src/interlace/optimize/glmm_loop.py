@@ -10,7 +10,7 @@ call: the same machine, the same kernel, the same offset (``plus_xbeta``) and th
 the bit (``tests/test_glmm_loop.py``).  Every evaluated point and value is kept for the
 optimizer summary's path.
 
-Scope (:func:`covers`): models the scalar-term kernel evaluates, inside
+Scope (``GlmmDeviance.stage2_compiled``): models the scalar-term kernel evaluates, inside
 ``values_only``, Laplace or adaptive Gauss–Hermite whose rule is the binary product form
 or short enough not to be worth threads (the row-by-row rule on threads stays with the
 Python-driven run).
@@ -22,18 +22,13 @@ import numpy as np
 from numba import njit
 
 from interlace.deviance import stage2_kernel as s2k
-from interlace.deviance.glmm import KERNEL_ERRORS, GlmmDeviance
+from interlace.deviance.glmm import GlmmDeviance
 from interlace.optimize.nelder_mead import nm_result, nm_setup
 from interlace.optimize.nm_kernel import nm_newf
 
-__all__ = ["covers", "stage2_nelder_mead"]
+__all__ = ["stage2_nelder_mead"]
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
-
-
-def covers(dev: GlmmDeviance, nagq: int) -> bool:
-    """Whether stage 2 of this model can run as :func:`stage2_nelder_mead`."""
-    return dev.stage2_compiled(nagq)
 
 
 @njit(**_JIT)
@@ -70,7 +65,6 @@ def stage2_nelder_mead(dev: GlmmDeviance, x0, lower, xst, lp0: np.ndarray, nagq:
                                 dev.stage2_args(lp0, nagq))
     dev.n_evals += count + (1 if status else 0)
     if status:
-        dev._theta = path_x[count, :k].copy()
-        raise KERNEL_ERRORS[status](dev._theta)
+        raise dev.kernel_failure(status, path_x[count, :k])
     path = [(path_x[i].tolist(), float(path_f[i])) for i in range(count)]
     return nm_result(int(code), int(count), state, nm_settings), path
