@@ -72,6 +72,11 @@ def test_coverage_and_plans():
     assert grouse["qR"] == 118 + 63 and not grouse["dense_gram"]
     assert list(grouse["rest_pos"]) == [-1, 0, 118]  # INDEX is block 0, BROOD before LOCATION
     assert len(grouse["colpat"]) == 118
+    # the aic is the deviance residuals' sum for 0/1 responses with unit weights only
+    # (the kernel's aic is checked against the family's in test_kernel_is_the_numpy_pirls)
+    bernoulli = {cid: fitted(cid)._dev._kernel["aic"][-1] for cid in COVERED}
+    assert {cid for cid, b in bernoulli.items() if b} == {"contraception",
+                                                         "contraception_agq9", "verbagg"}
 
 
 @pytest.mark.parametrize("case_id", COVERED)

@@ -224,14 +224,19 @@ class GlmmDeviance:
                 "nlev": np.asarray(ls, dtype=np.int64),
                 "offs": np.concatenate([[0], np.cumsum(ls)[:-1]]).astype(np.int64), **fam}
 
-    def _kernel_aic(self) -> tuple[np.ndarray, ...]:
-        """The family's aic constants as the kernel takes them (``pirls_kernel._aic``)."""
+    def _kernel_aic(self) -> tuple:
+        """The family's aic constants as the kernel takes them (``pirls_kernel._aic``), and
+        whether the aic is the sum of the deviance residuals (binomial 0/1 responses with
+        unit weights: ``pirls_kernel._finish``)."""
         c = self._aic_constants
         if self.family.name == "binomial":
-            return (c["k"], c["m_k"], np.where(c["zero"], np.nan, c["scale"]), c["lchoose"])
+            bernoulli = bool(np.all(self.weights == 1.0) and not np.any(self.n_trials > 1)
+                             and np.all((self.y == 0.0) | (self.y == 1.0)))
+            return (c["k"], c["m_k"], np.where(c["zero"], np.nan, c["scale"]), c["lchoose"],
+                    bernoulli)
         z = np.zeros(self.n)
         return (z, z, np.asarray(c["lgamma"], dtype=float),
-                np.asarray(c["integer"], dtype=float))
+                np.asarray(c["integer"], dtype=float), False)
 
     def _first_weights(self, eta0: np.ndarray) -> tuple:
         """The kernel's first-iteration cache for u-only PIRLS from ``eta0``
