@@ -4,8 +4,10 @@ gives exactly the serial results; the objects every task shares reach each worke
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import sysconfig
 import warnings
 
 import numpy as np
@@ -32,14 +34,32 @@ def client():
     import dask
 
     with warnings.catch_warnings(), dask.config.set(
-            {"distributed.scheduler.active-memory-manager.start": False}):
+            {"distributed.scheduler.active-memory-manager.start": False}), _own_libpython():
         warnings.simplefilter("ignore")
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                            dashboard_address=None, silence_logs=40)
         c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+        yield c
+        c.close()
+        cluster.close()
+
+
+@contextlib.contextmanager
+def _own_libpython():
+    """Worker processes load this interpreter's libpython.  Embedded R (rpy2, in a session
+    that ran a live R test first) puts the system's library directory at the front of
+    LD_LIBRARY_PATH; a shared-library Python (pyenv's) started as a worker then loads the
+    system's libpython of the same minor version instead of its own, and fails to import
+    ``ssl`` (CI's validation session: "Nanny failed to start")."""
+    old = os.environ.get("LD_LIBRARY_PATH")
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if old and libdir:
+        os.environ["LD_LIBRARY_PATH"] = libdir + os.pathsep + old
+    try:
+        yield
+    finally:
+        if old is not None:
+            os.environ["LD_LIBRARY_PATH"] = old
 
 
 def _on_dask(fn, *args, **kwargs):
