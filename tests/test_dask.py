@@ -33,12 +33,14 @@ def client():
     # here, so that the copies counted are those imap itself causes.
     import dask
 
-    with warnings.catch_warnings(), dask.config.set(
-            {"distributed.scheduler.active-memory-manager.start": False}), _own_libpython():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=40)
-        c = distributed.Client(cluster)
+    with _own_libpython():  # for the module: the nanny may start a worker again
+        with warnings.catch_warnings(), dask.config.set(
+                {"distributed.scheduler.active-memory-manager.start": False}):
+            warnings.simplefilter("ignore")
+            cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                               processes=True, dashboard_address=None,
+                                               silence_logs=40)
+            c = distributed.Client(cluster)
         yield c
         c.close()
         cluster.close()
